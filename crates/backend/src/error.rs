@@ -1,0 +1,84 @@
+use rwproxy_protocol::reply::codes;
+use rwproxy_transport::TransportError;
+use thiserror::Error;
+
+/// What went wrong talking to a backend, with the backend's name so every message says who failed.
+#[derive(Debug, Error)]
+pub enum BackendError {
+    #[error("cannot connect to backend '{backend}' ({address}): {reason}")]
+    Connect {
+        backend: String,
+        address: String,
+        reason: String,
+    },
+    #[error("backend '{backend}' did not answer within {millis} ms ({phase})")]
+    Timeout {
+        backend: String,
+        phase: &'static str,
+        millis: u64,
+    },
+    #[error("backend '{backend}' refused the login: {message}")]
+    Auth { backend: String, code: u16, state: [u8; 5], message: String },
+    #[error("backend '{backend}' answered with error {code}: {message}")]
+    Server { backend: String, code: u16, state: [u8; 5], message: String },
+    #[error("lost connection to backend '{backend}': {source}")]
+    Lost {
+        backend: String,
+        #[source]
+        source: TransportError,
+    },
+    #[error("backend '{backend}' sent something unexpected: {what}")]
+    Protocol { backend: String, what: String },
+    #[error("backend '{backend}': {what}")]
+    Unsupported { backend: String, what: String },
+}
+
+/// Whether a failure says something about the backend's health (for the circuit breaker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The server is unreachable, hung or went away: stop choosing it.
+    Unhealthy,
+    /// The server is fine; the request was refused (bad credentials, unknown database, ...).
+    Refused,
+}
+
+impl BackendError {
+    pub fn backend(&self) -> &str {
+        match self {
+            BackendError::Connect { backend, .. }
+            | BackendError::Timeout { backend, .. }
+            | BackendError::Auth { backend, .. }
+            | BackendError::Server { backend, .. }
+            | BackendError::Lost { backend, .. }
+            | BackendError::Protocol { backend, .. }
+            | BackendError::Unsupported { backend, .. } => backend,
+        }
+    }
+
+    pub fn failure(&self) -> Failure {
+        match self {
+            BackendError::Connect { .. }
+            | BackendError::Timeout { .. }
+            | BackendError::Lost { .. }
+            | BackendError::Protocol { .. } => Failure::Unhealthy,
+            BackendError::Server { code, .. } if *code == 1040 || *code == 1129 => Failure::Unhealthy,
+            _ => Failure::Refused,
+        }
+    }
+
+    /// The error packet a client gets for this failure: `(code, sqlstate, message)`.
+    pub fn client_error(&self) -> (u16, [u8; 5], String) {
+        match self {
+            BackendError::Auth { code, state, message, .. } | BackendError::Server { code, state, message, .. } => {
+                (*code, *state, message.clone())
+            }
+            BackendError::Connect { .. } | BackendError::Timeout { .. } => {
+                (codes::CANNOT_CONNECT.0, *codes::CANNOT_CONNECT.1, self.to_string())
+            }
+            BackendError::Lost { .. } | BackendError::Protocol { .. } => {
+                (codes::SERVER_LOST.0, *codes::SERVER_LOST.1, self.to_string())
+            }
+            BackendError::Unsupported { .. } => (codes::NOT_SUPPORTED.0, *codes::NOT_SUPPORTED.1, self.to_string()),
+        }
+    }
+}

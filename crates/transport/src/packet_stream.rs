@@ -1,0 +1,260 @@
+use std::io;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use rwproxy_protocol::frame;
+use rwproxy_protocol::ProtocolError;
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{MaybeTls, PrefixedIo};
+
+/// Read granularity; also the buffer size an idle connection keeps.
+const READ_CHUNK: usize = 16 * 1024;
+/// Buffers grown past this (by a large packet) are released once they are empty again.
+const SHRINK_ABOVE: usize = 256 * 1024;
+
+#[derive(Debug, Error)]
+pub enum TransportError {
+    #[error("connection closed by peer")]
+    Closed,
+    #[error("connection closed by peer in the middle of a packet")]
+    ClosedMidPacket,
+    #[error("{0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("network error: {0}")]
+    Io(#[from] io::Error),
+    #[error("TLS error: {0}")]
+    Tls(String),
+}
+
+impl TransportError {
+    /// Whether the peer simply went away (as opposed to sending something wrong).
+    pub fn is_disconnect(&self) -> bool {
+        match self {
+            TransportError::Closed | TransportError::ClosedMidPacket => true,
+            TransportError::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::UnexpectedEof
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// A buffered stream of MySQL packets.
+///
+/// Reading either takes whole logical packets ([`PacketStream::read_packet`], joined and
+/// bounded by `max_payload`) or exposes the raw read buffer so a relay can pass packets on
+/// without copying them ([`PacketStream::buffered`], [`PacketStream::consume`]).
+#[derive(Debug)]
+pub struct PacketStream {
+    io: MaybeTls,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    max_payload: usize,
+}
+
+impl PacketStream {
+    pub fn new(io: MaybeTls, max_payload: usize) -> Self {
+        Self {
+            io,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            max_payload,
+        }
+    }
+
+    pub fn get_ref(&self) -> &MaybeTls {
+        &self.io
+    }
+
+    pub fn max_payload(&self) -> usize {
+        self.max_payload
+    }
+
+    pub fn set_max_payload(&mut self, max: usize) {
+        self.max_payload = max;
+    }
+
+    /// Reads more bytes into the read buffer; `Ok(0)` when the peer closed the connection.
+    pub async fn fill(&mut self) -> Result<usize, TransportError> {
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        Ok(self.io.read_buf(&mut self.rbuf).await?)
+    }
+
+    /// Bytes read and not yet consumed.
+    #[inline]
+    pub fn buffered(&self) -> &[u8] {
+        &self.rbuf
+    }
+
+    /// Drops `n` bytes from the front of the read buffer.
+    #[inline]
+    pub fn consume(&mut self, n: usize) {
+        self.rbuf.advance(n);
+        self.maybe_shrink();
+    }
+
+    fn maybe_shrink(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > SHRINK_ABOVE {
+            self.rbuf = BytesMut::new();
+        }
+        if self.wbuf.is_empty() && self.wbuf.capacity() > SHRINK_ABOVE {
+            self.wbuf = BytesMut::new();
+        }
+    }
+
+    /// Reads one whole logical packet (joined if it spans several physical packets).
+    pub async fn read_packet(&mut self) -> Result<(u8, Bytes), TransportError> {
+        loop {
+            if let Some(info) = frame::check_logical(&self.rbuf, self.max_payload)? {
+                let payload = frame::take_logical(&mut self.rbuf, &info);
+                self.maybe_shrink();
+                return Ok((info.first_seq, payload));
+            }
+            if self.fill().await? == 0 {
+                return Err(if self.rbuf.is_empty() {
+                    TransportError::Closed
+                } else {
+                    TransportError::ClosedMidPacket
+                });
+            }
+        }
+    }
+
+    /// Queues a logical packet for writing; `seq` is advanced past it.
+    pub fn queue_packet(&mut self, seq: &mut u8, payload: &[u8]) {
+        frame::encode_packet(&mut self.wbuf, seq, payload);
+    }
+
+    /// Queues bytes that are already framed.
+    pub fn queue_raw(&mut self, bytes: &[u8]) {
+        self.wbuf.extend_from_slice(bytes);
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.wbuf.len()
+    }
+
+    /// Writes everything queued.
+    pub async fn flush(&mut self) -> Result<(), TransportError> {
+        if !self.wbuf.is_empty() {
+            self.io.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        self.io.flush().await?;
+        self.maybe_shrink();
+        Ok(())
+    }
+
+    /// Writes bytes that are already framed, after anything queued, without copying them.
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), TransportError> {
+        if !self.wbuf.is_empty() {
+            self.io.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        self.io.write_all(bytes).await?;
+        Ok(())
+    }
+
+    /// Queues and writes one logical packet.
+    pub async fn write_packet(&mut self, seq: &mut u8, payload: &[u8]) -> Result<(), TransportError> {
+        self.queue_packet(seq, payload);
+        self.flush().await
+    }
+
+    /// Closes the write side, ignoring errors (the peer may be gone already).
+    pub async fn shutdown(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.io.shutdown().await;
+    }
+
+    fn take_plain(self) -> Result<(PrefixedIo<tokio::net::TcpStream>, usize, BytesMut), TransportError> {
+        match self.io {
+            MaybeTls::Plain(tcp) => Ok((PrefixedIo::new(self.rbuf, tcp), self.max_payload, self.wbuf)),
+            _ => Err(TransportError::Tls("connection is already encrypted".into())),
+        }
+    }
+
+    /// Upgrades a client connection to TLS (rwproxy is the TLS server). Bytes the client sent
+    /// after its SSL request and already read are handed to the TLS layer.
+    pub async fn upgrade_server(self, acceptor: &tokio_rustls::TlsAcceptor) -> Result<Self, TransportError> {
+        let (io, max, wbuf) = self.take_plain()?;
+        let tls = acceptor
+            .accept(io)
+            .await
+            .map_err(|e| TransportError::Tls(e.to_string()))?;
+        Ok(Self {
+            io: MaybeTls::Server(Box::new(tls)),
+            rbuf: BytesMut::new(),
+            wbuf,
+            max_payload: max,
+        })
+    }
+
+    /// Upgrades a backend connection to TLS (rwproxy is the TLS client).
+    pub async fn upgrade_client(
+        mut self,
+        config: Arc<rustls::ClientConfig>,
+        server_name: rustls::pki_types::ServerName<'static>,
+    ) -> Result<Self, TransportError> {
+        self.flush().await?;
+        let (io, max, wbuf) = self.take_plain()?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(server_name, io)
+            .await
+            .map_err(|e| TransportError::Tls(e.to_string()))?;
+        Ok(Self {
+            io: MaybeTls::Client(Box::new(tls)),
+            rbuf: BytesMut::new(),
+            wbuf,
+            max_payload: max,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(max: usize) -> (PacketStream, PacketStream) {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        (PacketStream::new(MaybeTls::Duplex(a), max), PacketStream::new(MaybeTls::Duplex(b), max))
+    }
+
+    #[tokio::test]
+    async fn packets_cross_and_large_ones_join() {
+        let (mut a, mut b) = pair(64 << 20);
+        let big = vec![7u8; frame::MAX_CHUNK + 10];
+        let writer = tokio::spawn(async move {
+            let mut seq = 0;
+            a.write_packet(&mut seq, b"hello").await.unwrap();
+            a.write_packet(&mut seq, &big).await.unwrap();
+            a
+        });
+        assert_eq!(b.read_packet().await.unwrap(), (0, Bytes::from_static(b"hello")));
+        let (seq, p) = b.read_packet().await.unwrap();
+        assert_eq!((seq, p.len()), (1, frame::MAX_CHUNK + 10));
+        drop(writer.await.unwrap());
+        assert!(matches!(b.read_packet().await, Err(TransportError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn oversized_is_refused_and_truncated_is_reported() {
+        let (mut a, mut b) = pair(100);
+        let mut seq = 0;
+        a.write_packet(&mut seq, &[1u8; 200]).await.unwrap();
+        assert!(matches!(
+            b.read_packet().await,
+            Err(TransportError::Protocol(ProtocolError::TooLarge { .. }))
+        ));
+        let (mut a, mut b) = pair(100);
+        a.write_raw(&[10, 0, 0, 0, 1, 2]).await.unwrap();
+        drop(a);
+        assert!(matches!(b.read_packet().await, Err(TransportError::ClosedMidPacket)));
+    }
+}
