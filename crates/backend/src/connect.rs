@@ -117,7 +117,8 @@ impl BackendConn {
     }
 
     pub fn deprecate_eof(&self) -> bool {
-        self.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+        self.capabilities
+            .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
     }
 
     pub fn stream(&mut self) -> &mut PacketStream {
@@ -184,7 +185,8 @@ impl BackendConn {
         }
         let g = handshake::parse_greeting(&greeting).map_err(|e| protocol(e.to_string()))?;
         let mariadb = g.server_version.contains("MariaDB");
-        let mut caps = (BASE_CAPABILITIES | (p.client_capabilities & SHAPING_CAPABILITIES)) & g.capabilities;
+        let mut caps =
+            (BASE_CAPABILITIES | (p.client_capabilities & SHAPING_CAPABILITIES)) & g.capabilities;
         if p.database.is_some() {
             caps |= CapabilityFlags::CLIENT_CONNECT_WITH_DB & g.capabilities;
         }
@@ -246,7 +248,8 @@ impl BackendConn {
                     });
                 }
                 Some(0xFE) => {
-                    let (new_plugin, data) = handshake::parse_auth_switch(&pkt).map_err(|e| protocol(e.to_string()))?;
+                    let (new_plugin, data) =
+                        handshake::parse_auth_switch(&pkt).map_err(|e| protocol(e.to_string()))?;
                     let token = if new_plugin == auth::CLEAR_PASSWORD {
                         if !tls_on {
                             return Err(BackendError::Unsupported {
@@ -273,30 +276,36 @@ impl BackendConn {
                     current_plugin = new_plugin;
                     stream.write_packet(&mut seq, &token).await.map_err(lost)?;
                 }
-                Some(0x01) if current_plugin == auth::CACHING_SHA2_PASSWORD => match pkt.get(1) {
-                    Some(&auth::SHA2_FAST_AUTH_OK) => continue,
-                    Some(&auth::SHA2_PERFORM_FULL_AUTH) => {
-                        let BackendSecret::Password(pw) = p.secret else {
-                            return Err(BackendError::Unsupported {
+                Some(0x01) if current_plugin == auth::CACHING_SHA2_PASSWORD => {
+                    match pkt.get(1) {
+                        Some(&auth::SHA2_FAST_AUTH_OK) => continue,
+                        Some(&auth::SHA2_PERFORM_FULL_AUTH) => {
+                            let BackendSecret::Password(pw) = p.secret else {
+                                return Err(BackendError::Unsupported {
                                 backend: name.clone(),
                                 what: "caching_sha2_password full authentication needs the password".into(),
                             });
-                        };
-                        if !tls_on {
-                            return Err(BackendError::Unsupported {
+                            };
+                            if !tls_on {
+                                return Err(BackendError::Unsupported {
                                 backend: name.clone(),
                                 what: "caching_sha2_password full authentication needs TLS to the backend \
                                        (enable backend_tls) or a cached login on the server"
                                     .into(),
                             });
+                            }
+                            let mut v = pw.as_bytes().to_vec();
+                            v.push(0);
+                            stream.write_packet(&mut seq, &v).await.map_err(lost)?;
                         }
-                        let mut v = pw.as_bytes().to_vec();
-                        v.push(0);
-                        stream.write_packet(&mut seq, &v).await.map_err(lost)?;
+                        _ => return Err(protocol("unknown caching_sha2_password message".into())),
                     }
-                    _ => return Err(protocol("unknown caching_sha2_password message".into())),
-                },
-                _ => return Err(protocol(format!("unexpected packet during login (plugin {current_plugin})"))),
+                }
+                _ => {
+                    return Err(protocol(format!(
+                        "unexpected packet during login (plugin {current_plugin})"
+                    )))
+                }
             }
         }
         Ok(Self {
@@ -343,7 +352,9 @@ fn auth_response(
 fn parse_version(v: &str) -> (u16, u16, u16) {
     // MariaDB may prefix "5.5.5-"; the real version follows.
     let v = v.strip_prefix("5.5.5-").unwrap_or(v);
-    let mut parts = v.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let mut parts = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
     let mut next = || parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     (next(), next(), next())
 }
@@ -368,10 +379,20 @@ mod tests {
         assert_eq!(p, auth::NATIVE_PASSWORD);
         assert_eq!(t, auth::native_scramble(nonce, b"pw"));
         // first answer to a caching_sha2 server: native, and let the server switch us
-        assert_eq!(auth_response(auth::CACHING_SHA2_PASSWORD, nonce, &s, "db1", false).unwrap().0, auth::NATIVE_PASSWORD);
+        assert_eq!(
+            auth_response(auth::CACHING_SHA2_PASSWORD, nonce, &s, "db1", false)
+                .unwrap()
+                .0,
+            auth::NATIVE_PASSWORD
+        );
         // a switch to caching_sha2 cannot be served from SHA1(password)
         assert!(auth_response(auth::CACHING_SHA2_PASSWORD, nonce, &s, "db1", true).is_err());
         let pw = BackendSecret::Password("pw".into());
-        assert_eq!(auth_response(auth::CACHING_SHA2_PASSWORD, nonce, &pw, "db1", true).unwrap().1, auth::sha2_scramble(nonce, b"pw"));
+        assert_eq!(
+            auth_response(auth::CACHING_SHA2_PASSWORD, nonce, &pw, "db1", true)
+                .unwrap()
+                .1,
+            auth::sha2_scramble(nonce, b"pw")
+        );
     }
 }

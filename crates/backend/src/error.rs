@@ -18,9 +18,19 @@ pub enum BackendError {
         millis: u64,
     },
     #[error("backend '{backend}' refused the login: {message}")]
-    Auth { backend: String, code: u16, state: [u8; 5], message: String },
+    Auth {
+        backend: String,
+        code: u16,
+        state: [u8; 5],
+        message: String,
+    },
     #[error("backend '{backend}' answered with error {code}: {message}")]
-    Server { backend: String, code: u16, state: [u8; 5], message: String },
+    Server {
+        backend: String,
+        code: u16,
+        state: [u8; 5],
+        message: String,
+    },
     #[error("lost connection to backend '{backend}': {source}")]
     Lost {
         backend: String,
@@ -61,7 +71,9 @@ impl BackendError {
             | BackendError::Timeout { .. }
             | BackendError::Lost { .. }
             | BackendError::Protocol { .. } => Failure::Unhealthy,
-            BackendError::Server { code, .. } if *code == 1040 || *code == 1129 => Failure::Unhealthy,
+            BackendError::Server { code, .. } if *code == 1040 || *code == 1129 => {
+                Failure::Unhealthy
+            }
             _ => Failure::Refused,
         }
     }
@@ -69,16 +81,33 @@ impl BackendError {
     /// The error packet a client gets for this failure: `(code, sqlstate, message)`.
     pub fn client_error(&self) -> (u16, [u8; 5], String) {
         match self {
-            BackendError::Auth { code, state, message, .. } | BackendError::Server { code, state, message, .. } => {
-                (*code, *state, message.clone())
+            BackendError::Auth {
+                code,
+                state,
+                message,
+                ..
             }
-            BackendError::Connect { .. } | BackendError::Timeout { .. } => {
-                (codes::CANNOT_CONNECT.0, *codes::CANNOT_CONNECT.1, self.to_string())
-            }
-            BackendError::Lost { .. } | BackendError::Protocol { .. } => {
-                (codes::SERVER_LOST.0, *codes::SERVER_LOST.1, self.to_string())
-            }
-            BackendError::Unsupported { .. } => (codes::NOT_SUPPORTED.0, *codes::NOT_SUPPORTED.1, self.to_string()),
+            | BackendError::Server {
+                code,
+                state,
+                message,
+                ..
+            } => (*code, *state, message.clone()),
+            BackendError::Connect { .. } | BackendError::Timeout { .. } => (
+                codes::CANNOT_CONNECT.0,
+                *codes::CANNOT_CONNECT.1,
+                self.to_string(),
+            ),
+            BackendError::Lost { .. } | BackendError::Protocol { .. } => (
+                codes::SERVER_LOST.0,
+                *codes::SERVER_LOST.1,
+                self.to_string(),
+            ),
+            BackendError::Unsupported { .. } => (
+                codes::NOT_SUPPORTED.0,
+                *codes::NOT_SUPPORTED.1,
+                self.to_string(),
+            ),
         }
     }
 }

@@ -30,7 +30,11 @@ impl Outcome {
 
 impl BackendConn {
     /// Sends one command packet (sequence id 0) and reads its whole response.
-    pub async fn exchange(&mut self, payload: &[u8], expect: Expect) -> Result<Outcome, BackendError> {
+    pub async fn exchange(
+        &mut self,
+        payload: &[u8],
+        expect: Expect,
+    ) -> Result<Outcome, BackendError> {
         let mut seq = 0u8;
         self.stream()
             .write_packet(&mut seq, payload)
@@ -55,11 +59,17 @@ impl BackendConn {
         let mut out = Outcome::default();
         let mut result_index = 0usize;
         while !tracker.is_done() {
-            let (_, pkt): (u8, Bytes) = self.stream().read_packet().await.map_err(|e| self.lost(e))?;
-            let step = tracker.on_packet(&pkt, pkt.len()).map_err(|e| BackendError::Protocol {
-                backend: self.name().to_string(),
-                what: e.to_string(),
-            })?;
+            let (_, pkt): (u8, Bytes) = self
+                .stream()
+                .read_packet()
+                .await
+                .map_err(|e| self.lost(e))?;
+            let step = tracker
+                .on_packet(&pkt, pkt.len())
+                .map_err(|e| BackendError::Protocol {
+                    backend: self.name().to_string(),
+                    what: e.to_string(),
+                })?;
             match step.kind {
                 PacketKind::Ok | PacketKind::Terminator => {
                     if let Ok(ok) = reply::parse_ok(&pkt, caps) {
@@ -71,14 +81,19 @@ impl BackendConn {
                 PacketKind::Err => {
                     if out.error.is_none() {
                         if let Ok(e) = reply::parse_err(&pkt) {
-                            out.error = Some((e.code, e.sql_state, String::from_utf8_lossy(e.message).into_owned()));
+                            out.error = Some((
+                                e.code,
+                                e.sql_state,
+                                String::from_utf8_lossy(e.message).into_owned(),
+                            ));
                         }
                     }
                 }
                 PacketKind::LocalInfile => {
                     return Err(BackendError::Protocol {
                         backend: self.name().to_string(),
-                        what: "unexpected LOCAL INFILE request to a command rwproxy ran itself".into(),
+                        what: "unexpected LOCAL INFILE request to a command rwproxy ran itself"
+                            .into(),
                     });
                 }
                 PacketKind::ColumnCount => result_index += 1,

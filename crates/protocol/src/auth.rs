@@ -158,7 +158,10 @@ mod tests {
         let nonce = b"ABCDEFGHIJKLMNOPQRST";
         let token = native_scramble(nonce, b"pw");
         let stage2 = native_stage2(b"pw");
-        assert_eq!(native_verify(nonce, &token, &stage2), Some(native_stage1(b"pw")));
+        assert_eq!(
+            native_verify(nonce, &token, &stage2),
+            Some(native_stage1(b"pw"))
+        );
         let wrong = native_scramble(nonce, b"px");
         assert_eq!(native_verify(nonce, &wrong, &stage2), None);
         assert_eq!(native_verify(nonce, b"short", &stage2), None);

@@ -131,7 +131,9 @@ pub fn execute_layout(payload: &[u8], params: u16) -> Result<ExecuteLayout, Prot
         });
     }
     let at = 10 + (params as usize).div_ceil(8);
-    let bound = *payload.get(at).ok_or(ProtocolError::Truncated("COM_STMT_EXECUTE parameters"))?;
+    let bound = *payload
+        .get(at)
+        .ok_or(ProtocolError::Truncated("COM_STMT_EXECUTE parameters"))?;
     Ok(ExecuteLayout {
         flags,
         bound_flag_at: Some(at),
@@ -166,7 +168,24 @@ mod tests {
     #[test]
     fn execute_layout_finds_types() {
         // 2 params: bitmap 1 byte, bound flag 1, types 4 bytes, values
-        let mut p = vec![COM_STMT_EXECUTE, 7, 0, 0, 0, 0, 1, 0, 0, 0, 0b10, 1, 8, 0, 253, 0];
+        let mut p = vec![
+            COM_STMT_EXECUTE,
+            7,
+            0,
+            0,
+            0,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0b10,
+            1,
+            8,
+            0,
+            253,
+            0,
+        ];
         p.extend_from_slice(&[5, 0, 0, 0, 0, 0, 0, 0]);
         let l = execute_layout(&p, 2).unwrap();
         assert_eq!(l.bound_flag_at, Some(11));

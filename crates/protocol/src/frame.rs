@@ -70,7 +70,10 @@ pub struct LogicalPacket {
 ///
 /// Returns `Ok(None)` when more bytes are needed, and an error when the joined payload would
 /// exceed `max_payload` (checked as soon as the headers say so, before the bytes arrive).
-pub fn check_logical(buf: &[u8], max_payload: usize) -> Result<Option<LogicalPacket>, ProtocolError> {
+pub fn check_logical(
+    buf: &[u8],
+    max_payload: usize,
+) -> Result<Option<LogicalPacket>, ProtocolError> {
     let mut offset = 0;
     let mut payload_len = 0usize;
     let mut chunks = 0;
@@ -211,7 +214,10 @@ mod tests {
         out.put_u8(1);
         assert!(matches!(
             check_logical(&out, usize::MAX),
-            Err(ProtocolError::Sequence { expected: 1, got: 5 })
+            Err(ProtocolError::Sequence {
+                expected: 1,
+                got: 5
+            })
         ));
     }
 }

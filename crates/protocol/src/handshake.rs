@@ -51,7 +51,9 @@ pub fn encode_greeting(out: &mut BytesMut, g: &Greeting) {
 /// Decodes a server's greeting. An ERR packet in its place is reported by the caller.
 pub fn parse_greeting(payload: &[u8]) -> Result<Greeting, ProtocolError> {
     if payload.first() != Some(&10) {
-        return Err(ProtocolError::Unexpected("server greeting is not protocol version 10"));
+        return Err(ProtocolError::Unexpected(
+            "server greeting is not protocol version 10",
+        ));
     }
     let packet = HandshakePacket::deserialize((), &mut ParseBuf(payload))
         .map_err(|_| ProtocolError::Malformed("server greeting"))?;
@@ -74,12 +76,19 @@ pub fn parse_greeting(payload: &[u8]) -> Result<Greeting, ProtocolError> {
 /// Is this first client packet an SSL request (the 32-byte short form with `CLIENT_SSL`)?
 pub fn is_ssl_request(payload: &[u8]) -> bool {
     payload.len() == 32
-        && CapabilityFlags::from_bits_retain(u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]))
-            .contains(CapabilityFlags::CLIENT_SSL)
+        && CapabilityFlags::from_bits_retain(u32::from_le_bytes([
+            payload[0], payload[1], payload[2], payload[3],
+        ]))
+        .contains(CapabilityFlags::CLIENT_SSL)
 }
 
 /// Encodes the 32-byte SSL request a client sends before the TLS handshake.
-pub fn encode_ssl_request(out: &mut BytesMut, caps: CapabilityFlags, max_packet: u32, collation: u8) {
+pub fn encode_ssl_request(
+    out: &mut BytesMut,
+    caps: CapabilityFlags,
+    max_packet: u32,
+    collation: u8,
+) {
     out.put_u32_le(caps.bits());
     out.put_u32_le(max_packet);
     out.put_u8(collation);
@@ -104,13 +113,21 @@ pub fn parse_client_handshake(payload: &[u8]) -> Result<ClientHandshake, Protoco
     if payload.len() < 32 {
         return Err(ProtocolError::Truncated("handshake response"));
     }
-    let caps = CapabilityFlags::from_bits_retain(u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]));
+    let caps = CapabilityFlags::from_bits_retain(u32::from_le_bytes([
+        payload[0], payload[1], payload[2], payload[3],
+    ]));
     if !caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41) {
-        return Err(ProtocolError::Unexpected("client does not speak protocol 4.1"));
+        return Err(ProtocolError::Unexpected(
+            "client does not speak protocol 4.1",
+        ));
     }
     let r = HandshakeResponse::deserialize((), &mut ParseBuf(payload))
         .map_err(|_| ProtocolError::Malformed("handshake response"))?;
-    let mut attributes: Vec<(String, String)> = r.connect_attributes().unwrap_or_default().into_iter().collect();
+    let mut attributes: Vec<(String, String)> = r
+        .connect_attributes()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     attributes.sort();
     Ok(ClientHandshake {
         capabilities: r.capabilities(),
@@ -122,14 +139,23 @@ pub fn parse_client_handshake(payload: &[u8]) -> Result<ClientHandshake, Protoco
             .db_name()
             .filter(|d| !d.is_empty())
             .map(|d| String::from_utf8_lossy(d).into_owned()),
-        auth_plugin: r.auth_plugin().map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned()),
+        auth_plugin: r
+            .auth_plugin()
+            .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned()),
         attributes,
     })
 }
 
 /// Encodes the HandshakeResponse41 rwproxy sends to a backend.
-pub fn encode_client_handshake(out: &mut BytesMut, h: &ClientHandshake, server_version: (u16, u16, u16)) {
-    let attrs = if h.capabilities.contains(CapabilityFlags::CLIENT_CONNECT_ATTRS) {
+pub fn encode_client_handshake(
+    out: &mut BytesMut,
+    h: &ClientHandshake,
+    server_version: (u16, u16, u16),
+) {
+    let attrs = if h
+        .capabilities
+        .contains(CapabilityFlags::CLIENT_CONNECT_ATTRS)
+    {
         Some(h.attributes.iter().cloned().collect())
     } else {
         None
@@ -139,7 +165,9 @@ pub fn encode_client_handshake(out: &mut BytesMut, h: &ClientHandshake, server_v
         server_version,
         Some(h.user.as_bytes()),
         h.database.as_deref().map(str::as_bytes),
-        h.auth_plugin.as_deref().map(|p| AuthPlugin::from_bytes(p.as_bytes())),
+        h.auth_plugin
+            .as_deref()
+            .map(|p| AuthPlugin::from_bytes(p.as_bytes())),
         h.capabilities,
         attrs,
         h.max_packet,
@@ -197,7 +225,10 @@ pub struct ChangeUser {
 }
 
 fn take_nul_str<'a>(buf: &mut &'a [u8], what: &'static str) -> Result<&'a [u8], ProtocolError> {
-    let nul = buf.iter().position(|b| *b == 0).ok_or(ProtocolError::Malformed(what))?;
+    let nul = buf
+        .iter()
+        .position(|b| *b == 0)
+        .ok_or(ProtocolError::Malformed(what))?;
     let s = &buf[..nul];
     *buf = &buf[nul + 1..];
     Ok(s)
@@ -209,8 +240,11 @@ pub fn parse_change_user(payload: &[u8]) -> Result<ChangeUser, ProtocolError> {
         Some((0x11, rest)) => rest,
         _ => return Err(ProtocolError::Malformed("COM_CHANGE_USER")),
     };
-    let user = String::from_utf8_lossy(take_nul_str(&mut rest, "COM_CHANGE_USER user")?).into_owned();
-    let (&len, tail) = rest.split_first().ok_or(ProtocolError::Truncated("COM_CHANGE_USER"))?;
+    let user =
+        String::from_utf8_lossy(take_nul_str(&mut rest, "COM_CHANGE_USER user")?).into_owned();
+    let (&len, tail) = rest
+        .split_first()
+        .ok_or(ProtocolError::Truncated("COM_CHANGE_USER"))?;
     let auth_response = tail
         .get(..len as usize)
         .ok_or(ProtocolError::Truncated("COM_CHANGE_USER auth data"))?
@@ -234,7 +268,10 @@ pub fn parse_change_user(payload: &[u8]) -> Result<ChangeUser, ProtocolError> {
     let auth_plugin = if rest.is_empty() {
         None
     } else {
-        Some(String::from_utf8_lossy(take_nul_str(&mut rest, "COM_CHANGE_USER plugin")?).into_owned())
+        Some(
+            String::from_utf8_lossy(take_nul_str(&mut rest, "COM_CHANGE_USER plugin")?)
+                .into_owned(),
+        )
     };
     Ok(ChangeUser {
         user,
@@ -255,7 +292,12 @@ pub fn encode_change_user(out: &mut BytesMut, c: &ChangeUser) {
     out.put_slice(c.database.as_deref().unwrap_or("").as_bytes());
     out.put_u8(0);
     out.put_u16_le(c.collation.unwrap_or(45));
-    out.put_slice(c.auth_plugin.as_deref().unwrap_or(crate::auth::NATIVE_PASSWORD).as_bytes());
+    out.put_slice(
+        c.auth_plugin
+            .as_deref()
+            .unwrap_or(crate::auth::NATIVE_PASSWORD)
+            .as_bytes(),
+    );
     out.put_u8(0);
 }
 
@@ -310,7 +352,10 @@ mod tests {
         for cut in [0, 5, 31, 33] {
             let _ = parse_client_handshake(&b[..cut.min(b.len())]);
         }
-        assert!(parse_client_handshake(&[0xFF; 40]).is_err() || parse_client_handshake(&[0xFF; 40]).is_ok());
+        assert!(
+            parse_client_handshake(&[0xFF; 40]).is_err()
+                || parse_client_handshake(&[0xFF; 40]).is_ok()
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ use crate::ProtocolError;
 /// `0xFB` (NULL in rows) and `0xFF` are not integers and give an error.
 #[inline]
 pub fn read_int(buf: &[u8]) -> Result<(u64, usize), ProtocolError> {
-    let first = *buf.first().ok_or(ProtocolError::Truncated("length-encoded integer"))?;
+    let first = *buf
+        .first()
+        .ok_or(ProtocolError::Truncated("length-encoded integer"))?;
     let need = match first {
         0..=0xFA => return Ok((first as u64, 1)),
         0xFC => 3,
@@ -70,7 +72,17 @@ mod tests {
 
     #[test]
     fn ints_roundtrip() {
-        for v in [0u64, 1, 250, 251, 0xFFFF, 0x1_0000, 0xFF_FFFF, 0x100_0000, u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            250,
+            251,
+            0xFFFF,
+            0x1_0000,
+            0xFF_FFFF,
+            0x100_0000,
+            u64::MAX,
+        ] {
             let mut b = BytesMut::new();
             put_int(&mut b, v);
             assert_eq!(read_int(&b).unwrap(), (v, b.len()));

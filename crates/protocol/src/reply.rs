@@ -33,12 +33,17 @@ pub fn is_eof_or_terminal_ok(payload: &[u8], deprecate_eof: bool) -> bool {
 
 /// Status flags of a terminator, read without a full parse: with `CLIENT_DEPRECATE_EOF` it is an
 /// OK packet (header `0xFE`), otherwise the 5-byte EOF packet.
-pub fn status_of_terminator(payload: &[u8], deprecate_eof: bool) -> Result<StatusFlags, ProtocolError> {
+pub fn status_of_terminator(
+    payload: &[u8],
+    deprecate_eof: bool,
+) -> Result<StatusFlags, ProtocolError> {
     if deprecate_eof {
         return Ok(parse_ok(payload, CapabilityFlags::empty())?.status);
     }
     match payload {
-        [_, _, _, lo, hi, ..] => Ok(StatusFlags::from_bits_retain(u16::from_le_bytes([*lo, *hi]))),
+        [_, _, _, lo, hi, ..] => Ok(StatusFlags::from_bits_retain(u16::from_le_bytes([
+            *lo, *hi,
+        ]))),
         _ => Err(ProtocolError::Truncated("EOF packet")),
     }
 }
@@ -63,7 +68,9 @@ impl<'a> Ok<'a> {
 /// Parses an OK packet (header `0x00` or `0xFE`). With `CLIENT_SESSION_TRACK` negotiated, the
 /// info string and session-state changes are length-encoded; otherwise the rest is info.
 pub fn parse_ok(payload: &[u8], caps: CapabilityFlags) -> Result<Ok<'_>, ProtocolError> {
-    let rest = payload.get(1..).ok_or(ProtocolError::Truncated("OK packet"))?;
+    let rest = payload
+        .get(1..)
+        .ok_or(ProtocolError::Truncated("OK packet"))?;
     let (affected_rows, n) = lenenc::read_int(rest)?;
     let rest = &rest[n..];
     let (last_insert_id, n) = lenenc::read_int(rest)?;
@@ -209,9 +216,19 @@ mod tests {
 
     #[test]
     fn ok_roundtrip_with_and_without_session_track() {
-        for caps in [CapabilityFlags::empty(), CapabilityFlags::CLIENT_SESSION_TRACK] {
+        for caps in [
+            CapabilityFlags::empty(),
+            CapabilityFlags::CLIENT_SESSION_TRACK,
+        ] {
             let mut b = BytesMut::new();
-            encode_ok(&mut b, 300, 70000, StatusFlags::SERVER_STATUS_IN_TRANS, 2, caps);
+            encode_ok(
+                &mut b,
+                300,
+                70000,
+                StatusFlags::SERVER_STATUS_IN_TRANS,
+                2,
+                caps,
+            );
             let ok = parse_ok(&b, caps).unwrap();
             assert_eq!(ok.affected_rows, 300);
             assert_eq!(ok.last_insert_id, 70000);
@@ -249,7 +266,10 @@ mod tests {
         let mut b = BytesMut::new();
         encode_err(&mut b, 1045, b"28000", "Access denied");
         let e = parse_err(&b).unwrap();
-        assert_eq!((e.code, &e.sql_state, e.message), (1045, b"28000", &b"Access denied"[..]));
+        assert_eq!(
+            (e.code, &e.sql_state, e.message),
+            (1045, b"28000", &b"Access denied"[..])
+        );
         assert!(parse_err(&[0xFF]).is_err());
         assert!(parse_ok(&[0x00, 0xFC], CapabilityFlags::empty()).is_err());
         assert!(parse_ok(&[], CapabilityFlags::empty()).is_err());
@@ -266,5 +286,63 @@ mod tests {
         // a 9-byte row starting with 0xFE is a row in classic mode
         assert!(!is_eof_or_terminal_ok(&[0xFE; 9], false));
         assert!(is_eof_or_terminal_ok(&[0xFE, 0, 0, 2, 0, 0, 0, 0, 0], true));
+    }
+}
+
+/// Re-encodes an OK packet (header `0x00` or `0xFE`) without its session-state information,
+/// for a client that did not negotiate `CLIENT_SESSION_TRACK` behind a backend that did.
+/// Returns `false` (and writes nothing) when the packet carries no session state.
+pub fn strip_session_state(payload: &[u8], out: &mut BytesMut) -> Result<bool, ProtocolError> {
+    let ok = parse_ok(payload, CapabilityFlags::CLIENT_SESSION_TRACK)?;
+    if !ok
+        .status
+        .contains(StatusFlags::SERVER_SESSION_STATE_CHANGED)
+    {
+        return Ok(false);
+    }
+    out.put_u8(payload[0]);
+    lenenc::put_int(out, ok.affected_rows);
+    lenenc::put_int(out, ok.last_insert_id);
+    out.put_u16_le(ok.status.bits() & !StatusFlags::SERVER_SESSION_STATE_CHANGED.bits());
+    out.put_u16_le(ok.warnings);
+    out.put_slice(ok.info);
+    Ok(true)
+}
+
+#[cfg(test)]
+mod strip_tests {
+    use super::*;
+
+    #[test]
+    fn strips_state_and_keeps_the_rest() {
+        let mut b = BytesMut::new();
+        b.put_u8(0);
+        lenenc::put_int(&mut b, 3);
+        lenenc::put_int(&mut b, 9);
+        b.put_u16_le(0x4000 | 0x0002);
+        b.put_u16_le(1);
+        lenenc::put_str(&mut b, b"Rows matched: 3");
+        lenenc::put_str(&mut b, b"\x01\x04\x03app");
+        let mut out = BytesMut::new();
+        assert!(strip_session_state(&b, &mut out).unwrap());
+        let ok = parse_ok(&out, CapabilityFlags::empty()).unwrap();
+        assert_eq!(
+            (ok.affected_rows, ok.last_insert_id, ok.warnings),
+            (3, 9, 1)
+        );
+        assert_eq!(ok.status, StatusFlags::SERVER_STATUS_AUTOCOMMIT);
+        assert_eq!(ok.info, b"Rows matched: 3");
+        let mut plain = BytesMut::new();
+        encode_ok(
+            &mut plain,
+            1,
+            0,
+            StatusFlags::empty(),
+            0,
+            CapabilityFlags::CLIENT_SESSION_TRACK,
+        );
+        let mut out = BytesMut::new();
+        assert!(!strip_session_state(&plain, &mut out).unwrap());
+        assert!(out.is_empty());
     }
 }

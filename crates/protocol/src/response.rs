@@ -118,7 +118,9 @@ impl ResponseTracker {
     fn end(&mut self, kind: PacketKind, status: Option<StatusFlags>) -> Step {
         if let Some(s) = status {
             self.status = Some(s);
-            if s.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS) && self.expect == Expect::ResultSet {
+            if s.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS)
+                && self.expect == Expect::ResultSet
+            {
                 self.state = State::First;
                 return Step { kind, done: false };
             }
@@ -142,7 +144,9 @@ impl ResponseTracker {
     pub fn on_packet(&mut self, payload: &[u8], len: usize) -> Result<Step, ProtocolError> {
         let first = payload.first().copied();
         match self.state {
-            State::Finished => Err(ProtocolError::Unexpected("packet after the end of a response")),
+            State::Finished => Err(ProtocolError::Unexpected(
+                "packet after the end of a response",
+            )),
             State::First if self.expect == Expect::OnePacket => {
                 let status = match first {
                     Some(OK_HEADER) if payload.len() >= 7 => {
@@ -213,7 +217,9 @@ impl ResponseTracker {
             }
             State::ColumnsEof => {
                 if first != Some(EOF_HEADER) {
-                    return Err(ProtocolError::Unexpected("missing EOF after column definitions"));
+                    return Err(ProtocolError::Unexpected(
+                        "missing EOF after column definitions",
+                    ));
                 }
                 let status = self.terminator_status(payload)?;
                 if status.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS) {
@@ -259,7 +265,9 @@ impl ResponseTracker {
             }
             State::PrepareParamsEof { columns } => {
                 if first != Some(EOF_HEADER) {
-                    return Err(ProtocolError::Unexpected("missing EOF after parameter definitions"));
+                    return Err(ProtocolError::Unexpected(
+                        "missing EOF after parameter definitions",
+                    ));
                 }
                 let next = if columns > 0 {
                     State::PrepareColumns { left: columns }
@@ -288,7 +296,9 @@ impl ResponseTracker {
             }
             State::PrepareColumnsEof => {
                 if first != Some(EOF_HEADER) {
-                    return Err(ProtocolError::Unexpected("missing EOF after column definitions"));
+                    return Err(ProtocolError::Unexpected(
+                        "missing EOF after column definitions",
+                    ));
                 }
                 self.state = State::Finished;
                 Ok(Step {
@@ -329,7 +339,10 @@ mod tests {
     }
 
     fn feed(t: &mut ResponseTracker, packets: &[Vec<u8>]) -> Vec<Step> {
-        packets.iter().map(|p| t.on_packet(p, p.len()).unwrap()).collect()
+        packets
+            .iter()
+            .map(|p| t.on_packet(p, p.len()).unwrap())
+            .collect()
     }
 
     const NONE: StatusFlags = StatusFlags::empty();
@@ -340,7 +353,13 @@ mod tests {
         let mut t = ResponseTracker::new(Expect::ResultSet, false);
         assert!(feed(&mut t, &[ok(NONE)])[0].done);
         let mut t = ResponseTracker::new(Expect::ResultSet, false);
-        assert_eq!(feed(&mut t, &[err()])[0], Step { kind: PacketKind::Err, done: true });
+        assert_eq!(
+            feed(&mut t, &[err()])[0],
+            Step {
+                kind: PacketKind::Err,
+                done: true
+            }
+        );
     }
 
     #[test]
@@ -348,7 +367,15 @@ mod tests {
         let mut t = ResponseTracker::new(Expect::ResultSet, false);
         let steps = feed(
             &mut t,
-            &[vec![2], b"coldef1".to_vec(), b"coldef2".to_vec(), eof(NONE), vec![1, b'a', 1, b'b'], vec![0xFB, 0xFB], eof(NONE)],
+            &[
+                vec![2],
+                b"coldef1".to_vec(),
+                b"coldef2".to_vec(),
+                eof(NONE),
+                vec![1, b'a', 1, b'b'],
+                vec![0xFB, 0xFB],
+                eof(NONE),
+            ],
         );
         assert!(steps[..6].iter().all(|s| !s.done));
         assert!(steps[6].done);
@@ -361,10 +388,22 @@ mod tests {
         // a row whose first column is a lenenc string of 8-byte length starts with 0xFE but is long
         let mut big_row = vec![0xFE];
         big_row.extend_from_slice(&[0u8; 20]);
-        let steps = feed(&mut t, &[vec![1], b"coldef".to_vec(), vec![1, b'x'], term_ok(NONE)]);
+        let steps = feed(
+            &mut t,
+            &[vec![1], b"coldef".to_vec(), vec![1, b'x'], term_ok(NONE)],
+        );
         assert!(steps[3].done);
         let mut t = ResponseTracker::new(Expect::ResultSet, false);
-        let steps = feed(&mut t, &[vec![1], b"c".to_vec(), eof(NONE), big_row.clone(), eof(NONE)]);
+        let steps = feed(
+            &mut t,
+            &[
+                vec![1],
+                b"c".to_vec(),
+                eof(NONE),
+                big_row.clone(),
+                eof(NONE),
+            ],
+        );
         assert!(!steps[3].done);
         assert!(steps[4].done);
     }
@@ -374,7 +413,15 @@ mod tests {
         let mut t = ResponseTracker::new(Expect::ResultSet, false);
         let steps = feed(
             &mut t,
-            &[ok(MORE), vec![1], b"c".to_vec(), eof(NONE), vec![1, b'1'], eof(MORE), ok(NONE)],
+            &[
+                ok(MORE),
+                vec![1],
+                b"c".to_vec(),
+                eof(NONE),
+                vec![1, b'1'],
+                eof(MORE),
+                ok(NONE),
+            ],
         );
         assert!(steps[..6].iter().all(|s| !s.done), "{steps:?}");
         assert!(steps[6].done);
@@ -384,14 +431,28 @@ mod tests {
     fn error_in_the_middle_of_rows() {
         let mut t = ResponseTracker::new(Expect::ResultSet, true);
         let steps = feed(&mut t, &[vec![1], b"c".to_vec(), vec![1, b'1'], err()]);
-        assert_eq!(steps[3], Step { kind: PacketKind::Err, done: true });
+        assert_eq!(
+            steps[3],
+            Step {
+                kind: PacketKind::Err,
+                done: true
+            }
+        );
     }
 
     #[test]
     fn local_infile_then_ok() {
         let mut t = ResponseTracker::new(Expect::ResultSet, false);
-        let s = t.on_packet(b"\xFB/tmp/file.csv", (b"\xFB/tmp/file.csv").len()).unwrap();
-        assert_eq!(s, Step { kind: PacketKind::LocalInfile, done: false });
+        let s = t
+            .on_packet(b"\xFB/tmp/file.csv", (b"\xFB/tmp/file.csv").len())
+            .unwrap();
+        assert_eq!(
+            s,
+            Step {
+                kind: PacketKind::LocalInfile,
+                done: false
+            }
+        );
         assert!(t.on_packet(&ok(NONE), ok(NONE).len()).unwrap().done);
     }
 
@@ -414,23 +475,44 @@ mod tests {
             assert!(steps.last().unwrap().done, "deprecate={deprecate}");
         }
         let mut t = ResponseTracker::new(Expect::Prepare, false);
-        assert!(t.on_packet(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], (&[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).len()).unwrap().done);
+        assert!(
+            t.on_packet(
+                &[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                (&[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).len()
+            )
+            .unwrap()
+            .done
+        );
     }
 
     #[test]
     fn cursor_ends_after_metadata() {
         let mut t = ResponseTracker::new(Expect::ResultSet, false);
-        let steps = feed(&mut t, &[vec![1], b"c".to_vec(), eof(StatusFlags::SERVER_STATUS_CURSOR_EXISTS)]);
+        let steps = feed(
+            &mut t,
+            &[
+                vec![1],
+                b"c".to_vec(),
+                eof(StatusFlags::SERVER_STATUS_CURSOR_EXISTS),
+            ],
+        );
         assert!(steps[2].done);
         let mut t = ResponseTracker::new(Expect::Fetch, false);
-        let steps = feed(&mut t, &[vec![0, 0, 1], eof(StatusFlags::SERVER_STATUS_LAST_ROW_SENT)]);
+        let steps = feed(
+            &mut t,
+            &[vec![0, 0, 1], eof(StatusFlags::SERVER_STATUS_LAST_ROW_SENT)],
+        );
         assert!(steps[1].done);
     }
 
     #[test]
     fn one_packet_and_nothing() {
         let mut t = ResponseTracker::new(Expect::OnePacket, false);
-        assert!(t.on_packet(b"Uptime: 10  Threads: 1", (b"Uptime: 10  Threads: 1").len()).unwrap().done);
+        assert!(
+            t.on_packet(b"Uptime: 10  Threads: 1", (b"Uptime: 10  Threads: 1").len())
+                .unwrap()
+                .done
+        );
         assert!(t.on_packet(b"more", (b"more").len()).is_err());
         assert!(ResponseTracker::new(Expect::Nothing, false).is_done());
     }

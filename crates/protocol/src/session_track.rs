@@ -36,11 +36,13 @@ impl<'a> SessionChanges<'a> {
 
     /// `(name, value)` of every changed system variable.
     pub fn system_variables(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
-        self.entries().filter(|(k, _)| *k == SYSTEM_VARIABLES).filter_map(|(_, data)| {
-            let (name, used) = lenenc::read_str(data).ok()?;
-            let (value, _) = lenenc::read_str(&data[used..]).ok()?;
-            Some((name, value))
-        })
+        self.entries()
+            .filter(|(k, _)| *k == SYSTEM_VARIABLES)
+            .filter_map(|(_, data)| {
+                let (name, used) = lenenc::read_str(data).ok()?;
+                let (value, _) = lenenc::read_str(&data[used..]).ok()?;
+                Some((name, value))
+            })
     }
 
     /// The new default schema, if it changed.

@@ -35,7 +35,9 @@ impl TransportError {
             TransportError::Closed | TransportError::ClosedMidPacket => true,
             TransportError::Io(e) => matches!(
                 e.kind(),
-                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::UnexpectedEof
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
             ),
             _ => false,
         }
@@ -162,7 +164,11 @@ impl PacketStream {
     }
 
     /// Queues and writes one logical packet.
-    pub async fn write_packet(&mut self, seq: &mut u8, payload: &[u8]) -> Result<(), TransportError> {
+    pub async fn write_packet(
+        &mut self,
+        seq: &mut u8,
+        payload: &[u8],
+    ) -> Result<(), TransportError> {
         self.queue_packet(seq, payload);
         self.flush().await
     }
@@ -173,16 +179,25 @@ impl PacketStream {
         let _ = self.io.shutdown().await;
     }
 
-    fn take_plain(self) -> Result<(PrefixedIo<tokio::net::TcpStream>, usize, BytesMut), TransportError> {
+    fn take_plain(
+        self,
+    ) -> Result<(PrefixedIo<tokio::net::TcpStream>, usize, BytesMut), TransportError> {
         match self.io {
-            MaybeTls::Plain(tcp) => Ok((PrefixedIo::new(self.rbuf, tcp), self.max_payload, self.wbuf)),
-            _ => Err(TransportError::Tls("connection is already encrypted".into())),
+            MaybeTls::Plain(tcp) => {
+                Ok((PrefixedIo::new(self.rbuf, tcp), self.max_payload, self.wbuf))
+            }
+            _ => Err(TransportError::Tls(
+                "connection is already encrypted".into(),
+            )),
         }
     }
 
     /// Upgrades a client connection to TLS (rwproxy is the TLS server). Bytes the client sent
     /// after its SSL request and already read are handed to the TLS layer.
-    pub async fn upgrade_server(self, acceptor: &tokio_rustls::TlsAcceptor) -> Result<Self, TransportError> {
+    pub async fn upgrade_server(
+        self,
+        acceptor: &tokio_rustls::TlsAcceptor,
+    ) -> Result<Self, TransportError> {
         let (io, max, wbuf) = self.take_plain()?;
         let tls = acceptor
             .accept(io)
@@ -223,7 +238,10 @@ mod tests {
 
     fn pair(max: usize) -> (PacketStream, PacketStream) {
         let (a, b) = tokio::io::duplex(1 << 16);
-        (PacketStream::new(MaybeTls::Duplex(a), max), PacketStream::new(MaybeTls::Duplex(b), max))
+        (
+            PacketStream::new(MaybeTls::Duplex(a), max),
+            PacketStream::new(MaybeTls::Duplex(b), max),
+        )
     }
 
     #[tokio::test]
@@ -236,7 +254,10 @@ mod tests {
             a.write_packet(&mut seq, &big).await.unwrap();
             a
         });
-        assert_eq!(b.read_packet().await.unwrap(), (0, Bytes::from_static(b"hello")));
+        assert_eq!(
+            b.read_packet().await.unwrap(),
+            (0, Bytes::from_static(b"hello"))
+        );
         let (seq, p) = b.read_packet().await.unwrap();
         assert_eq!((seq, p.len()), (1, frame::MAX_CHUNK + 10));
         drop(writer.await.unwrap());
@@ -255,6 +276,9 @@ mod tests {
         let (mut a, mut b) = pair(100);
         a.write_raw(&[10, 0, 0, 0, 1, 2]).await.unwrap();
         drop(a);
-        assert!(matches!(b.read_packet().await, Err(TransportError::ClosedMidPacket)));
+        assert!(matches!(
+            b.read_packet().await,
+            Err(TransportError::ClosedMidPacket)
+        ));
     }
 }

@@ -10,7 +10,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum TlsSetupError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {what}")]
     Content { path: String, what: String },
     #[error("TLS configuration: {0}")]
@@ -18,10 +21,12 @@ pub enum TlsSetupError {
 }
 
 fn open(path: &Path) -> Result<BufReader<File>, TlsSetupError> {
-    File::open(path).map(BufReader::new).map_err(|source| TlsSetupError::Read {
-        path: path.display().to_string(),
-        source,
-    })
+    File::open(path)
+        .map(BufReader::new)
+        .map_err(|source| TlsSetupError::Read {
+            path: path.display().to_string(),
+            source,
+        })
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -29,7 +34,10 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// A TLS acceptor for client connections from a certificate chain and private key in PEM.
-pub fn server_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
+pub fn server_acceptor(
+    cert: &Path,
+    key: &Path,
+) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
     let certs: Vec<_> = rustls_pemfile::certs(&mut open(cert)?)
         .collect::<Result<_, _>>()
         .map_err(|e| TlsSetupError::Content {
@@ -60,8 +68,12 @@ pub fn server_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAccep
 
 /// A TLS client configuration for backend connections: trusting `ca` (PEM), or, with
 /// `verify = false`, any certificate (for self-signed test servers; documented as unsafe).
-pub fn client_config(ca: Option<&Path>, verify: bool) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
-    let builder = rustls::ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+pub fn client_config(
+    ca: Option<&Path>,
+    verify: bool,
+) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?;
     if !verify {
         return Ok(Arc::new(
             builder
@@ -80,7 +92,9 @@ pub fn client_config(ca: Option<&Path>, verify: bool) -> Result<Arc<rustls::Clie
             roots.add(cert)?;
         }
     }
-    Ok(Arc::new(builder.with_root_certificates(roots).with_no_client_auth()))
+    Ok(Arc::new(
+        builder.with_root_certificates(roots).with_no_client_auth(),
+    ))
 }
 
 mod danger {
@@ -109,7 +123,12 @@ mod danger {
             cert: &CertificateDer<'_>,
             dss: &DigitallySignedStruct,
         ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
         }
         fn verify_tls13_signature(
             &self,
@@ -117,7 +136,12 @@ mod danger {
             cert: &CertificateDer<'_>,
             dss: &DigitallySignedStruct,
         ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
         }
         fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
             self.0.signature_verification_algorithms.supported_schemes()

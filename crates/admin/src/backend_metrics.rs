@@ -1,0 +1,303 @@
+//! Per-backend metrics (label `backend`), fed from monitor snapshots.
+//!
+//! The set of backends comes from the configuration and changes only on reload, so one series
+//! per backend (times a handful of roles/states/kinds) stays small. [`BackendMetrics::set`]
+//! takes the full current list and drops every series of a backend that is no longer in it.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::labels::{BackendRole, BackendState, FailureKind, LagSource};
+
+/// What the metrics need to know about one backend; build it from the monitor's snapshot
+/// (plus the pool's open connection count).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendMetricsView {
+    /// Backend name from the configuration.
+    pub name: String,
+    /// Whether the last health check succeeded.
+    pub up: bool,
+    /// Current role.
+    pub role: BackendRole,
+    /// Current state.
+    pub state: BackendState,
+    /// Replication lag in seconds, when known. Exported only together with a `lag_source`
+    /// other than [`LagSource::None`]; unknown lag exports no lag series at all.
+    pub lag_seconds: Option<f64>,
+    /// How `lag_seconds` was measured.
+    pub lag_source: LagSource,
+    /// Latency of the last completed health check, if any.
+    pub check_latency: Option<Duration>,
+    /// Open data-path (client traffic) connections to this backend.
+    pub connections: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BackendLabels {
+    backend: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BackendRoleLabels {
+    backend: String,
+    role: BackendRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BackendStateLabels {
+    backend: String,
+    state: BackendState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BackendLagLabels {
+    backend: String,
+    source: LagSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BackendFailureLabels {
+    backend: String,
+    kind: FailureKind,
+}
+
+/// Lag sources that produce a series (`None` never does).
+const MEASURED_LAG_SOURCES: [LagSource; 2] = [LagSource::Heartbeat, LagSource::SecondsBehindMaster];
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// All per-backend metric families plus the names that currently have series.
+#[derive(Debug)]
+pub(crate) struct BackendMetrics {
+    up: Family<BackendLabels, Gauge>,
+    role: Family<BackendRoleLabels, Gauge>,
+    state: Family<BackendStateLabels, Gauge>,
+    lag: Family<BackendLagLabels, FloatGauge>,
+    connections: Family<BackendLabels, Gauge>,
+    check_duration: Family<BackendLabels, FloatGauge>,
+    state_changes: Family<BackendLabels, Counter>,
+    failures: Family<BackendFailureLabels, Counter>,
+    /// Backends that have series; guarded so concurrent updates cannot resurrect a removed one
+    /// half-way.
+    known: Mutex<BTreeSet<String>>,
+}
+
+impl BackendMetrics {
+    /// Creates the families and registers them in `registry` (which carries the `rwproxy`
+    /// prefix).
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let metrics = BackendMetrics {
+            up: Family::default(),
+            role: Family::default(),
+            state: Family::default(),
+            lag: Family::default(),
+            connections: Family::default(),
+            check_duration: Family::default(),
+            state_changes: Family::default(),
+            failures: Family::default(),
+            known: Mutex::new(BTreeSet::new()),
+        };
+        registry.register(
+            "backend_up",
+            "Whether the last health check of the backend succeeded (1) or not (0)",
+            metrics.up.clone(),
+        );
+        registry.register(
+            "backend_role",
+            "Role of the backend: 1 for the current role, 0 for the others",
+            metrics.role.clone(),
+        );
+        registry.register(
+            "backend_state",
+            "Monitor state of the backend: 1 for the current state, 0 for the others",
+            metrics.state.clone(),
+        );
+        registry.register_with_unit(
+            "backend_replication_lag",
+            "Replication lag of a replica; absent when unknown",
+            Unit::Seconds,
+            metrics.lag.clone(),
+        );
+        registry.register(
+            "backend_connections",
+            "Open data-path connections from the proxy to the backend",
+            metrics.connections.clone(),
+        );
+        registry.register_with_unit(
+            "backend_check_duration",
+            "Latency of the last completed health check of the backend",
+            Unit::Seconds,
+            metrics.check_duration.clone(),
+        );
+        registry.register(
+            "backend_state_changes",
+            "Number of monitor state transitions of the backend",
+            metrics.state_changes.clone(),
+        );
+        registry.register(
+            "backend_failures",
+            "Failures talking to the backend, by kind",
+            metrics.failures.clone(),
+        );
+        metrics
+    }
+
+    /// Replaces the per-backend series with `views`; backends missing from `views` lose all
+    /// their series (counters included).
+    pub(crate) fn set(&self, views: &[BackendMetricsView]) {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        let wanted: BTreeSet<&str> = views.iter().map(|v| v.name.as_str()).collect();
+        let gone: Vec<String> = known
+            .iter()
+            .filter(|name| !wanted.contains(name.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.remove(&name);
+            known.remove(&name);
+        }
+        for view in views {
+            self.apply(view);
+            known.insert(view.name.clone());
+        }
+    }
+
+    /// Counts one failure of `kind` on `backend`.
+    pub(crate) fn failure(&self, backend: &str, kind: FailureKind) {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        self.ensure_counters(&mut known, backend);
+        self.failures
+            .get_or_create(&BackendFailureLabels {
+                backend: backend.to_owned(),
+                kind,
+            })
+            .inc();
+    }
+
+    /// Counts one state transition of `backend`.
+    pub(crate) fn state_changed(&self, backend: &str) {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        self.ensure_counters(&mut known, backend);
+        self.state_changes
+            .get_or_create(&BackendLabels {
+                backend: backend.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Makes sure the counters of `backend` exist (at 0) and that it is remembered.
+    fn ensure_counters(&self, known: &mut BTreeSet<String>, backend: &str) {
+        if known.contains(backend) {
+            return;
+        }
+        known.insert(backend.to_owned());
+        self.create_counters(backend);
+    }
+
+    /// Creates the counters of `backend` at 0 (no-op when they exist), so that rate() sees the
+    /// first increment.
+    fn create_counters(&self, backend: &str) {
+        drop(self.state_changes.get_or_create(&BackendLabels {
+            backend: backend.to_owned(),
+        }));
+        for kind in FailureKind::ALL {
+            drop(self.failures.get_or_create(&BackendFailureLabels {
+                backend: backend.to_owned(),
+                kind: *kind,
+            }));
+        }
+    }
+
+    fn apply(&self, view: &BackendMetricsView) {
+        let backend = || BackendLabels {
+            backend: view.name.clone(),
+        };
+        self.up.get_or_create(&backend()).set(i64::from(view.up));
+        for role in BackendRole::ALL {
+            self.role
+                .get_or_create(&BackendRoleLabels {
+                    backend: view.name.clone(),
+                    role: *role,
+                })
+                .set(i64::from(*role == view.role));
+        }
+        for state in BackendState::ALL {
+            self.state
+                .get_or_create(&BackendStateLabels {
+                    backend: view.name.clone(),
+                    state: *state,
+                })
+                .set(i64::from(*state == view.state));
+        }
+        for source in MEASURED_LAG_SOURCES {
+            let labels = BackendLagLabels {
+                backend: view.name.clone(),
+                source,
+            };
+            match view.lag_seconds {
+                Some(lag) if lag.is_finite() && view.lag_source == source => {
+                    self.lag.get_or_create(&labels).set(lag.max(0.0));
+                }
+                _ => {
+                    self.lag.remove(&labels);
+                }
+            }
+        }
+        self.connections
+            .get_or_create(&backend())
+            .set(i64::try_from(view.connections).unwrap_or(i64::MAX));
+        match view.check_latency {
+            Some(latency) => {
+                self.check_duration
+                    .get_or_create(&backend())
+                    .set(latency.as_secs_f64());
+            }
+            None => {
+                self.check_duration.remove(&backend());
+            }
+        }
+        self.create_counters(&view.name);
+    }
+
+    fn remove(&self, name: &str) {
+        let backend = BackendLabels {
+            backend: name.to_owned(),
+        };
+        self.up.remove(&backend);
+        self.connections.remove(&backend);
+        self.check_duration.remove(&backend);
+        self.state_changes.remove(&backend);
+        for role in BackendRole::ALL {
+            self.role.remove(&BackendRoleLabels {
+                backend: name.to_owned(),
+                role: *role,
+            });
+        }
+        for state in BackendState::ALL {
+            self.state.remove(&BackendStateLabels {
+                backend: name.to_owned(),
+                state: *state,
+            });
+        }
+        for source in MEASURED_LAG_SOURCES {
+            self.lag.remove(&BackendLagLabels {
+                backend: name.to_owned(),
+                source,
+            });
+        }
+        for kind in FailureKind::ALL {
+            self.failures.remove(&BackendFailureLabels {
+                backend: name.to_owned(),
+                kind: *kind,
+            });
+        }
+    }
+}

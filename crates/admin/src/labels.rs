@@ -1,0 +1,223 @@
+//! The closed vocabularies used as metric label values.
+//!
+//! Every label except `backend` and `hash` takes its value from one of the enums in this
+//! file, which keeps the number of time series small and known in advance. Each enum has
+//! `ALL` (every variant, in index order), `index()` (position in `ALL`, used to address
+//! pre-created counters without a lookup) and `as_str()` (the exported label value).
+
+use std::fmt::Write as _;
+
+use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
+
+/// Defines a label enum with its `ALL`, `index()`, `as_str()` and label encoding.
+macro_rules! label_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident => $text:literal ),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $( $(#[$vmeta])* $variant ),+ }
+
+        impl $name {
+            /// Every variant, in the order used by [`Self::index`].
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// Position of this variant in [`Self::ALL`].
+            pub fn index(self) -> usize {
+                self as usize
+            }
+
+            /// The label value exported for this variant.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl EncodeLabelValue for $name {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+                encoder.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+label_enum! {
+    /// Where the router sent a statement.
+    pub enum DestRole {
+        /// The writable primary.
+        Primary => "primary",
+        /// A read-only replica.
+        Replica => "replica",
+    }
+}
+
+label_enum! {
+    /// Why the router picked the destination it picked.
+    pub enum Reason {
+        /// The statement writes (or may write).
+        Write => "write",
+        /// A plain read outside a transaction.
+        Read => "read",
+        /// Inside an explicit read-write transaction.
+        InTransaction => "in_transaction",
+        /// The session is pinned to the primary (temporary tables, locks, user variables...).
+        Pinned => "pinned",
+        /// A routing hint in a comment.
+        Hint => "hint",
+        /// A configured routing rule matched.
+        Rule => "rule",
+        /// A replica was skipped because of replication lag.
+        LagExcluded => "lag_excluded",
+        /// The read waited for a replica to catch up (causal consistency).
+        CausalWait => "causal_wait",
+        /// Causal consistency could not be met on a replica; the primary served the read.
+        CausalFallback => "causal_fallback",
+        /// No usable replica; the read fell back to the primary.
+        NoReplicaFallback => "no_replica_fallback",
+        /// `START TRANSACTION READ ONLY` routed to a replica.
+        ReadOnlyTransaction => "read_only_transaction",
+        /// A session-level command (`SET`, `USE`, ...) replayed or sent to the primary.
+        SessionCommand => "session_command",
+    }
+}
+
+label_enum! {
+    /// Why a client connection was refused before it became usable.
+    pub enum RejectReason {
+        /// `max_client_connections` reached.
+        MaxConnections => "max_connections",
+        /// Wrong user name or password.
+        AuthFailed => "auth_failed",
+        /// The listener requires TLS and the client did not ask for it.
+        TlsRequired => "tls_required",
+        /// The TLS handshake failed.
+        TlsError => "tls_error",
+        /// The client did not finish the handshake in time.
+        HandshakeTimeout => "handshake_timeout",
+        /// The client sent a malformed handshake.
+        ProtocolError => "protocol_error",
+        /// The proxy is shutting down.
+        ShuttingDown => "shutting_down",
+        /// No backend could serve the new session.
+        NoBackend => "no_backend",
+    }
+}
+
+label_enum! {
+    /// The outcome of a read that asked for causal (read-your-writes) consistency.
+    pub enum CausalOutcome {
+        /// A replica was already up to date.
+        ReplicaFresh => "replica_fresh",
+        /// A replica became up to date after waiting.
+        ReplicaAfterWait => "replica_after_wait",
+        /// No replica was fresh enough; the primary served the read.
+        PrimaryFallback => "primary_fallback",
+        /// The wait timed out (whatever happened next).
+        Timeout => "timeout",
+    }
+}
+
+label_enum! {
+    /// The result of a configuration reload.
+    pub enum ReloadResult {
+        /// The new configuration is in effect.
+        Success => "success",
+        /// The new configuration was rejected; the old one stays in effect.
+        Failure => "failure",
+    }
+}
+
+label_enum! {
+    /// What went wrong talking to a backend.
+    pub enum FailureKind {
+        /// Opening (or authenticating) a connection failed.
+        Connect => "connect",
+        /// A query failed at the connection level (I/O error, lost connection).
+        Query => "query",
+        /// An operation timed out.
+        Timeout => "timeout",
+    }
+}
+
+label_enum! {
+    /// The role the monitor assigned to a backend.
+    pub enum BackendRole {
+        /// The writable primary.
+        Primary => "primary",
+        /// A replica.
+        Replica => "replica",
+        /// Not known yet (never reached, or ambiguous).
+        Unknown => "unknown",
+    }
+}
+
+label_enum! {
+    /// The health state the monitor assigned to a backend.
+    pub enum BackendState {
+        /// Reachable and usable.
+        Up => "up",
+        /// Unreachable or failing checks.
+        Down => "down",
+        /// A replica whose lag is above the limit.
+        Lagging => "lagging",
+        /// A replica whose replication threads are stopped or failing.
+        ReplicationBroken => "replication_broken",
+        /// Not checked successfully yet.
+        Starting => "starting",
+    }
+}
+
+label_enum! {
+    /// How a replica's lag was measured.
+    pub enum LagSource {
+        /// From the heartbeat table (sub-second precision).
+        Heartbeat => "heartbeat",
+        /// From `Seconds_Behind_Master` in `SHOW SLAVE STATUS`.
+        SecondsBehindMaster => "seconds_behind_master",
+        /// Not measured (primary, or unknown); no lag series is exported.
+        None => "none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_matches_position_in_all() {
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+        for (i, r) in BackendState::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+        assert_eq!(Reason::ALL.len(), 12);
+        assert_eq!(DestRole::ALL.len(), 2);
+    }
+
+    #[test]
+    fn label_values_are_snake_case() {
+        let all: Vec<&str> = Reason::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .chain(RejectReason::ALL.iter().map(|r| r.as_str()))
+            .chain(BackendState::ALL.iter().map(|r| r.as_str()))
+            .chain(LagSource::ALL.iter().map(|r| r.as_str()))
+            .chain(CausalOutcome::ALL.iter().map(|r| r.as_str()))
+            .collect();
+        for v in all {
+            assert!(
+                v.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{v}"
+            );
+        }
+        assert_eq!(Reason::NoReplicaFallback.to_string(), "no_replica_fallback");
+    }
+}

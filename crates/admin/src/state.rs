@@ -1,0 +1,23 @@
+//! What the admin endpoint serves, provided by the rest of the proxy.
+
+use crate::error::AdminError;
+
+/// The data behind the admin routes. Implemented by the binary on top of its metrics,
+/// monitor and configuration; every method is called once per request, from a Tokio task,
+/// and should return quickly (take a snapshot, do not wait on I/O).
+pub trait AdminState: Send + Sync {
+    /// Body of `GET /metrics`, in the Prometheus text format 0.0.4. Usually: refresh the
+    /// per-backend gauges with [`crate::Metrics::set_backends`] from the latest monitor
+    /// snapshot, then return [`crate::Metrics::encode`].
+    fn metrics_text(&self) -> Result<String, AdminError>;
+
+    /// Body of `GET /backends`: the monitor's view of every backend.
+    fn backends_json(&self) -> serde_json::Value;
+
+    /// Body of `GET /config`: the configuration in effect, secrets already redacted.
+    fn config_json(&self) -> serde_json::Value;
+
+    /// `Ok(())` when the proxy can serve traffic (`GET /ready` answers 200), otherwise the
+    /// reason (answered with 503 and the reason as body).
+    fn ready(&self) -> Result<(), String>;
+}

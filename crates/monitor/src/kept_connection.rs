@@ -1,0 +1,164 @@
+//! A kept-open `mysql_async` connection to one backend, reconnected on
+//! demand, plus plain-words descriptions of client errors.
+//!
+//! Connecting is single-flight: if a connect attempt outlives the caller's
+//! timeout (a server that accepts TCP but never greets, e.g. SIGSTOPped),
+//! the same attempt is resumed by the next call instead of starting another
+//! one, so a hung server never piles up sockets.
+
+use std::future::Future;
+use std::io::ErrorKind;
+use std::pin::Pin;
+
+use mysql_async::{Conn, OptsBuilder};
+
+use crate::address::HostPort;
+
+type ConnectFuture = Pin<Box<dyn Future<Output = mysql_async::Result<Conn>> + Send>>;
+
+/// Why a connection could not be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnError {
+    #[error("{0}")]
+    BadAddress(String),
+    #[error("{0}")]
+    Unexpected(String),
+    #[error(transparent)]
+    Sql(#[from] mysql_async::Error),
+}
+
+impl ConnError {
+    /// Short, human wording for a state reason.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::BadAddress(problem) | Self::Unexpected(problem) => problem.clone(),
+            Self::Sql(err) => describe_sql_error(err),
+        }
+    }
+}
+
+/// Describes a client error the way an operator wants to read it.
+pub(crate) fn describe_sql_error(err: &mysql_async::Error) -> String {
+    use mysql_async::{DriverError, Error, IoError};
+    match err {
+        Error::Server(e) => format!("{} (error {})", e.message, e.code),
+        Error::Io(IoError::Io(io)) => match io.kind() {
+            ErrorKind::ConnectionRefused => "connection refused".to_string(),
+            ErrorKind::ConnectionReset => "connection reset by server".to_string(),
+            ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof => {
+                "connection closed by server".to_string()
+            }
+            _ => io.to_string(),
+        },
+        Error::Driver(DriverError::ConnectionClosed) => "connection closed by server".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The credentials a connection was opened with.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+pub(crate) struct KeptConnection {
+    target: Result<HostPort, String>,
+    conn: Option<Conn>,
+    pending: Option<ConnectFuture>,
+    credentials: Option<Credentials>,
+    /// Bumped on every new connection so callers can reset per-connection
+    /// knowledge (server flavor, created tables).
+    generation: u64,
+}
+
+impl KeptConnection {
+    pub fn new(address: &str) -> Self {
+        Self {
+            target: HostPort::parse(address),
+            conn: None,
+            pending: None,
+            credentials: None,
+            generation: 0,
+        }
+    }
+
+    /// The open connection, connecting (or resuming a connect) first if
+    /// needed. Changed credentials drop the old connection.
+    ///
+    /// Cancel-safe: if this future is dropped while connecting, the attempt
+    /// is kept and resumed by the next call. Also returns the connection's
+    /// generation, which changes on every reconnect, so callers can reset
+    /// what they learnt about the previous connection.
+    pub async fn get(&mut self, credentials: &Credentials) -> Result<(&mut Conn, u64), ConnError> {
+        if self.credentials.as_ref() != Some(credentials) {
+            self.discard();
+            self.credentials = Some(credentials.clone());
+        }
+        if self.conn.is_none() {
+            let target = self.target.clone().map_err(ConnError::BadAddress)?;
+            let pending = self.pending.get_or_insert_with(|| {
+                let opts = OptsBuilder::default()
+                    .ip_or_hostname(target.host)
+                    .tcp_port(target.port)
+                    .user(Some(credentials.user.clone()))
+                    .pass(Some(credentials.password.clone()))
+                    .prefer_socket(false)
+                    .stmt_cache_size(0);
+                Box::pin(Conn::new(opts))
+            });
+            let result = pending.as_mut().await;
+            self.pending = None;
+            self.conn = Some(result?);
+            self.generation = self.generation.wrapping_add(1);
+        }
+        let generation = self.generation;
+        self.conn
+            .as_mut()
+            .map(|conn| (conn, generation))
+            .ok_or_else(|| ConnError::Unexpected("connection vanished".to_string()))
+    }
+
+    /// Forgets the connection and any connect attempt in flight.
+    pub fn discard(&mut self) {
+        self.conn = None;
+        self.pending = None;
+    }
+
+    /// Drops the open connection but keeps a connect attempt in flight.
+    pub fn drop_connection(&mut self) {
+        self.conn = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bad_address_is_reported_without_io() {
+        let mut kept = KeptConnection::new("no-port-here");
+        let creds = Credentials {
+            user: "u".into(),
+            password: "p".into(),
+        };
+        let err = kept.get(&creds).await.err().unwrap();
+        assert!(err.describe().contains("no port"), "{}", err.describe());
+        assert!(kept.conn.is_none() && kept.pending.is_none());
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_described_plainly() {
+        // Bind then drop a listener to get a port that refuses connections.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let mut kept = KeptConnection::new(&format!("127.0.0.1:{port}"));
+        let creds = Credentials {
+            user: "u".into(),
+            password: "p".into(),
+        };
+        let err = kept.get(&creds).await.err().unwrap();
+        assert_eq!(err.describe(), "connection refused");
+    }
+}

@@ -1,0 +1,75 @@
+//! What the admin HTTP endpoint serves: metrics refreshed from the latest monitor snapshot,
+//! the snapshot itself, the running configuration (secrets redacted) and readiness.
+
+use std::sync::Arc;
+
+use rwproxy_admin::{AdminError, AdminState, BackendMetricsView, Metrics};
+use rwproxy_monitor::{BackendState, LagSource, PrimaryState, Role};
+use rwproxy_session::ProxyContext;
+
+pub struct State {
+    pub ctx: Arc<ProxyContext>,
+    pub metrics: Metrics,
+}
+
+impl AdminState for State {
+    fn metrics_text(&self) -> Result<String, AdminError> {
+        let topology = self.ctx.monitor().snapshot();
+        let views: Vec<BackendMetricsView> = topology
+            .backends
+            .iter()
+            .map(|b| BackendMetricsView {
+                name: b.name.clone(),
+                up: b.is_up(),
+                role: match b.role {
+                    Role::Primary => rwproxy_admin::BackendRole::Primary,
+                    Role::Replica => rwproxy_admin::BackendRole::Replica,
+                    Role::Unknown => rwproxy_admin::BackendRole::Unknown,
+                },
+                state: match b.state {
+                    BackendState::Up => rwproxy_admin::BackendState::Up,
+                    BackendState::Down => rwproxy_admin::BackendState::Down,
+                    BackendState::Lagging => rwproxy_admin::BackendState::Lagging,
+                    BackendState::ReplicationBroken => {
+                        rwproxy_admin::BackendState::ReplicationBroken
+                    }
+                    BackendState::Starting => rwproxy_admin::BackendState::Starting,
+                },
+                lag_seconds: b.lag.map(|d| d.as_secs_f64()),
+                lag_source: match b.lag_source {
+                    LagSource::Heartbeat => rwproxy_admin::LagSource::Heartbeat,
+                    LagSource::SecondsBehindMaster => rwproxy_admin::LagSource::SecondsBehindMaster,
+                    LagSource::None => rwproxy_admin::LagSource::None,
+                },
+                check_latency: b.last_check_latency,
+                connections: self.ctx.backend_connections(&b.name) as u64,
+            })
+            .collect();
+        self.metrics.set_backends(&views);
+        let writable = topology
+            .backends
+            .iter()
+            .filter(|b| b.is_up() && !b.read_only)
+            .count();
+        self.metrics.set_writable_backends(writable);
+        self.metrics.encode()
+    }
+
+    fn backends_json(&self) -> serde_json::Value {
+        self.ctx.monitor().snapshot().to_json()
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        self.ctx.config().redacted_json()
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        match &self.ctx.monitor().snapshot().primary {
+            PrimaryState::One(_) => Ok(()),
+            PrimaryState::None => Err("no primary is known".into()),
+            PrimaryState::Conflict(names) => {
+                Err(format!("several writable backends: {}", names.join(", ")))
+            }
+        }
+    }
+}

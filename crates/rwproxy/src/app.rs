@@ -1,0 +1,159 @@
+//! Wiring: configuration, logs, monitor, metrics, admin endpoint, listener and reload.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rwproxy_admin::Metrics;
+use rwproxy_backend::BackendTls;
+use rwproxy_config::{load_file, Config, ProcessEnv};
+use rwproxy_monitor::{Monitor, MonitorHandle, StateChange};
+use rwproxy_session::ProxyContext;
+use tokio::net::TcpListener;
+
+use crate::{
+    admin_state, logging, metrics_observer::MetricsObserver, monitor_settings, reload::Reloader,
+};
+
+pub fn run(path: PathBuf) -> anyhow::Result<()> {
+    let config = match load_file(&path, &ProcessEnv) {
+        Ok(c) => c,
+        Err(rwproxy_config::LoadError::Invalid(errors)) => {
+            let list: Vec<String> = errors.problems.iter().map(|p| format!("  {p}")).collect();
+            anyhow::bail!(
+                "{} is not a valid configuration:\n{}",
+                path.display(),
+                list.join("\n")
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let level = logging::init(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(path, Arc::new(config), level))
+}
+
+fn backend_tls(config: &Config) -> anyhow::Result<Option<BackendTls>> {
+    if !config.backend_tls.enabled {
+        return Ok(None);
+    }
+    let client = rwproxy_transport::tls::client_config(
+        config.backend_tls.ca.as_deref(),
+        config.backend_tls.verify,
+    )
+    .context("backend_tls")?;
+    // Backends are addressed by IP or host name; the certificate is checked against the host.
+    let host = config
+        .backends
+        .first()
+        .map(|b| b.host.clone())
+        .unwrap_or_else(|| "localhost".into());
+    let server_name = rustls::pki_types::ServerName::try_from(host)
+        .context("backend_tls: backend host is not a valid TLS server name")?;
+    Ok(Some(BackendTls {
+        config: client,
+        server_name,
+    }))
+}
+
+async fn serve(
+    path: PathBuf,
+    config: Arc<Config>,
+    level: logging::LevelHandle,
+) -> anyhow::Result<()> {
+    let metrics = Metrics::new();
+    metrics.config_loaded(&config.source_hash);
+
+    let specs = monitor_settings::backend_specs(&config);
+    let monitor: MonitorHandle = match monitor_settings::settings(&config) {
+        Some(settings) => Monitor::spawn(settings, specs),
+        None => {
+            tracing::info!("no monitor credentials: roles come from the configuration (the backend with primary: true)");
+            Monitor::static_topology(specs)
+        }
+    };
+    spawn_event_logger(&monitor, metrics.clone());
+
+    let observer = Arc::new(MetricsObserver {
+        metrics: metrics.clone(),
+    });
+    let ctx = Arc::new(ProxyContext::new(config.clone(), monitor, observer));
+    if let Some(tls) = &config.tls {
+        let acceptor =
+            rwproxy_transport::tls::server_acceptor(&tls.cert, &tls.key).context("tls")?;
+        ctx.set_tls(Some(acceptor));
+    }
+    ctx.set_backend_tls(backend_tls(&config)?);
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let admin_listener = TcpListener::bind(config.admin.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (admin)", config.admin.listen))?;
+    tracing::info!(listen = %config.listen, admin = %config.admin.listen, backends = config.backends.len(), "rwproxy started");
+
+    let admin = Arc::new(admin_state::State {
+        ctx: ctx.clone(),
+        metrics: metrics.clone(),
+    });
+    let token = config.admin.token.as_ref().map(|t| t.expose().to_string());
+    tokio::spawn(rwproxy_admin::serve(
+        admin_listener,
+        admin,
+        token,
+        std::future::pending(),
+    ));
+    tokio::spawn(
+        Reloader {
+            path,
+            ctx: ctx.clone(),
+            metrics: metrics.clone(),
+            log_level: level,
+        }
+        .run(),
+    );
+    let server = tokio::spawn(rwproxy_session::serve(listener, ctx.clone()));
+
+    shutdown_signal().await;
+    tracing::info!(clients = ctx.clients(), "shutting down");
+    server.abort();
+    ctx.monitor().shutdown();
+    Ok(())
+}
+
+fn spawn_event_logger(monitor: &MonitorHandle, metrics: Metrics) {
+    let mut events = monitor.subscribe_events();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(StateChange::Backend { backend, .. }) => metrics.backend_state_changed(&backend),
+                Ok(StateChange::Primary { new, .. }) => {
+                    if matches!(new, rwproxy_monitor::PrimaryState::Conflict(_)) {
+                        metrics.write_conflict();
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}

@@ -1,0 +1,42 @@
+//! Logs: `tracing` to stderr, as text or JSON, with a level filter that a reload can change.
+
+use rwproxy_config::{LogConfig, LogFormat};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
+
+/// Changes the log level of the running process.
+pub type LevelHandle = reload::Handle<EnvFilter, Registry>;
+
+fn filter(level: &str) -> EnvFilter {
+    EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Installs the global subscriber. `RUST_LOG`, when set, wins over the configured level.
+pub fn init(config: &LogConfig) -> LevelHandle {
+    let level = std::env::var("RUST_LOG").unwrap_or_else(|_| config.level.clone());
+    let (filter_layer, handle) = reload::Layer::new(filter(&level));
+    let registry = tracing_subscriber::registry().with(filter_layer);
+    match config.format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init(),
+    }
+    handle
+}
+
+pub fn set_level(handle: &LevelHandle, level: &str) {
+    if std::env::var("RUST_LOG").is_ok() {
+        return;
+    }
+    if let Err(e) = handle.reload(filter(level)) {
+        tracing::warn!(error = %e, "cannot change the log level");
+    }
+}

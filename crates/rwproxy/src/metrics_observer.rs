@@ -1,0 +1,73 @@
+//! Turns what sessions report into Prometheus metrics.
+
+use std::time::Duration;
+
+use rwproxy_admin as l;
+use rwproxy_admin::Metrics;
+use rwproxy_session::{CausalOutcome, DestRole, SessionObserver};
+
+pub struct MetricsObserver {
+    pub metrics: Metrics,
+}
+
+fn role(r: DestRole) -> l::DestRole {
+    match r {
+        DestRole::Primary => l::DestRole::Primary,
+        DestRole::Replica => l::DestRole::Replica,
+    }
+}
+
+fn reason(r: &str) -> l::Reason {
+    match r {
+        "write" => l::Reason::Write,
+        "read" => l::Reason::Read,
+        "in_transaction" => l::Reason::InTransaction,
+        "read_only_transaction" => l::Reason::ReadOnlyTransaction,
+        "pinned" | "previous_statement" => l::Reason::Pinned,
+        "hint" => l::Reason::Hint,
+        "rule" => l::Reason::Rule,
+        "lag_excluded" => l::Reason::LagExcluded,
+        "causal_wait" => l::Reason::CausalWait,
+        "causal_fallback" => l::Reason::CausalFallback,
+        "no_replica_fallback" => l::Reason::NoReplicaFallback,
+        _ => l::Reason::SessionCommand,
+    }
+}
+
+impl SessionObserver for MetricsObserver {
+    fn client_connected(&self) {
+        self.metrics.client_connected();
+    }
+    fn client_disconnected(&self) {
+        self.metrics.client_disconnected();
+    }
+    fn client_rejected(&self, why: &'static str) {
+        let r = match why {
+            "too_many_connections" => l::RejectReason::MaxConnections,
+            "handshake_timeout" => l::RejectReason::HandshakeTimeout,
+            _ => l::RejectReason::AuthFailed,
+        };
+        self.metrics.client_rejected(r);
+    }
+    fn routed(&self, r: DestRole, why: &'static str) {
+        self.metrics.routing_decision(role(r), reason(why));
+    }
+    fn query_finished(&self, r: DestRole, elapsed: Duration) {
+        self.metrics.observe_query(role(r), elapsed);
+    }
+    fn error_sent(&self, code: u16) {
+        self.metrics.error_sent(code);
+    }
+    fn backend_failure(&self, backend: &str, _kind: &'static str) {
+        self.metrics
+            .backend_failure(backend, l::FailureKind::Connect);
+    }
+    fn causal_read(&self, outcome: CausalOutcome) {
+        self.metrics.causal_read(match outcome {
+            CausalOutcome::ReplicaFresh => l::CausalOutcome::ReplicaFresh,
+            CausalOutcome::ReplicaAfterWait => l::CausalOutcome::ReplicaAfterWait,
+            CausalOutcome::PrimaryFallback => l::CausalOutcome::PrimaryFallback,
+            CausalOutcome::Timeout => l::CausalOutcome::Timeout,
+        });
+    }
+}

@@ -1,0 +1,114 @@
+//! Hot reload: the configuration file is watched (its size, mtime and content hash, checked
+//! twice a second, which also catches editors that replace the file by renaming) and reloaded
+//! on SIGHUP. A valid new file is swapped in atomically; an invalid one changes nothing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rwproxy_admin::Metrics;
+use rwproxy_config::{diff_requires_restart, load_file, Config, LoadError, ProcessEnv};
+use rwproxy_session::ProxyContext;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::logging::{self, LevelHandle};
+use crate::monitor_settings;
+
+const POLL: Duration = Duration::from_millis(500);
+
+pub struct Reloader {
+    pub path: PathBuf,
+    pub ctx: Arc<ProxyContext>,
+    pub metrics: Metrics,
+    pub log_level: LevelHandle,
+}
+
+fn file_stamp(path: &PathBuf) -> Option<(u64, SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
+impl Reloader {
+    pub async fn run(self) {
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload by file change only");
+                None
+            }
+        };
+        let mut stamp = file_stamp(&self.path);
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let by_signal = tokio::select! {
+                _ = tick.tick() => false,
+                Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+            };
+            let now = file_stamp(&self.path);
+            if by_signal {
+                stamp = now;
+                self.reload("SIGHUP");
+            } else if now != stamp {
+                stamp = now;
+                self.reload("file changed");
+            }
+        }
+    }
+
+    /// Loads, validates and swaps in the file; returns whether the running config changed.
+    pub fn reload(&self, why: &str) -> bool {
+        let old = self.ctx.config();
+        let new = match load_file(&self.path, &ProcessEnv) {
+            Ok(c) => c,
+            Err(LoadError::Invalid(errors)) => {
+                for p in &errors.problems {
+                    tracing::error!(file = %self.path.display(), problem = %p, "configuration reload rejected; the running configuration stays");
+                }
+                self.metrics.config_reload_failed();
+                return false;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "configuration reload failed; the running configuration stays");
+                self.metrics.config_reload_failed();
+                return false;
+            }
+        };
+        if new.source_hash == old.source_hash {
+            if why == "SIGHUP" {
+                tracing::info!("SIGHUP: configuration unchanged");
+            }
+            return false;
+        }
+        for key in diff_requires_restart(&old, &new) {
+            tracing::warn!(key, "changed in the configuration, but takes effect only after a restart; the old value stays in use");
+        }
+        let new = Arc::new(keep_restart_only(&old, new));
+        apply(&self.ctx, &old, &new);
+        logging::set_level(&self.log_level, &new.log.level);
+        self.metrics.config_reload_succeeded(&new.source_hash);
+        tracing::info!(reason = why, hash = %&new.source_hash[..12.min(new.source_hash.len())], backends = new.backends.len(), rules = new.routing.rules.len(), "configuration reloaded");
+        true
+    }
+}
+
+/// Keys that need a restart keep their running values.
+fn keep_restart_only(old: &Config, mut new: Config) -> Config {
+    new.listen = old.listen;
+    new.admin.listen = old.admin.listen;
+    new.admin.token = old.admin.token.clone();
+    new.max_client_connections = old.max_client_connections;
+    new.tls = old.tls.clone();
+    new.backend_tls = old.backend_tls.clone();
+    new.log.format = old.log.format;
+    new
+}
+
+/// Swaps the configuration in and retunes the monitor (added backends start being watched,
+/// removed ones stop; sessions drop their connections to removed backends when next used).
+pub fn apply(ctx: &ProxyContext, _old: &Config, new: &Arc<Config>) {
+    ctx.set_config(new.clone());
+    let settings = monitor_settings::settings(new).unwrap_or_default();
+    ctx.monitor()
+        .reconfigure(settings, monitor_settings::backend_specs(new));
+}

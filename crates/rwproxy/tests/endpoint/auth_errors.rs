@@ -1,0 +1,83 @@
+//! Refused logins come back as MySQL's own ERR 1045, byte for byte in shape.
+
+use rwproxy_testkit::wire::{RawConn, Reply};
+
+use crate::support::{assert_proxy_serves, cluster, server_error, start_standard_proxy, Bystander};
+
+#[tokio::test]
+async fn wrong_password_is_err_1045_28000() {
+    let proxy = start_standard_proxy();
+    let mut bystander = Bystander::join(&proxy).await;
+    let (_, reply) = RawConn::login(
+        proxy.addr(),
+        &cluster().app.user,
+        "wrong-password",
+        Some("app"),
+    )
+    .await
+    .unwrap();
+    let Reply::Err(err) = reply else {
+        panic!("expected ERR 1045, got {reply:?}");
+    };
+    assert_eq!(err.code, 1045, "{err}");
+    assert_eq!(err.sql_state.as_deref(), Some("28000"), "{err}");
+    assert!(
+        err.message.starts_with("Access denied for user 'app'@'"),
+        "{}",
+        err.message
+    );
+    assert_proxy_serves(&proxy).await;
+    bystander.assert_unharmed(&proxy).await;
+}
+
+#[tokio::test]
+async fn unknown_user_is_err_1045() {
+    let proxy = start_standard_proxy();
+    let (_, reply) = RawConn::login(proxy.addr(), "nobody_here", "whatever", None)
+        .await
+        .unwrap();
+    let err = reply
+        .err()
+        .cloned()
+        .unwrap_or_else(|| panic!("expected ERR, got {reply:?}"));
+    assert_eq!(
+        (err.code, err.sql_state.as_deref()),
+        (1045, Some("28000")),
+        "{err}"
+    );
+    assert!(
+        err.message
+            .starts_with("Access denied for user 'nobody_here'@'"),
+        "{}",
+        err.message
+    );
+    assert_proxy_serves(&proxy).await;
+}
+
+#[tokio::test]
+async fn mysql_async_sees_access_denied() {
+    let proxy = start_standard_proxy();
+    let wrong = rwproxy_testkit::Credentials::new(&cluster().app.user, "nope");
+    let err = proxy.connect(&wrong, None).await.unwrap_err();
+    let rwproxy_testkit::TestkitError::Sql(err) = err else {
+        panic!("expected an SQL error, got {err}");
+    };
+    let e = server_error(err);
+    assert_eq!((e.code, e.state.as_str()), (1045, "28000"), "{e:?}");
+    assert_proxy_serves(&proxy).await;
+}
+
+#[tokio::test]
+async fn correct_password_logs_in_at_the_wire_level() {
+    let proxy = start_standard_proxy();
+    let app = &cluster().app;
+    let (mut conn, reply) = RawConn::login(proxy.addr(), &app.user, &app.password, Some("app"))
+        .await
+        .unwrap();
+    assert_eq!(reply, Reply::Ok);
+    let rows = conn.query("SELECT DATABASE(), 1 + 1").await.unwrap();
+    assert_eq!(
+        rows,
+        Reply::Rows(vec![vec![Some(b"app".to_vec()), Some(b"2".to_vec())]])
+    );
+}

@@ -1,0 +1,65 @@
+//! KILL QUERY with the id a client sees through the proxy interrupts its running query.
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+use crate::support::{app_via, start_standard_proxy};
+
+#[tokio::test]
+async fn kill_query_from_another_session_interrupts_sleep() {
+    let proxy = start_standard_proxy();
+    let mut victim = app_via(&proxy).await;
+    let id: u64 = victim
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .expect("a connection id");
+
+    let sleeper = tokio::spawn(async move {
+        let started = Instant::now();
+        let result = victim.query_first::<i64, _>("SELECT SLEEP(10)").await;
+        (result, started.elapsed(), victim)
+    });
+    // Let the SLEEP reach the backend.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let mut killer = app_via(&proxy).await;
+    killer.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+
+    let (result, elapsed, mut victim) = tokio::time::timeout(Duration::from_secs(15), sleeper)
+        .await
+        .expect("the sleeping query finished")
+        .unwrap();
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "SLEEP(10) ran for {elapsed:?}: KILL QUERY {id} did not reach it"
+    );
+    match result {
+        // MariaDB reports the interruption as ER_QUERY_INTERRUPTED ...
+        Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1317, "{e:?}"),
+        // ... or, as MySQL does, SLEEP() returns 1 when interrupted.
+        Ok(value) => assert_eq!(value, Some(1)),
+        Err(other) => panic!("unexpected error: {other:?}"),
+    }
+    // KILL QUERY ends the query, not the session.
+    let after: Option<i32> = victim.query_first("SELECT 7").await.unwrap();
+    assert_eq!(after, Some(7));
+    let same_id: Option<u64> = victim.query_first("SELECT CONNECTION_ID()").await.unwrap();
+    assert_eq!(
+        same_id,
+        Some(id),
+        "CONNECTION_ID() must be stable in a session"
+    );
+}
+
+#[tokio::test]
+async fn kill_query_of_an_unknown_id_is_an_error() {
+    let proxy = start_standard_proxy();
+    let mut conn = app_via(&proxy).await;
+    let err = conn.query_drop("KILL QUERY 4000000000").await.unwrap_err();
+    // ER_NO_SUCH_THREAD
+    assert_eq!(crate::support::server_error(err).code, 1094);
+    let ok: Option<i32> = conn.query_first("SELECT 1").await.unwrap();
+    assert_eq!(ok, Some(1));
+}

@@ -1,0 +1,22 @@
+//! End-to-end tests of rwproxy's drop-in MySQL endpoint: real clients and raw sockets
+//! against the binary, in front of the shared local MariaDB cluster
+//! (`integration/cluster.sh`, brought up on first use).
+//!
+//! Set `RWPROXY_TEST_BIN` to run them against another build of the binary, and
+//! `RWPROXY_KEEP_TEST_FILES=1` to keep each proxy's config and log under `.scratch/`.
+
+mod support;
+
+mod auth_errors;
+mod backend_down;
+mod bad_handshake;
+mod connection_limits;
+mod kill_query;
+mod large_packets;
+mod load_data;
+mod mariadb_cli;
+mod multi_statements;
+mod packet_limits;
+mod prepared;
+mod queries;
+mod session_commands;

@@ -1,0 +1,145 @@
+//! COM_CHANGE_USER and COM_RESET_CONNECTION through the proxy.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::ChangeUserOpts;
+use rwproxy_testkit::{ProxyUser, StandardConfig};
+
+use crate::support::{app_via, cluster, server_error, start_proxy, start_standard_proxy};
+
+/// The standard config plus the cluster's `admin` account as a second proxy user.
+fn two_user_proxy() -> rwproxy_testkit::ProxyProcess {
+    let cluster = cluster();
+    let mut config = StandardConfig::new(cluster);
+    config.users.push(ProxyUser::native(
+        &cluster.admin.user,
+        &cluster.admin.password,
+    ));
+    start_proxy(&config.to_yaml())
+}
+
+#[tokio::test]
+async fn change_user_switches_account_and_resets_the_session() {
+    let proxy = two_user_proxy();
+    let cluster = cluster();
+    let mut conn = app_via(&proxy).await;
+    conn.query_drop("SET @marker = 42").await.unwrap();
+    let who: Option<String> = conn.query_first("SELECT CURRENT_USER()").await.unwrap();
+    assert!(who.as_deref().unwrap_or("").starts_with("app@"), "{who:?}");
+
+    conn.change_user(
+        ChangeUserOpts::default()
+            .with_user(Some(cluster.admin.user.clone()))
+            .with_pass(Some(cluster.admin.password.clone()))
+            .with_db_name(Some("mysql".to_string())),
+    )
+    .await
+    .unwrap();
+    let (who, db, marker): (String, Option<String>, Option<i64>) = conn
+        .query_first("SELECT CURRENT_USER(), DATABASE(), @marker")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(who.starts_with("admin@"), "{who}");
+    assert_eq!(db.as_deref(), Some("mysql"));
+    assert_eq!(
+        marker, None,
+        "user variables are gone after COM_CHANGE_USER"
+    );
+    // admin may read what app may not.
+    let users: Option<i64> = conn
+        .query_first("SELECT COUNT(*) FROM mysql.global_priv")
+        .await
+        .unwrap();
+    assert!(users.unwrap_or(0) >= 4);
+
+    conn.change_user(
+        ChangeUserOpts::default()
+            .with_user(Some(cluster.app.user.clone()))
+            .with_pass(Some(cluster.app.password.clone()))
+            .with_db_name(Some("app".to_string())),
+    )
+    .await
+    .unwrap();
+    let (who, db): (String, Option<String>) = conn
+        .query_first("SELECT CURRENT_USER(), DATABASE()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(who.starts_with("app@"), "{who}");
+    assert_eq!(db.as_deref(), Some("app"));
+    let err = conn
+        .query_drop("SELECT COUNT(*) FROM mysql.global_priv")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        server_error(err).code,
+        1142,
+        "app must not read mysql.global_priv"
+    );
+}
+
+#[tokio::test]
+async fn change_user_with_a_wrong_password_is_refused() {
+    let proxy = two_user_proxy();
+    let cluster = cluster();
+    let mut conn = app_via(&proxy).await;
+    let err = conn
+        .change_user(
+            ChangeUserOpts::default()
+                .with_user(Some(cluster.admin.user.clone()))
+                .with_pass(Some("not-the-password".to_string())),
+        )
+        .await
+        .unwrap_err();
+    let e = server_error(err);
+    assert_eq!((e.code, e.state.as_str()), (1045, "28000"), "{e:?}");
+    assert!(
+        e.message.starts_with("Access denied for user 'admin'@'"),
+        "{}",
+        e.message
+    );
+    crate::support::assert_proxy_serves(&proxy).await;
+}
+
+#[tokio::test]
+async fn reset_connection_clears_session_state() {
+    let proxy = start_standard_proxy();
+    let mut conn = app_via(&proxy).await;
+    conn.query_drop("SET @marker = 'set before reset'")
+        .await
+        .unwrap();
+    conn.query_drop("CREATE TEMPORARY TABLE app.reset_tmp (a INT)")
+        .await
+        .unwrap();
+    conn.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
+        .await
+        .unwrap();
+    let supported = conn.reset().await.unwrap();
+    assert!(supported, "COM_RESET_CONNECTION must be supported");
+
+    let marker: Option<Option<String>> = conn.query_first("SELECT @marker").await.unwrap();
+    assert_eq!(marker, Some(None), "user variable survived the reset");
+    let err = conn
+        .query_drop("SELECT * FROM app.reset_tmp")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        server_error(err).code,
+        1146,
+        "temporary table survived the reset"
+    );
+    let mode: Option<String> = conn.query_first("SELECT @@SESSION.sql_mode").await.unwrap();
+    assert_ne!(
+        mode.as_deref(),
+        Some("ANSI_QUOTES"),
+        "sql_mode survived the reset"
+    );
+    // Still the same user and schema, and usable.
+    let (who, db): (String, Option<String>) = conn
+        .query_first("SELECT CURRENT_USER(), DATABASE()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(who.starts_with("app@"), "{who}");
+    assert_eq!(db.as_deref(), Some("app"));
+}

@@ -1,0 +1,177 @@
+//! The backend connections one client session holds (at most one per backend), opened lazily
+//! and brought up to date with the session's state before each use.
+
+use rwproxy_backend::{BackendConn, BackendError, BackendSecret, ConnectParams};
+use rwproxy_protocol::command::{COM_INIT_DB, COM_QUERY, COM_SET_OPTION};
+use rwproxy_protocol::response::Expect;
+use rwproxy_protocol::CapabilityFlags;
+
+use crate::context::ProxyContext;
+use crate::session_state::SessionState;
+
+/// Who the session logs in as on its backends.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    pub user: String,
+    pub secret: BackendSecret,
+    pub capabilities: CapabilityFlags,
+    pub collation: u8,
+    pub attributes: Vec<(String, String)>,
+    pub max_packet: usize,
+}
+
+/// One backend connection and how far it follows the session's state.
+#[derive(Debug)]
+pub struct Slot {
+    pub conn: BackendConn,
+    /// The newest session command applied on this connection.
+    pub applied: u64,
+    pub schema: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct BackendSet {
+    slots: Vec<Slot>,
+}
+
+/// A session command replayed on another connection failed there.
+fn replay_failed(backend: &str, payload: &[u8], e: (u16, [u8; 5], String)) -> BackendError {
+    let shown = String::from_utf8_lossy(&payload[1..payload.len().min(80)]);
+    BackendError::Server {
+        backend: backend.to_string(),
+        code: e.0,
+        state: e.1,
+        message: format!(
+            "replaying session command `{shown}` on backend '{backend}' failed: {}",
+            e.2
+        ),
+    }
+}
+
+impl BackendSet {
+    pub fn is_open(&self, name: &str) -> bool {
+        self.slots.iter().any(|s| s.conn.name() == name)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Slot> {
+        self.slots.iter_mut().find(|s| s.conn.name() == name)
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Slot> {
+        self.slots.iter_mut()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.slots.iter().map(|s| s.conn.name())
+    }
+
+    /// Drops the connection to `name` (after an error, or when the backend was removed).
+    pub fn discard(&mut self, ctx: &ProxyContext, name: &str) {
+        let before = self.slots.len();
+        self.slots.retain(|s| s.conn.name() != name);
+        if self.slots.len() != before {
+            ctx.backend_connection_closed(name);
+        }
+    }
+
+    pub fn clear(&mut self, ctx: &ProxyContext) {
+        for s in self.slots.drain(..) {
+            ctx.backend_connection_closed(s.conn.name());
+        }
+    }
+
+    /// The connection to `name`, opened if needed and brought up to date with `state`.
+    pub async fn ready(
+        &mut self,
+        ctx: &ProxyContext,
+        name: &str,
+        who: &ClientIdentity,
+        state: &SessionState,
+    ) -> Result<&mut Slot, BackendError> {
+        let index = match self.slots.iter().position(|s| s.conn.name() == name) {
+            Some(i) => i,
+            None => {
+                let conn = open(ctx, name, who, state.schema.as_deref()).await?;
+                ctx.backend_connection_opened(name);
+                self.slots.push(Slot {
+                    conn,
+                    applied: 0,
+                    schema: state.schema.clone(),
+                });
+                self.slots.len() - 1
+            }
+        };
+        let slot = &mut self.slots[index];
+        if slot.applied < state.log_head() {
+            for cmd in state.pending_since(slot.applied) {
+                let expect = match cmd.payload.first() {
+                    Some(&COM_SET_OPTION) | Some(&COM_INIT_DB) => Expect::OnePacket,
+                    _ => Expect::ResultSet,
+                };
+                let outcome = slot.conn.exchange(&cmd.payload, expect).await?;
+                if let Some(e) = outcome.error {
+                    return Err(replay_failed(name, &cmd.payload, e));
+                }
+                slot.applied = cmd.seq;
+            }
+        }
+        if state.schema.is_some() && slot.schema != state.schema {
+            let db = state.schema.as_deref().unwrap_or_default();
+            let mut payload = Vec::with_capacity(db.len() + 1);
+            payload.push(COM_INIT_DB);
+            payload.extend_from_slice(db.as_bytes());
+            let outcome = slot.conn.exchange(&payload, Expect::OnePacket).await?;
+            if let Some(e) = outcome.error {
+                return Err(replay_failed(name, &payload, e));
+            }
+            slot.schema = state.schema.clone();
+        }
+        Ok(slot)
+    }
+}
+
+/// Opens and logs in a connection to `name` for this client, with GTID tracking switched on.
+async fn open(
+    ctx: &ProxyContext,
+    name: &str,
+    who: &ClientIdentity,
+    schema: Option<&str>,
+) -> Result<BackendConn, BackendError> {
+    let config = ctx.config();
+    let Some(backend) = config.backend(name) else {
+        return Err(BackendError::Unsupported {
+            backend: name.to_string(),
+            what: "no such backend in the configuration (removed by a reload?)".into(),
+        });
+    };
+    let tls = ctx.backend_tls();
+    let params = ConnectParams {
+        name,
+        address: &backend.address,
+        connect_timeout: config.timeouts.connect,
+        login_timeout: config.timeouts.handshake.max(config.timeouts.connect),
+        user: &who.user,
+        secret: &who.secret,
+        database: schema,
+        client_capabilities: who.capabilities,
+        collation: who.collation,
+        max_packet: who.max_packet.max(config.max_allowed_packet as usize),
+        attributes: &who.attributes,
+        tls: tls.as_deref(),
+    };
+    let mut conn = BackendConn::connect(&params).await?;
+    // Session tracking of the GTID each write produces (read-your-writes).
+    let sql = if conn.is_mariadb() {
+        "SET SESSION session_track_system_variables = 'autocommit,character_set_client,character_set_connection,character_set_results,time_zone,last_gtid'"
+    } else {
+        "SET SESSION session_track_gtids = 'OWN_GTID'"
+    };
+    let mut payload = Vec::with_capacity(sql.len() + 1);
+    payload.push(COM_QUERY);
+    payload.extend_from_slice(sql.as_bytes());
+    let outcome = conn.exchange(&payload, Expect::ResultSet).await?;
+    if let Some((code, _, message)) = outcome.error {
+        tracing::warn!(backend = name, code, %message, "cannot enable GTID session tracking; read-your-writes falls back to the primary");
+    }
+    Ok(conn)
+}

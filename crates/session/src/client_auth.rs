@@ -1,0 +1,374 @@
+//! The connection phase towards a client: greeting, optional TLS upgrade, and authentication
+//! against the users rwproxy knows. A client's password never reaches a backend unchecked: a
+//! wrong password gets ERR 1045 without any backend being touched.
+
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use rand::RngCore;
+use rwproxy_backend::BackendSecret;
+use rwproxy_config::{AuthPlugin, UserConfig, UserSecret};
+use rwproxy_protocol::handshake::{self, ClientHandshake, Greeting};
+use rwproxy_protocol::reply::{self, codes};
+use rwproxy_protocol::{auth, CapabilityFlags, StatusFlags};
+use rwproxy_transport::PacketStream;
+
+use crate::context::ProxyContext;
+use crate::error::ClientError;
+
+/// What rwproxy offers clients (TLS is added when configured).
+pub const SERVER_CAPABILITIES: CapabilityFlags = CapabilityFlags::from_bits_retain(
+    CapabilityFlags::CLIENT_LONG_PASSWORD.bits()
+        | CapabilityFlags::CLIENT_FOUND_ROWS.bits()
+        | CapabilityFlags::CLIENT_LONG_FLAG.bits()
+        | CapabilityFlags::CLIENT_CONNECT_WITH_DB.bits()
+        | CapabilityFlags::CLIENT_LOCAL_FILES.bits()
+        | CapabilityFlags::CLIENT_IGNORE_SPACE.bits()
+        | CapabilityFlags::CLIENT_PROTOCOL_41.bits()
+        | CapabilityFlags::CLIENT_INTERACTIVE.bits()
+        | CapabilityFlags::CLIENT_IGNORE_SIGPIPE.bits()
+        | CapabilityFlags::CLIENT_TRANSACTIONS.bits()
+        | CapabilityFlags::CLIENT_SECURE_CONNECTION.bits()
+        | CapabilityFlags::CLIENT_MULTI_STATEMENTS.bits()
+        | CapabilityFlags::CLIENT_MULTI_RESULTS.bits()
+        | CapabilityFlags::CLIENT_PS_MULTI_RESULTS.bits()
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH.bits()
+        | CapabilityFlags::CLIENT_CONNECT_ATTRS.bits()
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.bits()
+        | CapabilityFlags::CLIENT_SESSION_TRACK.bits()
+        | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits(),
+);
+
+/// A client that proved who it is.
+#[derive(Debug)]
+pub struct AuthenticatedClient {
+    pub user: String,
+    pub secret: BackendSecret,
+    pub capabilities: CapabilityFlags,
+    pub collation: u8,
+    pub database: Option<String>,
+    pub attributes: Vec<(String, String)>,
+    pub max_packet: u32,
+    pub tls: bool,
+}
+
+/// Sends an error packet to the client and returns the matching error.
+pub async fn refuse(
+    stream: &mut PacketStream,
+    seq: &mut u8,
+    (code, state): (u16, &[u8; 5]),
+    message: String,
+) -> ClientError {
+    let mut out = BytesMut::new();
+    reply::encode_err(&mut out, code, state, &message);
+    let _ = stream.write_packet(seq, &out).await;
+    ClientError::Refused { code, message }
+}
+
+fn random_nonce() -> [u8; auth::NONCE_LEN] {
+    let mut random = [0u8; auth::NONCE_LEN];
+    rand::thread_rng().fill_bytes(&mut random);
+    auth::nonce_from_random(random)
+}
+
+/// Runs the connection phase. On success the client has received its OK packet.
+pub async fn authenticate(
+    ctx: &ProxyContext,
+    mut stream: PacketStream,
+    conn_id: u32,
+    peer: SocketAddr,
+) -> Result<(PacketStream, AuthenticatedClient), ClientError> {
+    let nonce = random_nonce();
+    let tls = ctx.tls_acceptor();
+    let mut caps = SERVER_CAPABILITIES;
+    if tls.is_some() {
+        caps |= CapabilityFlags::CLIENT_SSL;
+    }
+    let greeting = Greeting {
+        server_version: ctx.server_version(),
+        connection_id: conn_id,
+        nonce: nonce.to_vec(),
+        capabilities: caps,
+        collation: 45,
+        status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+        auth_plugin: auth::NATIVE_PASSWORD.to_string(),
+    };
+    let mut out = BytesMut::new();
+    handshake::encode_greeting(&mut out, &greeting);
+    let mut seq = 0u8;
+    if let Err(e) = stream.write_packet(&mut seq, &out).await {
+        return Err(ClientError::Transport(e));
+    }
+
+    macro_rules! read {
+        () => {
+            match stream.read_packet().await {
+                Ok((s, p)) if s == seq => {
+                    seq = s.wrapping_add(1);
+                    p
+                }
+                Ok((s, _)) => {
+                    let message =
+                        format!("Got packets out of order (sequence id {s}, expected {seq})");
+                    let err =
+                        refuse(&mut stream, &mut seq, codes::PACKETS_OUT_OF_ORDER, message).await;
+                    return Err(err);
+                }
+                Err(e) => {
+                    if let rwproxy_transport::TransportError::Protocol(p) = &e {
+                        let code = match p {
+                            rwproxy_protocol::ProtocolError::TooLarge { .. } => {
+                                codes::PACKET_TOO_LARGE
+                            }
+                            _ => codes::BAD_HANDSHAKE,
+                        };
+                        let _ = refuse(&mut stream, &mut seq, code, format!("Bad handshake: {p}"))
+                            .await;
+                    }
+                    return Err(ClientError::Transport(e));
+                }
+            }
+        };
+    }
+
+    let mut response = read!();
+    let mut on_tls = false;
+    if handshake::is_ssl_request(&response) {
+        let Some(acceptor) = tls else {
+            let err = refuse(
+                &mut stream,
+                &mut seq,
+                codes::BAD_HANDSHAKE,
+                "Bad handshake: TLS is not configured".into(),
+            )
+            .await;
+            return Err(err);
+        };
+        stream = match stream.upgrade_server(&acceptor).await {
+            Ok(s) => s,
+            Err(e) => {
+                // The connection is gone with the failed upgrade; nothing more can be sent.
+                return Err(ClientError::Transport(e));
+            }
+        };
+        on_tls = true;
+        response = read!();
+    }
+    if ctx.require_tls() && !on_tls {
+        let err = refuse(
+            &mut stream,
+            &mut seq,
+            codes::SECURE_TRANSPORT_REQUIRED,
+            "Connections using insecure transport are prohibited (require_tls is on)".into(),
+        )
+        .await;
+        return Err(err);
+    }
+    let client = match handshake::parse_client_handshake(&response) {
+        Ok(c) => c,
+        Err(e) => {
+            let err = refuse(
+                &mut stream,
+                &mut seq,
+                codes::BAD_HANDSHAKE,
+                format!("Bad handshake: {e}"),
+            )
+            .await;
+            return Err(err);
+        }
+    };
+    let denied = |client: &ClientHandshake, peer: &SocketAddr, used_password: bool| {
+        format!(
+            "Access denied for user '{}'@'{}' (using password: {})",
+            client.user,
+            peer.ip(),
+            if used_password { "YES" } else { "NO" }
+        )
+    };
+    let Some(user) = ctx.user(&client.user) else {
+        tracing::info!(user = %client.user, %peer, "login refused: unknown user");
+        let err = refuse(
+            &mut stream,
+            &mut seq,
+            codes::ACCESS_DENIED,
+            denied(&client, &peer, !client.auth_response.is_empty()),
+        )
+        .await;
+        return Err(err);
+    };
+
+    // The plugin the account uses; switch the client to it if it answered with another.
+    let wanted = user.auth_plugin.as_str();
+    let mut token = client.auth_response.clone();
+    let client_plugin = client
+        .auth_plugin
+        .as_deref()
+        .unwrap_or(auth::NATIVE_PASSWORD);
+    if client_plugin != wanted {
+        let mut out = BytesMut::new();
+        handshake::encode_auth_switch(&mut out, wanted, &nonce);
+        if let Err(e) = stream.write_packet(&mut seq, &out).await {
+            return Err(ClientError::Transport(e));
+        }
+        token = read!().to_vec();
+    }
+
+    let secret = match (&user.auth_plugin, &user.secret) {
+        (AuthPlugin::MysqlNativePassword, secret) => {
+            let stage2 = secret.native_password_hash();
+            let ok = if token.is_empty() {
+                // An empty answer matches only an empty password.
+                secret.password().is_some_and(|p| p.expose().is_empty())
+            } else {
+                auth::native_verify(&nonce, &token, &stage2).is_some()
+            };
+            if !ok {
+                tracing::info!(user = %client.user, %peer, "login refused: wrong password");
+                let err = refuse(
+                    &mut stream,
+                    &mut seq,
+                    codes::ACCESS_DENIED,
+                    denied(&client, &peer, !token.is_empty()),
+                )
+                .await;
+                return Err(err);
+            }
+            match secret {
+                UserSecret::Password(p) => BackendSecret::Password(p.expose().to_string()),
+                UserSecret::PasswordHash(_) => {
+                    // Recovered SHA1(password): enough for mysql_native_password backends.
+                    match auth::native_verify(&nonce, &token, &stage2) {
+                        Some(stage1) => BackendSecret::NativeStage1(stage1),
+                        None => {
+                            let err = refuse(
+                                &mut stream,
+                                &mut seq,
+                                codes::ACCESS_DENIED,
+                                denied(&client, &peer, false),
+                            )
+                            .await;
+                            return Err(err);
+                        }
+                    }
+                }
+            }
+        }
+        (AuthPlugin::CachingSha2Password, secret) => {
+            let Some(password) = secret.password() else {
+                let err = refuse(
+                    &mut stream,
+                    &mut seq,
+                    codes::ACCESS_DENIED,
+                    denied(&client, &peer, true),
+                )
+                .await;
+                return Err(err);
+            };
+            let password = password.expose().to_string();
+            let fast_ok =
+                auth::constant_time_eq(&token, &auth::sha2_scramble(&nonce, password.as_bytes()))
+                    || (token.is_empty() && password.is_empty());
+            if !fast_ok {
+                tracing::info!(user = %client.user, %peer, "login refused: wrong password");
+                let err = refuse(
+                    &mut stream,
+                    &mut seq,
+                    codes::ACCESS_DENIED,
+                    denied(&client, &peer, !token.is_empty()),
+                )
+                .await;
+                return Err(err);
+            }
+            // Like the server's cache: over TLS, an account that has not completed a full
+            // authentication since rwproxy started (or since its password changed) does one.
+            if on_tls && !ctx.sha2_cached(&client.user, &password) {
+                let mut out = BytesMut::new();
+                handshake::encode_auth_more_data(&mut out, &[auth::SHA2_PERFORM_FULL_AUTH]);
+                if let Err(e) = stream.write_packet(&mut seq, &out).await {
+                    return Err(ClientError::Transport(e));
+                }
+                let clear = read!();
+                let clear = clear.strip_suffix(&[0]).unwrap_or(&clear);
+                if !auth::constant_time_eq(clear, password.as_bytes()) {
+                    tracing::info!(user = %client.user, %peer, "login refused: wrong password (full authentication)");
+                    let err = refuse(
+                        &mut stream,
+                        &mut seq,
+                        codes::ACCESS_DENIED,
+                        denied(&client, &peer, true),
+                    )
+                    .await;
+                    return Err(err);
+                }
+                ctx.sha2_remember(&client.user, &password);
+            } else {
+                let mut out = BytesMut::new();
+                handshake::encode_auth_more_data(&mut out, &[auth::SHA2_FAST_AUTH_OK]);
+                if let Err(e) = stream.write_packet(&mut seq, &out).await {
+                    return Err(ClientError::Transport(e));
+                }
+            }
+            BackendSecret::Password(password)
+        }
+    };
+
+    let negotiated = client.capabilities & (caps | CapabilityFlags::CLIENT_SSL);
+    let mut out = BytesMut::new();
+    reply::encode_ok(
+        &mut out,
+        0,
+        0,
+        StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+        0,
+        negotiated,
+    );
+    if let Err(e) = stream.write_packet(&mut seq, &out).await {
+        return Err(ClientError::Transport(e));
+    }
+    Ok((
+        stream,
+        AuthenticatedClient {
+            user: client.user.clone(),
+            secret,
+            capabilities: negotiated,
+            collation: client.collation,
+            database: client.database.clone(),
+            attributes: client.attributes.clone(),
+            max_packet: client.max_packet,
+            tls: on_tls,
+        },
+    ))
+}
+
+/// Verifies credentials for `COM_CHANGE_USER` (nonce from the original greeting, or a fresh
+/// one sent with an auth switch). Returns the backend secret on success.
+pub fn verify_native_or_sha2(
+    user: &UserConfig,
+    nonce: &[u8],
+    token: &[u8],
+    plugin: &str,
+) -> Option<BackendSecret> {
+    match (&user.auth_plugin, plugin) {
+        (AuthPlugin::MysqlNativePassword, auth::NATIVE_PASSWORD) => {
+            let stage2 = user.secret.native_password_hash();
+            if token.is_empty() {
+                return user
+                    .secret
+                    .password()
+                    .filter(|p| p.expose().is_empty())
+                    .map(|p| BackendSecret::Password(p.expose().to_string()));
+            }
+            let stage1 = auth::native_verify(nonce, token, &stage2)?;
+            Some(match user.secret.password() {
+                Some(p) => BackendSecret::Password(p.expose().to_string()),
+                None => BackendSecret::NativeStage1(stage1),
+            })
+        }
+        (AuthPlugin::CachingSha2Password, auth::CACHING_SHA2_PASSWORD) => {
+            let p = user.secret.password()?;
+            auth::constant_time_eq(token, &auth::sha2_scramble(nonce, p.expose().as_bytes()))
+                .then(|| BackendSecret::Password(p.expose().to_string()))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,195 @@
+//! What every session shares: the running configuration and backend topology (both swapped
+//! atomically, read without locks), TLS settings, the session registry and the observer.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use rwproxy_backend::BackendTls;
+use rwproxy_config::{Config, UserConfig};
+use rwproxy_monitor::MonitorHandle;
+use sha2_digest::digest;
+
+use crate::observer::SessionObserver;
+use crate::registry::Registry;
+
+mod sha2_digest {
+    /// A fingerprint of a password kept in memory to notice password changes (never logged).
+    pub fn digest(user: &str, password: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        user.hash(&mut h);
+        password.hash(&mut h);
+        h.finish()
+    }
+}
+
+pub struct ProxyContext {
+    config: ArcSwap<Config>,
+    monitor: MonitorHandle,
+    tls: ArcSwapOption<tokio_rustls::TlsAcceptor>,
+    backend_tls: ArcSwapOption<BackendTls>,
+    server_version: ArcSwap<String>,
+    pub registry: Registry,
+    pub observer: Arc<dyn SessionObserver>,
+    next_conn_id: AtomicU32,
+    clients: AtomicUsize,
+    sha2_cache: Mutex<HashMap<String, u64>>,
+    backend_conns: ArcSwap<HashMap<String, Arc<AtomicUsize>>>,
+}
+
+impl ProxyContext {
+    pub fn new(
+        config: Arc<Config>,
+        monitor: MonitorHandle,
+        observer: Arc<dyn SessionObserver>,
+    ) -> Self {
+        Self {
+            config: ArcSwap::new(config),
+            monitor,
+            tls: ArcSwapOption::empty(),
+            backend_tls: ArcSwapOption::empty(),
+            server_version: ArcSwap::new(Arc::new("10.11.0-MariaDB-rwproxy".to_string())),
+            registry: Registry::default(),
+            observer,
+            next_conn_id: AtomicU32::new(1),
+            clients: AtomicUsize::new(0),
+            sha2_cache: Mutex::new(HashMap::new()),
+            backend_conns: ArcSwap::new(Arc::new(HashMap::new())),
+        }
+    }
+
+    /// The running configuration (lock-free).
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Swaps in a new configuration; sessions see it from their next statement.
+    pub fn set_config(&self, config: Arc<Config>) {
+        self.config.store(config);
+    }
+
+    pub fn monitor(&self) -> &MonitorHandle {
+        &self.monitor
+    }
+
+    pub fn set_tls(&self, acceptor: Option<tokio_rustls::TlsAcceptor>) {
+        self.tls.store(acceptor.map(Arc::new));
+    }
+
+    pub fn tls_acceptor(&self) -> Option<Arc<tokio_rustls::TlsAcceptor>> {
+        self.tls.load_full()
+    }
+
+    pub fn require_tls(&self) -> bool {
+        self.config
+            .load()
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.require_tls)
+    }
+
+    pub fn set_backend_tls(&self, tls: Option<BackendTls>) {
+        self.backend_tls.store(tls.map(Arc::new));
+    }
+
+    pub fn backend_tls(&self) -> Option<Arc<BackendTls>> {
+        self.backend_tls.load_full()
+    }
+
+    /// The version string clients see in the greeting.
+    pub fn server_version(&self) -> String {
+        self.server_version.load().as_ref().clone()
+    }
+
+    pub fn set_server_version(&self, v: String) {
+        self.server_version.store(Arc::new(v));
+    }
+
+    pub fn user(&self, name: &str) -> Option<UserConfig> {
+        self.config.load().user(name).cloned()
+    }
+
+    pub fn next_conn_id(&self) -> u32 {
+        loop {
+            let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    /// Counts a new client; `false` (and nothing counted) when the limit is reached.
+    pub fn try_add_client(&self, max: usize) -> bool {
+        let mut current = self.clients.load(Ordering::Relaxed);
+        loop {
+            if current >= max {
+                return false;
+            }
+            match self.clients.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    pub fn remove_client(&self) {
+        self.clients.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub fn clients(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// Whether this user completed a caching_sha2 full authentication with this password.
+    pub fn sha2_cached(&self, user: &str, password: &str) -> bool {
+        let cache = self.sha2_cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(user) == Some(&digest(user, password))
+    }
+
+    pub fn sha2_remember(&self, user: &str, password: &str) {
+        let mut cache = self.sha2_cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.insert(user.to_string(), digest(user, password));
+    }
+
+    fn conn_counter(&self, backend: &str) -> Arc<AtomicUsize> {
+        if let Some(c) = self.backend_conns.load().get(backend) {
+            return c.clone();
+        }
+        self.backend_conns.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.entry(backend.to_string()).or_default();
+            map
+        });
+        self.backend_conns
+            .load()
+            .get(backend)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn backend_connection_opened(&self, backend: &str) {
+        self.conn_counter(backend).fetch_add(1, Ordering::Relaxed);
+        self.observer.backend_connection_opened(backend);
+    }
+
+    pub fn backend_connection_closed(&self, backend: &str) {
+        self.conn_counter(backend).fetch_sub(1, Ordering::Relaxed);
+        self.observer.backend_connection_closed(backend);
+    }
+
+    /// Open data-path connections to a backend, from all sessions (lock-free read).
+    pub fn backend_connections(&self, backend: &str) -> usize {
+        self.backend_conns
+            .load()
+            .get(backend)
+            .map(|c| c.load(Ordering::Relaxed))
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,132 @@
+//! `KILL [CONNECTION | QUERY] <id>` and `COM_PROCESS_KILL`, where `<id>` is the connection id
+//! rwproxy gave a client. The statement that session is running is killed on the backend that
+//! runs it, through a fresh connection made with the killing client's own credentials (so the
+//! server's privilege rules apply unchanged).
+
+use rwproxy_backend::{BackendConn, ConnectParams};
+use rwproxy_protocol::reply::codes;
+
+use crate::error::ClientError;
+use crate::registry::InFlight;
+use crate::session::{Flow, Session};
+
+/// Parses `KILL [HARD|SOFT] [CONNECTION|QUERY] <n>`; `None` for forms rwproxy leaves to the
+/// primary (`KILL USER`, `KILL QUERY ID`).
+pub fn parse_kill(sql: &[u8]) -> Option<(u32, bool)> {
+    let text = std::str::from_utf8(sql).ok()?;
+    let mut words = text.split_whitespace().map(|w| w.trim_end_matches(';'));
+    if !words.next()?.eq_ignore_ascii_case("kill") {
+        return None;
+    }
+    let mut query_only = false;
+    for w in words {
+        if w.eq_ignore_ascii_case("hard")
+            || w.eq_ignore_ascii_case("soft")
+            || w.eq_ignore_ascii_case("connection")
+        {
+            continue;
+        }
+        if w.eq_ignore_ascii_case("query") {
+            query_only = true;
+            continue;
+        }
+        return w.parse().ok().map(|id| (id, query_only));
+    }
+    None
+}
+
+impl Session {
+    pub(crate) async fn kill(&mut self, id: u32, query_only: bool) -> Result<Flow, ClientError> {
+        let Some(target) = self.ctx.registry.get(id) else {
+            self.send_error(1, codes::NO_SUCH_THREAD, format!("Unknown thread id: {id}"))
+                .await?;
+            return Ok(Flow::Continue);
+        };
+        if id == self.id && !query_only {
+            self.send_error(1, (1927, b"70100"), "Connection was killed".into())
+                .await?;
+            return Ok(Flow::Close);
+        }
+        if !query_only && target.user() != self.who.user {
+            self.send_error(
+                1,
+                (1095, b"HY000"),
+                format!("You are not owner of thread {id}"),
+            )
+            .await?;
+            return Ok(Flow::Continue);
+        }
+        let victims: Vec<InFlight> = if query_only {
+            target.in_flight().into_iter().collect()
+        } else {
+            target.threads()
+        };
+        let mut error = None;
+        for v in victims {
+            if let Err(e) = self.kill_on_backend(&v, query_only).await {
+                error.get_or_insert(e);
+            }
+        }
+        if !query_only {
+            target.killed.notify_one();
+        }
+        match error {
+            Some((code, state, message)) => self.send_error(1, (code, &state), message).await?,
+            None => self.send_ok(1).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn kill_on_backend(
+        &self,
+        v: &InFlight,
+        query_only: bool,
+    ) -> Result<(), (u16, [u8; 5], String)> {
+        let config = self.ctx.config();
+        let tls = self.ctx.backend_tls();
+        let params = ConnectParams {
+            name: &v.backend,
+            address: &v.address,
+            connect_timeout: config.timeouts.connect,
+            login_timeout: config.timeouts.handshake,
+            user: &self.who.user,
+            secret: &self.who.secret,
+            database: None,
+            client_capabilities: rwproxy_protocol::CapabilityFlags::empty(),
+            collation: self.who.collation,
+            max_packet: 1 << 24,
+            attributes: &[],
+            tls: tls.as_deref(),
+        };
+        let mut conn = BackendConn::connect(&params)
+            .await
+            .map_err(|e| e.client_error())?;
+        let sql = format!(
+            "KILL {}{}",
+            if query_only { "QUERY " } else { "" },
+            v.thread_id
+        );
+        let outcome = conn.query(&sql).await.map_err(|e| e.client_error())?;
+        match outcome.error {
+            // The statement finished meanwhile: nothing left to kill.
+            Some((1094, _, _)) => Ok(()),
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_kill;
+
+    #[test]
+    fn kill_forms() {
+        assert_eq!(parse_kill(b"KILL 12"), Some((12, false)));
+        assert_eq!(parse_kill(b"kill query 7"), Some((7, true)));
+        assert_eq!(parse_kill(b"KILL CONNECTION 9;"), Some((9, false)));
+        assert_eq!(parse_kill(b"KILL HARD QUERY 3"), Some((3, true)));
+        assert_eq!(parse_kill(b"KILL USER bob"), None);
+        assert_eq!(parse_kill(b"SELECT 1"), None);
+    }
+}

@@ -1,0 +1,28 @@
+//! Client sessions: everything between a client's TCP connection and the backends.
+//!
+//! `listener` accepts and admits clients → `client_auth` runs the connection phase →
+//! `session` reads commands and dispatches them → `query` / `stmt` route them (with the
+//! `rwproxy-router` policy) and run them through `backend_set`'s connections → `relay` streams
+//! each response back. `session_state` and `prepared` hold what a session must keep consistent
+//! across its backend connections; `kill` and `change_user` are the commands that reach beyond
+//! one connection.
+
+mod backend_set;
+mod change_user;
+pub mod client_auth;
+pub mod context;
+pub mod error;
+mod kill;
+pub mod listener;
+pub mod observer;
+mod prepared;
+mod query;
+pub mod registry;
+pub mod relay;
+mod session;
+mod session_state;
+mod stmt;
+
+pub use context::ProxyContext;
+pub use listener::serve;
+pub use observer::{CausalOutcome, DestRole, NoopObserver, SessionObserver};

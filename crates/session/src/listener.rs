@@ -1,0 +1,108 @@
+//! Accepts client connections, enforces `max_client_connections`, and runs each session in its
+//! own task with its own error handling: one bad client never disturbs another session.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use rwproxy_protocol::reply::{self, codes};
+use rwproxy_transport::{MaybeTls, PacketStream};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::Instrument;
+
+use crate::client_auth::authenticate;
+use crate::context::ProxyContext;
+use crate::error::ClientError;
+use crate::registry::SessionHandle;
+use crate::session::Session;
+
+/// Accepts clients until the task is dropped.
+pub async fn serve(listener: TcpListener, ctx: Arc<ProxyContext>) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                let ctx = ctx.clone();
+                tokio::spawn(async move { handle_client(ctx, tcp, peer).await });
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: log, breathe, go on.
+                tracing::error!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: SocketAddr) {
+    let _ = tcp.set_nodelay(true);
+    let config = ctx.config();
+    let id = ctx.next_conn_id();
+    let span = tracing::info_span!("session", id, %peer);
+    async move {
+        let mut stream =
+            PacketStream::new(MaybeTls::Plain(tcp), config.max_allowed_packet as usize);
+        if !ctx.try_add_client(config.max_client_connections) {
+            tracing::warn!(
+                limit = config.max_client_connections,
+                "refusing client: too many connections"
+            );
+            ctx.observer.client_rejected("too_many_connections");
+            ctx.observer.error_sent(codes::TOO_MANY_CONNECTIONS.0);
+            let mut out = BytesMut::new();
+            reply::encode_err(
+                &mut out,
+                codes::TOO_MANY_CONNECTIONS.0,
+                codes::TOO_MANY_CONNECTIONS.1,
+                "Too many connections",
+            );
+            let _ = stream.write_packet(&mut 0, &out).await;
+            stream.shutdown().await;
+            return;
+        }
+        ctx.observer.client_connected();
+        let handshake_timeout = config.timeouts.handshake;
+        drop(config);
+        let auth =
+            tokio::time::timeout(handshake_timeout, authenticate(&ctx, stream, id, peer)).await;
+        match auth {
+            Err(_) => {
+                tracing::info!(
+                    timeout_ms = handshake_timeout.as_millis() as u64,
+                    "client did not finish the handshake in time; closed"
+                );
+                ctx.observer.client_rejected("handshake_timeout");
+            }
+            Ok(Err(e)) => {
+                log_end(&e, "login failed");
+                ctx.observer.client_rejected("login_failed");
+            }
+            Ok(Ok((stream, client))) => {
+                tracing::debug!(user = %client.user, tls = client.tls, "client authenticated");
+                let handle = Arc::new(SessionHandle::default());
+                if let Ok(mut u) = handle.user.lock() {
+                    *u = client.user.clone();
+                }
+                ctx.registry.insert(id, handle.clone());
+                let session = Session::new(ctx.clone(), id, peer, stream, client, handle);
+                match session.run().await {
+                    Ok(()) => tracing::debug!("session ended"),
+                    Err(e) => log_end(&e, "session ended"),
+                }
+                ctx.registry.remove(id);
+            }
+        }
+        ctx.remove_client();
+        ctx.observer.client_disconnected();
+    }
+    .instrument(span)
+    .await
+}
+
+fn log_end(e: &ClientError, what: &str) {
+    match e {
+        ClientError::Transport(t) if t.is_disconnect() => {
+            tracing::debug!(error = %e, "{what}: client disconnected")
+        }
+        _ => tracing::info!(error = %e, "{what}"),
+    }
+}

@@ -1,0 +1,94 @@
+//! Hooks through which sessions report what they do (the binary turns them into metrics).
+//! Every method has an empty default so tests can pass a no-op observer.
+
+use std::time::Duration;
+
+/// Which kind of server a statement went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DestRole {
+    Primary,
+    Replica,
+}
+
+impl DestRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestRole::Primary => "primary",
+            DestRole::Replica => "replica",
+        }
+    }
+}
+
+/// Why a statement went where it went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteReason {
+    Write,
+    Read,
+    InTransaction,
+    ReadOnlyTransaction,
+    Pinned,
+    Hint,
+    Rule,
+    SessionCommand,
+    LagExcluded,
+    CausalWait,
+    CausalFallback,
+    NoReplicaFallback,
+}
+
+impl RouteReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteReason::Write => "write",
+            RouteReason::Read => "read",
+            RouteReason::InTransaction => "in_transaction",
+            RouteReason::ReadOnlyTransaction => "read_only_transaction",
+            RouteReason::Pinned => "pinned",
+            RouteReason::Hint => "hint",
+            RouteReason::Rule => "rule",
+            RouteReason::SessionCommand => "session_command",
+            RouteReason::LagExcluded => "lag_excluded",
+            RouteReason::CausalWait => "causal_wait",
+            RouteReason::CausalFallback => "causal_fallback",
+            RouteReason::NoReplicaFallback => "no_replica_fallback",
+        }
+    }
+}
+
+/// The outcome of a read under `session`/`global` consistency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CausalOutcome {
+    ReplicaFresh,
+    ReplicaAfterWait,
+    PrimaryFallback,
+    Timeout,
+}
+
+impl CausalOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CausalOutcome::ReplicaFresh => "replica_fresh",
+            CausalOutcome::ReplicaAfterWait => "replica_after_wait",
+            CausalOutcome::PrimaryFallback => "primary_fallback",
+            CausalOutcome::Timeout => "timeout",
+        }
+    }
+}
+
+pub trait SessionObserver: Send + Sync {
+    fn client_connected(&self) {}
+    fn client_disconnected(&self) {}
+    fn client_rejected(&self, _reason: &'static str) {}
+    /// `reason` is one of the [`RouteReason`] names (or a router reason name).
+    fn routed(&self, _role: DestRole, _reason: &'static str) {}
+    fn query_finished(&self, _role: DestRole, _elapsed: Duration) {}
+    fn error_sent(&self, _code: u16) {}
+    fn backend_connection_opened(&self, _backend: &str) {}
+    fn backend_connection_closed(&self, _backend: &str) {}
+    fn backend_failure(&self, _backend: &str, _kind: &'static str) {}
+    fn causal_read(&self, _outcome: CausalOutcome) {}
+}
+
+/// An observer that records nothing.
+pub struct NoopObserver;
+impl SessionObserver for NoopObserver {}

@@ -1,0 +1,597 @@
+//! Text-protocol statements: classify, decide, resolve the decision to one backend, run it
+//! there with the response relayed to the client, and learn from the outcome.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rwproxy_backend::{BackendError, Failure};
+use rwproxy_monitor::PrimaryState;
+use rwproxy_protocol::reply::codes;
+use rwproxy_protocol::response::Expect;
+use rwproxy_protocol::CapabilityFlags;
+use rwproxy_router::{choose_replica, decide, BalanceInput, Decision, SessionView, Target};
+use rwproxy_sql::{classify, Classification, Flags, StatementKind};
+
+use crate::error::ClientError;
+use crate::observer::DestRole;
+use crate::registry::InFlight;
+use crate::relay::{relay_response, RelayError, RelayOptions, RelayOutcome};
+use crate::session::{Flow, Session};
+
+/// How long a backend that failed for this session is skipped by it.
+const EXCLUDE_FOR: Duration = Duration::from_secs(2);
+
+/// A decision resolved to one backend.
+#[derive(Debug, Clone)]
+pub(crate) struct Chosen {
+    pub backend: String,
+    pub role: DestRole,
+    pub reason: &'static str,
+    /// A read that may be retried elsewhere if this backend fails before answering.
+    pub retryable: bool,
+}
+
+/// Why a statement could not be run; the client gets the error packet.
+pub(crate) struct Refusal {
+    pub code: (u16, [u8; 5]),
+    pub message: String,
+}
+
+impl Refusal {
+    fn new((code, state): (u16, &[u8; 5]), message: String) -> Self {
+        Self {
+            code: (code, *state),
+            message,
+        }
+    }
+}
+
+/// How running a statement on a backend failed.
+pub(crate) enum RunError {
+    /// Nothing reached the client: it may be retried or answered with an error.
+    Backend(BackendError),
+    /// The backend failed mid-response: the client got an error packet already (or is gone).
+    MidResponse,
+    /// The client went away.
+    Client(ClientError),
+}
+
+impl Session {
+    pub(crate) fn view(&self) -> SessionView<'_> {
+        let user_consistency = self
+            .ctx
+            .config()
+            .user(&self.who.user)
+            .and_then(|u| u.consistency);
+        SessionView {
+            in_transaction: self.state.in_transaction(),
+            transaction_backend: self.state.transaction_backend.as_deref(),
+            autocommit_off: self.state.autocommit_off(),
+            next_transaction_read_only: self.state.next_transaction_read_only,
+            pinned: self.state.pins.any(),
+            user_vars_on_primary: self.state.user_vars_on_primary,
+            last_backend: self.state.last_backend.as_deref(),
+            user_consistency,
+        }
+    }
+
+    fn is_excluded(&self, name: &str) -> bool {
+        self.excluded
+            .iter()
+            .any(|(n, at)| n == name && at.elapsed() < EXCLUDE_FOR)
+    }
+
+    pub(crate) fn exclude(&mut self, name: &str) {
+        self.excluded
+            .retain(|(n, at)| n != name && at.elapsed() < EXCLUDE_FOR);
+        self.excluded.push((name.to_string(), Instant::now()));
+    }
+
+    /// The current primary, waiting up to `write_wait_timeout` for one to appear.
+    pub(crate) async fn primary(&self) -> Result<String, Refusal> {
+        let topology = self.ctx.monitor().snapshot();
+        match &topology.primary {
+            PrimaryState::One(name) => return Ok(name.clone()),
+            PrimaryState::Conflict(names) => {
+                return Err(Refusal::new(
+                    codes::OPTION_PREVENTS_STATEMENT,
+                    format!(
+                        "rwproxy: several backends are writable at once ({}); writes are refused until exactly one primary remains",
+                        names.join(", ")
+                    ),
+                ))
+            }
+            PrimaryState::None => {}
+        }
+        let wait = self.ctx.config().monitor.write_wait_timeout;
+        match self.ctx.monitor().wait_for_primary(wait).await {
+            Ok(t) => match &t.primary {
+                PrimaryState::One(name) => Ok(name.clone()),
+                _ => Err(Refusal::new(
+                    codes::OPTION_PREVENTS_STATEMENT,
+                    format!(
+                        "rwproxy: no primary available (waited {} ms)",
+                        wait.as_millis()
+                    ),
+                )),
+            },
+            Err(e) => Err(Refusal::new(
+                codes::OPTION_PREVENTS_STATEMENT,
+                format!("rwproxy: {e}"),
+            )),
+        }
+    }
+
+    /// Resolves a routing decision to one backend.
+    pub(crate) async fn resolve(
+        &mut self,
+        target: &Target<'_>,
+        reason: &'static str,
+    ) -> Result<Chosen, Refusal> {
+        match target {
+            Target::Primary => Ok(Chosen {
+                backend: self.primary().await?,
+                role: DestRole::Primary,
+                reason,
+                retryable: false,
+            }),
+            Target::Backend(name) => {
+                let topology = self.ctx.monitor().snapshot();
+                let Some(status) = topology.get(name) else {
+                    return Err(Refusal::new(
+                        codes::CANNOT_CONNECT,
+                        format!("rwproxy: backend '{name}' is not configured"),
+                    ));
+                };
+                let role = if matches!(&topology.primary, PrimaryState::One(p) if p == name) {
+                    DestRole::Primary
+                } else {
+                    DestRole::Replica
+                };
+                let _ = status;
+                Ok(Chosen {
+                    backend: name.to_string(),
+                    role,
+                    reason,
+                    retryable: false,
+                })
+            }
+            Target::SessionHome => {
+                let topology = self.ctx.monitor().snapshot();
+                if let PrimaryState::One(p) = &topology.primary {
+                    return Ok(Chosen {
+                        backend: p.clone(),
+                        role: DestRole::Primary,
+                        reason,
+                        retryable: false,
+                    });
+                }
+                // No primary: any server the session already uses, else any replica.
+                if let Some(name) = self.backends.names().next() {
+                    return Ok(Chosen {
+                        backend: name.to_string(),
+                        role: DestRole::Replica,
+                        reason,
+                        retryable: false,
+                    });
+                }
+                self.pick_replica(reason).await
+            }
+            Target::Replica => self.pick_replica(reason).await,
+        }
+    }
+
+    async fn pick_replica(&mut self, reason: &'static str) -> Result<Chosen, Refusal> {
+        let config = self.ctx.config();
+        let chosen = {
+            let topology = self.ctx.monitor().snapshot();
+            let weight = |name: &str| config.backend(name).map(|b| b.weight).unwrap_or(1);
+            let connections = |name: &str| self.ctx.backend_connections(name);
+            let exclude = |name: &str| self.is_excluded(name);
+            let input = BalanceInput {
+                balance: config.routing.replica_balance,
+                weight: &weight,
+                connections: &connections,
+                exclude: &exclude,
+            };
+            let mut rr = self.rr;
+            let chosen = choose_replica(&topology, &input, &mut rr).map(|b| b.name.clone());
+            (chosen, rr)
+        };
+        let (chosen, rr) = chosen;
+        self.rr = rr;
+        match chosen {
+            Some(backend) => Ok(Chosen {
+                backend,
+                role: DestRole::Replica,
+                reason,
+                retryable: true,
+            }),
+            None if config.routing.read_fallback_to_primary => Ok(Chosen {
+                backend: self.primary().await?,
+                role: DestRole::Primary,
+                reason: "no_replica_fallback",
+                retryable: false,
+            }),
+            None => Err(Refusal::new(
+                codes::CANNOT_CONNECT,
+                "rwproxy: no replica is available for reads and read_fallback_to_primary is off"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Sends `payload` to `backend` (opening and syncing the connection first) and relays the
+    /// response to the client.
+    pub(crate) async fn run_on(
+        &mut self,
+        backend: &str,
+        payload: &[u8],
+        expect: Expect,
+        rewrite_stmt_id: Option<u32>,
+    ) -> Result<RelayOutcome, RunError> {
+        let opening = !self.backends.is_open(backend);
+        if opening {
+            self.backends
+                .ready(&self.ctx, backend, &self.who, &self.state)
+                .await
+                .map_err(RunError::Backend)?;
+            self.publish_threads();
+        }
+        let slot = self
+            .backends
+            .ready(&self.ctx, backend, &self.who, &self.state)
+            .await
+            .map_err(RunError::Backend)?;
+        let backend_caps = slot.conn.capabilities();
+        self.handle.set_in_flight(Some(InFlight {
+            backend: backend.to_string(),
+            address: self
+                .ctx
+                .config()
+                .backend(backend)
+                .map(|b| b.address.clone())
+                .unwrap_or_default(),
+            thread_id: slot.conn.thread_id(),
+        }));
+        let mut seq = 0u8;
+        if let Err(e) = slot.conn.stream().write_packet(&mut seq, payload).await {
+            self.handle.set_in_flight(None);
+            return Err(RunError::Backend(BackendError::Lost {
+                backend: backend.to_string(),
+                source: e,
+            }));
+        }
+        let opts = RelayOptions {
+            expect,
+            deprecate_eof: backend_caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
+            backend_session_track: backend_caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK),
+            strip_session_state: !self
+                .client_caps
+                .contains(CapabilityFlags::CLIENT_SESSION_TRACK),
+            rewrite_stmt_id,
+        };
+        let result = relay_response(
+            slot.conn.stream(),
+            &mut self.client,
+            opts,
+            &mut self.scratch,
+        )
+        .await;
+        self.handle.set_in_flight(None);
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err(RelayError::Client(e)) => Err(RunError::Client(ClientError::Transport(e))),
+            Err(RelayError::Backend {
+                source,
+                sent_to_client,
+                last_seq,
+            }) => {
+                let err = BackendError::Lost {
+                    backend: backend.to_string(),
+                    source,
+                };
+                if !sent_to_client {
+                    return Err(RunError::Backend(err));
+                }
+                self.note_backend_failure(&err);
+                let (code, state, message) = err.client_error();
+                let _ = self
+                    .send_error(last_seq.wrapping_add(1), (code, &state), message)
+                    .await;
+                Err(RunError::MidResponse)
+            }
+        }
+    }
+
+    /// Tells the registry which backend threads this session holds (for `KILL CONNECTION`).
+    pub(crate) fn publish_threads(&mut self) {
+        let config = self.ctx.config();
+        let threads = self
+            .backends
+            .iter_mut()
+            .map(|slot| InFlight {
+                backend: slot.conn.name().to_string(),
+                address: config
+                    .backend(slot.conn.name())
+                    .map(|b| b.address.clone())
+                    .unwrap_or_default(),
+                thread_id: slot.conn.thread_id(),
+            })
+            .collect();
+        self.handle.set_threads(threads);
+    }
+
+    /// A backend failed for this session: drop its connection, tell the monitor if the server
+    /// looks unhealthy, and skip it for a while.
+    pub(crate) fn note_backend_failure(&mut self, err: &BackendError) {
+        let name = err.backend().to_string();
+        tracing::warn!(backend = %name, error = %err, "backend failure");
+        self.backends.discard(&self.ctx, &name);
+        self.prepared.forget_backend(&name);
+        if self.state.transaction_backend.as_deref() == Some(name.as_str()) {
+            // The transaction is lost with the connection.
+            self.state.transaction_backend = None;
+            self.state
+                .status
+                .remove(rwproxy_protocol::StatusFlags::SERVER_STATUS_IN_TRANS);
+        }
+        if err.failure() == Failure::Unhealthy {
+            self.ctx.monitor().report_failure(&name, &err.to_string());
+            self.ctx.observer.backend_failure(&name, "connection");
+        }
+        self.exclude(&name);
+    }
+
+    /// Runs a statement chosen by `decision`, retrying a read once elsewhere when its backend
+    /// fails before answering. Returns the backend that answered and the outcome.
+    pub(crate) async fn run_routed(
+        &mut self,
+        target: Target<'_>,
+        reason: &'static str,
+        payload: &[u8],
+        expect: Expect,
+        rewrite_stmt_id: Option<u32>,
+    ) -> Result<Option<(Chosen, RelayOutcome)>, ClientError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let chosen = match self.resolve(&target, reason).await {
+                Ok(c) => c,
+                Err(r) => {
+                    self.send_error(1, (r.code.0, &r.code.1), r.message).await?;
+                    return Ok(None);
+                }
+            };
+            let started = Instant::now();
+            match self
+                .run_on(&chosen.backend, payload, expect, rewrite_stmt_id)
+                .await
+            {
+                Ok(outcome) => {
+                    self.ctx.observer.routed(chosen.role, chosen.reason);
+                    self.ctx
+                        .observer
+                        .query_finished(chosen.role, started.elapsed());
+                    return Ok(Some((chosen, outcome)));
+                }
+                Err(RunError::Client(e)) => return Err(e),
+                Err(RunError::MidResponse) => return Ok(None),
+                Err(RunError::Backend(err)) => {
+                    let retry = chosen.retryable && attempts == 1 && !self.state.in_transaction();
+                    if err.failure() == Failure::Unhealthy || retry {
+                        self.note_backend_failure(&err);
+                    } else {
+                        self.backends.discard(&self.ctx, err.backend());
+                        self.prepared.forget_backend(err.backend());
+                    }
+                    if retry {
+                        tracing::info!(backend = %chosen.backend, error = %err, "read failed before any result; retrying on another server");
+                        continue;
+                    }
+                    let (code, state, message) = err.client_error();
+                    self.send_error(1, (code, &state), message).await?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// `COM_QUERY`.
+    pub(crate) async fn com_query(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
+        let sql = payload.get(1..).unwrap_or_default();
+        let class = classify(sql);
+        if class.kind == StatementKind::Kill {
+            if let Some((id, query_only)) = crate::kill::parse_kill(sql) {
+                return self.kill(id, query_only).await;
+            }
+        }
+        let config = self.ctx.config();
+        let (target, reason) = {
+            let view = self.view();
+            let schema = self.state.schema.clone();
+            let d: Decision<'_> = decide(
+                &class,
+                sql,
+                &self.who.user,
+                schema.as_deref(),
+                &view,
+                &config.routing,
+            );
+            let target = match d.target {
+                Target::Backend(b) => OwnedTarget::Backend(b.to_string()),
+                Target::Primary => OwnedTarget::Primary,
+                Target::Replica => OwnedTarget::Replica,
+                Target::SessionHome => OwnedTarget::SessionHome,
+            };
+            (target, d.reason.as_str())
+        };
+        let multi = class.flags.contains(Flags::MULTI_STATEMENT);
+        let outcome = self
+            .run_routed(
+                target.as_target(),
+                reason,
+                &payload,
+                Expect::ResultSet,
+                None,
+            )
+            .await?;
+        if let Some((chosen, outcome)) = outcome {
+            self.learn(&class, &payload, &chosen.backend, &outcome, multi);
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Updates the session from a statement's outcome.
+    pub(crate) fn learn(
+        &mut self,
+        class: &Classification<'_>,
+        payload: &Bytes,
+        backend: &str,
+        outcome: &RelayOutcome,
+        multi: bool,
+    ) {
+        self.state.after_statement(backend, outcome.status);
+        if let Some(schema) = &outcome.schema {
+            self.state.schema = Some(schema.clone());
+            if let Some(slot) = self.backends.get_mut(backend) {
+                slot.schema = Some(schema.clone());
+            }
+        }
+        let ok = outcome.error_code.is_none();
+        if multi {
+            // Several statements: what they changed is unknown, so the session stays on the
+            // primary from now on (never replayed: it may hold writes).
+            if ok || outcome.saw_ok {
+                self.state.pins.replay_overflow = true;
+            }
+            return;
+        }
+        if !ok {
+            return;
+        }
+        match class.kind {
+            StatementKind::SetSession
+            | StatementKind::SetNames
+            | StatementKind::SetAutocommit(_)
+            | StatementKind::Use => {
+                let seq = self.state.log_command(payload.clone());
+                if let Some(slot) = self.backends.get_mut(backend) {
+                    if slot.applied + 1 == seq {
+                        slot.applied = seq;
+                    }
+                }
+            }
+            StatementKind::SetTransaction => {
+                if class.flags.contains(Flags::SESSION_SCOPE) {
+                    let seq = self.state.log_command(payload.clone());
+                    if let Some(slot) = self.backends.get_mut(backend) {
+                        if slot.applied + 1 == seq {
+                            slot.applied = seq;
+                        }
+                    }
+                }
+            }
+            StatementKind::LockTables => self.state.pins.lock_tables = true,
+            StatementKind::UnlockTables => self.state.pins.lock_tables = false,
+            StatementKind::PrepareText => self.state.pins.sql_prepared += 1,
+            StatementKind::DeallocateText => {
+                self.state.pins.sql_prepared = self.state.pins.sql_prepared.saturating_sub(1)
+            }
+            _ => {}
+        }
+        if class.flags.contains(Flags::CREATE_TEMP_TABLE) {
+            self.state.pins.temporary_tables += 1;
+        }
+        if class.flags.contains(Flags::DROP_TEMP_TABLE) {
+            let dropped = 1 + payload.iter().filter(|b| **b == b',').count() as u32;
+            self.state.pins.temporary_tables =
+                self.state.pins.temporary_tables.saturating_sub(dropped);
+        }
+        if class.flags.contains(Flags::USES_GET_LOCK) {
+            self.state.pins.named_locks = true;
+        }
+        if class.flags.contains(Flags::ASSIGNS_USER_VAR) && class.kind != StatementKind::SetSession
+        {
+            self.state.user_vars_on_primary = true;
+        }
+    }
+
+    /// Commands answered by one server and not routed by content (`COM_FIELD_LIST`,
+    /// `COM_STATISTICS`, …): the session's home server.
+    pub(crate) async fn plain_command(
+        &mut self,
+        payload: Bytes,
+        expect: Expect,
+    ) -> Result<Flow, ClientError> {
+        let outcome = self
+            .run_routed(
+                Target::SessionHome,
+                "session_command",
+                &payload,
+                expect,
+                None,
+            )
+            .await?;
+        if let Some((chosen, outcome)) = outcome {
+            self.state.after_statement(&chosen.backend, outcome.status);
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// `COM_INIT_DB`, `COM_SET_OPTION`: run at home, then replayed on every other connection.
+    pub(crate) async fn session_command(
+        &mut self,
+        payload: Bytes,
+        expect: Expect,
+    ) -> Result<Flow, ClientError> {
+        let outcome = self
+            .run_routed(
+                Target::SessionHome,
+                "session_command",
+                &payload,
+                expect,
+                None,
+            )
+            .await?;
+        if let Some((chosen, outcome)) = outcome {
+            if outcome.error_code.is_none() {
+                if payload.first() == Some(&rwproxy_protocol::command::COM_INIT_DB) {
+                    let db = String::from_utf8_lossy(&payload[1..]).into_owned();
+                    if let Some(slot) = self.backends.get_mut(&chosen.backend) {
+                        slot.schema = Some(db.clone());
+                    }
+                    self.state.schema = Some(db);
+                } else {
+                    let seq = self.state.log_command(payload.clone());
+                    if let Some(slot) = self.backends.get_mut(&chosen.backend) {
+                        if slot.applied + 1 == seq {
+                            slot.applied = seq;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// A routing target that owns its backend name, so the session can be borrowed mutably while
+/// carrying it out.
+pub(crate) enum OwnedTarget {
+    Primary,
+    Replica,
+    Backend(String),
+    SessionHome,
+}
+
+impl OwnedTarget {
+    pub(crate) fn as_target(&self) -> Target<'_> {
+        match self {
+            OwnedTarget::Primary => Target::Primary,
+            OwnedTarget::Replica => Target::Replica,
+            OwnedTarget::Backend(b) => Target::Backend(b),
+            OwnedTarget::SessionHome => Target::SessionHome,
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The sessions alive in this process, by the connection id rwproxy gave each client, so that
+//! `KILL [QUERY] <id>` can find the statement a session is running and the backend running it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+/// The backend statement a session is waiting on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    pub backend: String,
+    pub address: String,
+    pub thread_id: u32,
+}
+
+/// What other sessions may see of one session.
+#[derive(Debug, Default)]
+pub struct SessionHandle {
+    pub user: Mutex<String>,
+    in_flight: Mutex<Option<InFlight>>,
+    /// Backend threads the session holds (for KILL CONNECTION).
+    threads: Mutex<Vec<InFlight>>,
+    pub killed: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl SessionHandle {
+    pub fn set_in_flight(&self, v: Option<InFlight>) {
+        *lock(&self.in_flight) = v;
+    }
+    pub fn in_flight(&self) -> Option<InFlight> {
+        lock(&self.in_flight).clone()
+    }
+    pub fn set_threads(&self, v: Vec<InFlight>) {
+        *lock(&self.threads) = v;
+    }
+    pub fn threads(&self) -> Vec<InFlight> {
+        lock(&self.threads).clone()
+    }
+    pub fn user(&self) -> String {
+        lock(&self.user).clone()
+    }
+}
+
+/// Live sessions by connection id. Locked only when a session starts or ends and on KILL.
+#[derive(Debug, Default)]
+pub struct Registry {
+    sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
+}
+
+impl Registry {
+    pub fn insert(&self, id: u32, handle: Arc<SessionHandle>) {
+        lock(&self.sessions).insert(id, handle);
+    }
+    pub fn remove(&self, id: u32) {
+        lock(&self.sessions).remove(&id);
+    }
+    pub fn get(&self, id: u32) -> Option<Arc<SessionHandle>> {
+        lock(&self.sessions).get(&id).cloned()
+    }
+    pub fn len(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,288 @@
+//! Streams a backend's response to the client, packet by packet.
+//!
+//! Complete packets are passed on straight from the backend's read buffer (no copy into an
+//! intermediate buffer, no re-encoding); only the first bytes of each packet are examined by
+//! the [`ResponseTracker`] to find where the response ends. A packet larger than the buffer is
+//! passed on as its bytes arrive, so memory stays bounded whatever the result size. The few
+//! packets that must change (a prepared statement's id, session-state information a client did
+//! not ask for) are rewritten into a reused scratch buffer.
+
+use bytes::BytesMut;
+use rwproxy_protocol::command::{self, PrepareOk};
+use rwproxy_protocol::frame::{self, HEADER_LEN, MAX_CHUNK};
+use rwproxy_protocol::response::{Expect, PacketKind, ResponseTracker};
+use rwproxy_protocol::{reply, CapabilityFlags, StatusFlags};
+use rwproxy_transport::{PacketStream, TransportError};
+
+/// Packets up to this size are examined whole (OK, ERR, EOF and LOCAL INFILE requests are far
+/// smaller); larger ones by their first bytes.
+const WHOLE_PACKET_LIMIT: usize = 64 * 1024;
+/// How much of a large packet must be buffered before it is classified.
+const PREFIX_LEN: usize = 16;
+
+#[derive(Debug, Clone, Copy)]
+pub struct RelayOptions {
+    pub expect: Expect,
+    pub deprecate_eof: bool,
+    /// The backend connection negotiated `CLIENT_SESSION_TRACK`.
+    pub backend_session_track: bool,
+    /// The client did not: session-state information is removed from OK packets.
+    pub strip_session_state: bool,
+    /// Replace the statement id in a `COM_STMT_PREPARE` OK with this one.
+    pub rewrite_stmt_id: Option<u32>,
+}
+
+/// What the relay learned from the response.
+#[derive(Debug, Default)]
+pub struct RelayOutcome {
+    /// Status flags of the last OK or terminator (transaction state).
+    pub status: Option<StatusFlags>,
+    /// The GTID the statement produced.
+    pub last_gtid: Option<String>,
+    /// The new default schema, when the statement changed it.
+    pub schema: Option<String>,
+    pub prepare_ok: Option<PrepareOk>,
+    /// The code of the error that ended the response, if any.
+    pub error_code: Option<u16>,
+    /// Whether any OK packet (a statement that completed) was seen.
+    pub saw_ok: bool,
+}
+
+/// Which side failed during a relay.
+#[derive(Debug)]
+pub enum RelayError {
+    /// The backend went away or sent something unparseable. `sent_to_client` tells whether any
+    /// byte of the response already reached the client (if not, a retry elsewhere is safe).
+    Backend {
+        source: TransportError,
+        sent_to_client: bool,
+        last_seq: u8,
+    },
+    /// The client went away; the backend connection is mid-response and must be discarded.
+    Client(TransportError),
+}
+
+/// Relays one whole response from `backend` to `client`.
+pub async fn relay_response(
+    backend: &mut PacketStream,
+    client: &mut PacketStream,
+    opts: RelayOptions,
+    scratch: &mut BytesMut,
+) -> Result<RelayOutcome, RelayError> {
+    let mut tracker = ResponseTracker::new(opts.expect, opts.deprecate_eof);
+    let mut out = RelayOutcome::default();
+    if tracker.is_done() {
+        return Ok(out);
+    }
+    // Bytes of a physical packet still to pass through unexamined.
+    let mut passthrough = 0usize;
+    // The current logical packet continues in the next physical packet.
+    let mut continuation = false;
+    let mut sent = false;
+    let mut last_seq = 0u8;
+    let backend_caps = if opts.backend_session_track {
+        CapabilityFlags::CLIENT_SESSION_TRACK
+    } else {
+        CapabilityFlags::empty()
+    };
+    loop {
+        let mut infile = false;
+        let mut done = false;
+        {
+            let buf = backend.buffered();
+            let mut pos = 0usize;
+            let mut forward_from = 0usize;
+            if passthrough > 0 {
+                let n = passthrough.min(buf.len());
+                pos += n;
+                passthrough -= n;
+            }
+            while passthrough == 0 && !done && !infile {
+                let Some((len, seq)) = frame::peek_header(&buf[pos..]) else {
+                    break;
+                };
+                let avail = buf.len() - pos - HEADER_LEN;
+                let whole = avail >= len;
+                if continuation {
+                    continuation = len == MAX_CHUNK;
+                } else {
+                    if !whole && (len <= WHOLE_PACKET_LIMIT || avail < PREFIX_LEN) {
+                        break;
+                    }
+                    let start = pos + HEADER_LEN;
+                    let payload = &buf[start..start + len.min(avail)];
+                    let step =
+                        tracker
+                            .on_packet(payload, len)
+                            .map_err(|e| RelayError::Backend {
+                                source: TransportError::Protocol(e),
+                                sent_to_client: sent || pos > forward_from,
+                                last_seq,
+                            })?;
+                    continuation = len == MAX_CHUNK;
+                    let mut rewritten = false;
+                    match step.kind {
+                        PacketKind::Ok | PacketKind::Terminator if whole && len >= 7 => {
+                            if step.kind == PacketKind::Ok {
+                                out.saw_ok = true;
+                            }
+                            let is_ok_format = payload[0] == 0 || opts.deprecate_eof;
+                            if is_ok_format && opts.backend_session_track {
+                                if let Ok(ok) = reply::parse_ok(payload, backend_caps) {
+                                    if !ok.session_state.is_empty() {
+                                        let changes = ok.session_changes();
+                                        if let Some(g) = changes.last_gtid() {
+                                            out.last_gtid =
+                                                Some(String::from_utf8_lossy(g).into_owned());
+                                        }
+                                        if let Some(s) = changes.schema() {
+                                            out.schema =
+                                                Some(String::from_utf8_lossy(s).into_owned());
+                                        }
+                                    }
+                                }
+                                if opts.strip_session_state {
+                                    scratch.clear();
+                                    if let Ok(true) = reply::strip_session_state(payload, scratch) {
+                                        rewritten = true;
+                                    }
+                                }
+                            }
+                        }
+                        PacketKind::Err => {
+                            out.error_code = reply::parse_err(payload).ok().map(|e| e.code);
+                        }
+                        PacketKind::PrepareOk => {
+                            out.prepare_ok = command::parse_prepare_ok(payload).ok();
+                            if let Some(id) = opts.rewrite_stmt_id {
+                                scratch.clear();
+                                scratch.extend_from_slice(payload);
+                                let _ = command::set_stmt_id(scratch, id);
+                                rewritten = true;
+                            }
+                        }
+                        PacketKind::LocalInfile => infile = true,
+                        _ => {}
+                    }
+                    if rewritten {
+                        // Pass on what came before, then the rewritten packet in its place.
+                        client
+                            .write_raw(&buf[forward_from..pos])
+                            .await
+                            .map_err(RelayError::Client)?;
+                        let mut s = seq;
+                        let payload_copy = std::mem::take(scratch);
+                        client.queue_packet(&mut s, &payload_copy);
+                        *scratch = payload_copy;
+                        forward_from = pos + HEADER_LEN + len;
+                        sent = true;
+                    }
+                    if step.done {
+                        done = true;
+                    }
+                }
+                last_seq = seq;
+                if whole {
+                    pos += HEADER_LEN + len;
+                } else {
+                    passthrough = len - avail;
+                    pos = buf.len();
+                }
+            }
+            if pos > forward_from {
+                client
+                    .write_raw(&buf[forward_from..pos])
+                    .await
+                    .map_err(RelayError::Client)?;
+                sent = true;
+            }
+            backend.consume(pos);
+        }
+        if done {
+            client.flush().await.map_err(RelayError::Client)?;
+            out.status = tracker.last_status();
+            if !backend.buffered().is_empty() {
+                return Err(RelayError::Backend {
+                    source: TransportError::Protocol(rwproxy_protocol::ProtocolError::Unexpected(
+                        "data after the end of a response",
+                    )),
+                    sent_to_client: true,
+                    last_seq,
+                });
+            }
+            return Ok(out);
+        }
+        if infile {
+            client.flush().await.map_err(RelayError::Client)?;
+            pump_local_infile(client, backend).await?;
+            continue;
+        }
+        match backend.fill().await {
+            Ok(0) => {
+                return Err(RelayError::Backend {
+                    source: TransportError::Closed,
+                    sent_to_client: sent,
+                    last_seq,
+                })
+            }
+            Ok(_) => {}
+            Err(source) => {
+                return Err(RelayError::Backend {
+                    source,
+                    sent_to_client: sent,
+                    last_seq,
+                })
+            }
+        }
+    }
+}
+
+/// Passes the file a client sends for `LOAD DATA LOCAL INFILE` to the backend, up to and
+/// including the empty packet that ends it.
+async fn pump_local_infile(
+    client: &mut PacketStream,
+    backend: &mut PacketStream,
+) -> Result<(), RelayError> {
+    let backend_err = |source| RelayError::Backend {
+        source,
+        sent_to_client: true,
+        last_seq: 0,
+    };
+    let mut passthrough = 0usize;
+    loop {
+        let mut finished = false;
+        {
+            let buf = client.buffered();
+            let mut pos = passthrough.min(buf.len());
+            passthrough -= pos;
+            while passthrough == 0 {
+                let Some((len, _)) = frame::peek_header(&buf[pos..]) else {
+                    break;
+                };
+                let avail = buf.len() - pos - HEADER_LEN;
+                if len == 0 {
+                    pos += HEADER_LEN;
+                    finished = true;
+                    break;
+                }
+                if avail >= len {
+                    pos += HEADER_LEN + len;
+                } else {
+                    passthrough = len - avail;
+                    pos = buf.len();
+                }
+            }
+            backend.write_raw(&buf[..pos]).await.map_err(backend_err)?;
+            client.consume(pos);
+        }
+        if finished {
+            backend.flush().await.map_err(backend_err)?;
+            return Ok(());
+        }
+        match client.fill().await {
+            Ok(0) => return Err(RelayError::Client(TransportError::Closed)),
+            Ok(_) => {}
+            Err(e) => return Err(RelayError::Client(e)),
+        }
+    }
+}

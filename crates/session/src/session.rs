@@ -1,0 +1,281 @@
+//! One client session: the command loop after authentication. Each command is read whole,
+//! dispatched by its first byte, and answered either locally or by relaying a backend's
+//! response. Routing lives in [`crate::query`], prepared statements in [`crate::stmt`], `KILL`
+//! in [`crate::kill`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use rwproxy_protocol::command::*;
+use rwproxy_protocol::reply::{self, codes};
+use rwproxy_protocol::response::Expect;
+use rwproxy_protocol::{CapabilityFlags, ProtocolError};
+use rwproxy_transport::{PacketStream, TransportError};
+
+use crate::backend_set::{BackendSet, ClientIdentity};
+use crate::client_auth::AuthenticatedClient;
+use crate::context::ProxyContext;
+use crate::error::ClientError;
+use crate::prepared::PreparedSet;
+use crate::registry::SessionHandle;
+use crate::session_state::SessionState;
+
+/// Whether the session goes on after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Close,
+}
+
+pub struct Session {
+    pub(crate) ctx: Arc<ProxyContext>,
+    pub(crate) id: u32,
+    pub(crate) peer: SocketAddr,
+    pub(crate) client: PacketStream,
+    pub(crate) who: ClientIdentity,
+    pub(crate) client_caps: CapabilityFlags,
+    pub(crate) state: SessionState,
+    pub(crate) backends: BackendSet,
+    pub(crate) prepared: PreparedSet,
+    pub(crate) handle: Arc<SessionHandle>,
+    pub(crate) scratch: BytesMut,
+    pub(crate) packet: BytesMut,
+    /// This session's round-robin position over replicas.
+    pub(crate) rr: u64,
+    /// Backends that failed for this session, and when; skipped for a back-off period.
+    pub(crate) excluded: Vec<(String, std::time::Instant)>,
+    pub(crate) initial_database: Option<String>,
+}
+
+impl Session {
+    pub fn new(
+        ctx: Arc<ProxyContext>,
+        id: u32,
+        peer: SocketAddr,
+        client: PacketStream,
+        auth: AuthenticatedClient,
+        handle: Arc<SessionHandle>,
+    ) -> Self {
+        let who = ClientIdentity {
+            user: auth.user,
+            secret: auth.secret,
+            capabilities: auth.capabilities,
+            collation: auth.collation,
+            attributes: auth.attributes,
+            max_packet: auth.max_packet as usize,
+        };
+        let rr = rand::random::<u64>();
+        Self {
+            ctx,
+            id,
+            peer,
+            client,
+            client_caps: auth.capabilities,
+            state: SessionState::new(auth.database.clone()),
+            who,
+            backends: BackendSet::default(),
+            prepared: PreparedSet::default(),
+            handle,
+            scratch: BytesMut::new(),
+            packet: BytesMut::new(),
+            rr,
+            excluded: Vec::new(),
+            initial_database: auth.database,
+        }
+    }
+
+    /// Runs the command loop until the client quits, disconnects or is killed.
+    pub async fn run(mut self) -> Result<(), ClientError> {
+        let result = self.command_loop().await;
+        self.backends.clear(&self.ctx);
+        self.client.shutdown().await;
+        result
+    }
+
+    async fn command_loop(&mut self) -> Result<(), ClientError> {
+        loop {
+            let handle = self.handle.clone();
+            let read = tokio::select! {
+                r = self.client.read_packet() => r,
+                _ = handle.killed.notified() => {
+                    let _ = self.send_error(1, (1927, b"70100"), "Connection was killed".into()).await;
+                    return Err(ClientError::Killed);
+                }
+            };
+            let (seq, payload) = match read {
+                Ok(p) => p,
+                Err(TransportError::Closed) => return Ok(()),
+                Err(TransportError::Protocol(ProtocolError::TooLarge { size, max })) => {
+                    let msg = format!(
+                        "Got a packet bigger than 'max_allowed_packet' bytes ({size} > {max})"
+                    );
+                    tracing::warn!(size, max, "client packet too large; closing");
+                    let _ = self.send_error(1, codes::PACKET_TOO_LARGE, msg).await;
+                    return Err(ClientError::Refused {
+                        code: codes::PACKET_TOO_LARGE.0,
+                        message: "packet too large".into(),
+                    });
+                }
+                Err(TransportError::Protocol(e)) => {
+                    tracing::warn!(error = %e, "malformed packet from client; closing");
+                    let _ = self
+                        .send_error(
+                            1,
+                            codes::PACKETS_OUT_OF_ORDER,
+                            format!("Got packets out of order: {e}"),
+                        )
+                        .await;
+                    return Err(ClientError::Transport(TransportError::Protocol(e)));
+                }
+                Err(e) => return Err(ClientError::Transport(e)),
+            };
+            if seq != 0 {
+                tracing::warn!(seq, "command packet with sequence id other than 0; closing");
+                let _ = self
+                    .send_error(
+                        seq.wrapping_add(1),
+                        codes::PACKETS_OUT_OF_ORDER,
+                        "Got packets out of order".into(),
+                    )
+                    .await;
+                return Err(ClientError::Refused {
+                    code: codes::PACKETS_OUT_OF_ORDER.0,
+                    message: format!("command with sequence id {seq}"),
+                });
+            }
+            if self.dispatch(payload).await? == Flow::Close {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
+        let Some(&cmd) = payload.first() else {
+            self.send_error(
+                1,
+                codes::NET_READ_ERROR,
+                "Malformed packet: empty command".into(),
+            )
+            .await?;
+            return Ok(Flow::Close);
+        };
+        match cmd {
+            COM_QUIT => Ok(Flow::Close),
+            COM_PING => {
+                self.send_ok(1).await?;
+                Ok(Flow::Continue)
+            }
+            COM_QUERY => self.com_query(payload).await,
+            COM_INIT_DB => self.session_command(payload, Expect::OnePacket).await,
+            COM_SET_OPTION => self.session_command(payload, Expect::OnePacket).await,
+            COM_FIELD_LIST => self.plain_command(payload, Expect::FieldList).await,
+            COM_STATISTICS => self.plain_command(payload, Expect::OnePacket).await,
+            COM_PROCESS_INFO | COM_REFRESH | COM_CREATE_DB | COM_DROP_DB | COM_DEBUG => {
+                self.plain_command(payload, Expect::ResultSet).await
+            }
+            COM_PROCESS_KILL => {
+                let id = payload
+                    .get(1..5)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                match id {
+                    Some(id) => self.kill(id, false).await,
+                    None => {
+                        self.send_error(
+                            1,
+                            codes::NET_READ_ERROR,
+                            "Malformed COM_PROCESS_KILL".into(),
+                        )
+                        .await?;
+                        Ok(Flow::Continue)
+                    }
+                }
+            }
+            COM_STMT_PREPARE => self.stmt_prepare(payload).await,
+            COM_STMT_EXECUTE => self.stmt_execute(payload).await,
+            COM_STMT_BULK_EXECUTE => self.stmt_execute(payload).await,
+            COM_STMT_SEND_LONG_DATA => self.stmt_send_long_data(payload).await,
+            COM_STMT_CLOSE => self.stmt_close(payload).await,
+            COM_STMT_RESET => self.stmt_reset(payload).await,
+            COM_STMT_FETCH => self.stmt_fetch(payload).await,
+            COM_RESET_CONNECTION => self.reset_connection().await,
+            COM_CHANGE_USER => self.change_user(payload).await,
+            _ => {
+                tracing::info!(command = name(cmd), "unsupported command");
+                self.send_error(
+                    1,
+                    codes::UNKNOWN_COMMAND,
+                    format!("Unknown command {}", name(cmd)),
+                )
+                .await?;
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    /// Sends an OK packet with the session's current status.
+    pub(crate) async fn send_ok(&mut self, seq: u8) -> Result<(), ClientError> {
+        self.packet.clear();
+        reply::encode_ok(
+            &mut self.packet,
+            0,
+            0,
+            self.state.status,
+            0,
+            self.client_caps,
+        );
+        let mut s = seq;
+        self.client.queue_packet(&mut s, &self.packet);
+        self.client.flush().await?;
+        Ok(())
+    }
+
+    /// Sends an error packet (and counts it).
+    pub(crate) async fn send_error(
+        &mut self,
+        seq: u8,
+        (code, state): (u16, &[u8; 5]),
+        message: String,
+    ) -> Result<(), ClientError> {
+        tracing::debug!(code, %message, "error sent to client");
+        self.ctx.observer.error_sent(code);
+        self.packet.clear();
+        reply::encode_err(&mut self.packet, code, state, &message);
+        let mut s = seq;
+        self.client.queue_packet(&mut s, &self.packet);
+        self.client.flush().await?;
+        Ok(())
+    }
+
+    /// `COM_RESET_CONNECTION`: every backend connection is reset too, and the session forgets
+    /// its state, prepared statements and pins.
+    async fn reset_connection(&mut self) -> Result<Flow, ClientError> {
+        let mut failed = Vec::new();
+        for slot in self.backends.iter_mut() {
+            match slot
+                .conn
+                .exchange(&[COM_RESET_CONNECTION], Expect::OnePacket)
+                .await
+            {
+                Ok(o) if o.is_ok() => {
+                    slot.applied = 0;
+                    slot.schema = self.initial_database.clone();
+                }
+                _ => failed.push(slot.conn.name().to_string()),
+            }
+        }
+        for name in failed {
+            self.backends.discard(&self.ctx, &name);
+        }
+        self.prepared.clear();
+        self.state.reset(self.initial_database.clone());
+        self.send_ok(1).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// `COM_CHANGE_USER`: authenticated by rwproxy itself; the session's backend connections
+    /// are closed and reopened as the new user when next needed.
+    async fn change_user(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
+        crate::change_user::change_user(self, payload).await
+    }
+}

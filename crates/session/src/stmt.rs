@@ -1,0 +1,457 @@
+//! Prepared statements in the binary protocol. A statement is prepared on the backend the
+//! router picks for it; when a later execute goes elsewhere (another replica, the primary in a
+//! transaction), it is prepared there first, silently. Closing reaches every backend that has it.
+
+use bytes::{Bytes, BytesMut};
+use rwproxy_protocol::command::{
+    self, COM_STMT_BULK_EXECUTE, COM_STMT_CLOSE, CURSOR_TYPE_READ_ONLY,
+};
+use rwproxy_protocol::reply::codes;
+use rwproxy_protocol::response::Expect;
+use rwproxy_protocol::StatusFlags;
+use rwproxy_router::{decide, Target};
+use rwproxy_sql::classify;
+
+use crate::error::ClientError;
+use crate::prepared::{execute_for_backend, OnBackend, Prepared};
+use crate::query::{OwnedTarget, RunError};
+use crate::session::{Flow, Session};
+
+impl Session {
+    fn route_statement_text(&self, sql: &[u8]) -> (OwnedTarget, &'static str) {
+        let config = self.ctx.config();
+        let class = classify(sql);
+        let view = self.view();
+        let schema = self.state.schema.clone();
+        let d = decide(
+            &class,
+            sql,
+            &self.who.user,
+            schema.as_deref(),
+            &view,
+            &config.routing,
+        );
+        let target = match d.target {
+            Target::Backend(b) => OwnedTarget::Backend(b.to_string()),
+            Target::Primary => OwnedTarget::Primary,
+            Target::Replica => OwnedTarget::Replica,
+            // Session commands cannot be prepared usefully; run them on the primary.
+            Target::SessionHome => OwnedTarget::Primary,
+        };
+        (target, d.reason.as_str())
+    }
+
+    async fn unknown_statement(&mut self, id: u32, what: &str) -> Result<Flow, ClientError> {
+        self.send_error(
+            1,
+            codes::UNKNOWN_STMT_HANDLER,
+            format!("Unknown prepared statement handler ({id}) given to {what}"),
+        )
+        .await?;
+        Ok(Flow::Continue)
+    }
+
+    /// `COM_STMT_PREPARE`: prepared where the statement would run now; the client gets
+    /// rwproxy's own statement id.
+    pub(crate) async fn stmt_prepare(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
+        let (target, reason) = self.route_statement_text(payload.get(1..).unwrap_or_default());
+        let id = self.prepared.next_id();
+        let outcome = self
+            .run_routed(
+                target.as_target(),
+                reason,
+                &payload,
+                Expect::Prepare,
+                Some(id),
+            )
+            .await?;
+        if let Some((chosen, outcome)) = outcome {
+            if let Some(ok) = outcome.prepare_ok {
+                self.prepared.insert(
+                    id,
+                    Prepared {
+                        prepare_payload: payload,
+                        params: ok.params,
+                        types: None,
+                        types_version: 0,
+                        on: vec![OnBackend {
+                            backend: chosen.backend,
+                            id: ok.stmt_id,
+                            types_seen: 0,
+                        }],
+                        cursor_on: None,
+                        long_data_on: None,
+                    },
+                );
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Makes sure statement `id` is prepared on `backend`; returns the backend's id for it.
+    async fn prepare_on(&mut self, id: u32, backend: &str) -> Result<u32, RunError> {
+        let Some(stmt) = self.prepared.get(id) else {
+            return Err(RunError::Backend(rwproxy_backend::BackendError::Protocol {
+                backend: backend.to_string(),
+                what: "statement vanished".into(),
+            }));
+        };
+        if let Some(on) = stmt.on(backend) {
+            return Ok(on.id);
+        }
+        let payload = stmt.prepare_payload.clone();
+        let slot = self
+            .backends
+            .ready(&self.ctx, backend, &self.who, &self.state)
+            .await
+            .map_err(RunError::Backend)?;
+        let mut seq = 0u8;
+        slot.conn
+            .stream()
+            .write_packet(&mut seq, &payload)
+            .await
+            .map_err(|e| {
+                RunError::Backend(rwproxy_backend::BackendError::Lost {
+                    backend: backend.to_string(),
+                    source: e,
+                })
+            })?;
+        // Read the reply ourselves: the first packet has the backend's id.
+        let (_, first) = slot.conn.stream().read_packet().await.map_err(|e| {
+            RunError::Backend(rwproxy_backend::BackendError::Lost {
+                backend: backend.to_string(),
+                source: e,
+            })
+        })?;
+        let deprecate_eof = slot.conn.deprecate_eof();
+        let mut tracker =
+            rwproxy_protocol::response::ResponseTracker::new(Expect::Prepare, deprecate_eof);
+        let step = tracker.on_packet(&first, first.len()).map_err(|e| {
+            RunError::Backend(rwproxy_backend::BackendError::Protocol {
+                backend: backend.to_string(),
+                what: e.to_string(),
+            })
+        })?;
+        let mut done = step.done;
+        while !done {
+            let (_, p) = slot.conn.stream().read_packet().await.map_err(|e| {
+                RunError::Backend(rwproxy_backend::BackendError::Lost {
+                    backend: backend.to_string(),
+                    source: e,
+                })
+            })?;
+            done = tracker
+                .on_packet(&p, p.len())
+                .map_err(|e| {
+                    RunError::Backend(rwproxy_backend::BackendError::Protocol {
+                        backend: backend.to_string(),
+                        what: e.to_string(),
+                    })
+                })?
+                .done;
+        }
+        match command::parse_prepare_ok(&first) {
+            Ok(ok) => {
+                if let Some(stmt) = self.prepared.get_mut(id) {
+                    stmt.on.push(OnBackend {
+                        backend: backend.to_string(),
+                        id: ok.stmt_id,
+                        types_seen: 0,
+                    });
+                }
+                Ok(ok.stmt_id)
+            }
+            Err(_) => {
+                let (code, state, message) = rwproxy_protocol::reply::parse_err(&first)
+                    .map(|e| {
+                        (
+                            e.code,
+                            e.sql_state,
+                            String::from_utf8_lossy(e.message).into_owned(),
+                        )
+                    })
+                    .unwrap_or((
+                        codes::SERVER_LOST.0,
+                        *codes::SERVER_LOST.1,
+                        "bad prepare reply".into(),
+                    ));
+                Err(RunError::Backend(rwproxy_backend::BackendError::Server {
+                    backend: backend.to_string(),
+                    code,
+                    state,
+                    message,
+                }))
+            }
+        }
+    }
+
+    /// `COM_STMT_EXECUTE` (and MariaDB's `COM_STMT_BULK_EXECUTE`).
+    pub(crate) async fn stmt_execute(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
+        let id = match command::stmt_id(&payload) {
+            Ok(id) => id,
+            Err(_) => return self.unknown_statement(0, "mysqld_stmt_execute").await,
+        };
+        let Some(stmt) = self.prepared.get_mut(id) else {
+            return self.unknown_statement(id, "mysqld_stmt_execute").await;
+        };
+        let bulk = payload.first() == Some(&COM_STMT_BULK_EXECUTE);
+        // Remember the parameter types when the client sends them.
+        if !bulk && stmt.params > 0 {
+            if let Ok(types) = command::execute_types(&payload, stmt.params) {
+                if stmt.types.as_deref() != Some(types) {
+                    stmt.types = Some(Bytes::copy_from_slice(types));
+                    stmt.types_version += 1;
+                }
+            }
+        }
+        let cursor = !bulk
+            && payload
+                .get(5)
+                .is_some_and(|f| f & CURSOR_TYPE_READ_ONLY != 0);
+        let long_data_on = stmt.long_data_on.take();
+        let sql = stmt.sql().to_vec();
+        let (target, reason) = match long_data_on {
+            Some(b) => (OwnedTarget::Backend(b), "pinned"),
+            None if bulk => (OwnedTarget::Primary, "write"),
+            None => self.route_statement_text(&sql),
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let chosen = match self.resolve(&target.as_target(), reason).await {
+                Ok(c) => c,
+                Err(r) => {
+                    self.send_error(1, (r.code.0, &r.code.1), r.message).await?;
+                    return Ok(Flow::Continue);
+                }
+            };
+            let backend_id = match self.prepare_on(id, &chosen.backend).await {
+                Ok(b) => b,
+                Err(RunError::Backend(err)) => {
+                    let retry = chosen.retryable && attempts == 1;
+                    self.note_backend_failure(&err);
+                    if retry {
+                        continue;
+                    }
+                    let (code, state, message) = err.client_error();
+                    self.send_error(1, (code, &state), message).await?;
+                    return Ok(Flow::Continue);
+                }
+                Err(RunError::Client(e)) => return Err(e),
+                Err(RunError::MidResponse) => return Ok(Flow::Continue),
+            };
+            let Some(stmt) = self.prepared.get_mut(id) else {
+                return self.unknown_statement(id, "mysqld_stmt_execute").await;
+            };
+            let mut packet = std::mem::take(&mut self.packet);
+            let inject = match (stmt.on(&chosen.backend), &stmt.types) {
+                (Some(on), Some(types)) if on.types_seen < stmt.types_version => {
+                    Some(types.clone())
+                }
+                _ => None,
+            };
+            let params = stmt.params;
+            let version = stmt.types_version;
+            if bulk {
+                packet.clear();
+                packet.extend_from_slice(&payload);
+                let _ = command::set_stmt_id(&mut packet, backend_id);
+            } else if execute_for_backend(
+                &payload,
+                backend_id,
+                params,
+                inject.as_deref(),
+                &mut packet,
+            )
+            .is_err()
+            {
+                self.packet = packet;
+                self.send_error(
+                    1,
+                    codes::NET_READ_ERROR,
+                    "Malformed COM_STMT_EXECUTE packet".into(),
+                )
+                .await?;
+                return Ok(Flow::Continue);
+            }
+            if let Some(on) = stmt.on_mut(&chosen.backend) {
+                on.types_seen = version;
+            }
+            let started = std::time::Instant::now();
+            let result = self
+                .run_on(&chosen.backend, &packet, Expect::ResultSet, None)
+                .await;
+            self.packet = packet;
+            match result {
+                Ok(outcome) => {
+                    self.ctx.observer.routed(chosen.role, chosen.reason);
+                    self.ctx
+                        .observer
+                        .query_finished(chosen.role, started.elapsed());
+                    self.state.after_statement(&chosen.backend, outcome.status);
+                    if let Some(stmt) = self.prepared.get_mut(id) {
+                        stmt.cursor_on = (cursor
+                            && outcome.status.is_some_and(|s| {
+                                s.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS)
+                            }))
+                        .then(|| chosen.backend.clone());
+                    }
+                    return Ok(Flow::Continue);
+                }
+                Err(RunError::Client(e)) => return Err(e),
+                Err(RunError::MidResponse) => return Ok(Flow::Continue),
+                Err(RunError::Backend(err)) => {
+                    let retry = chosen.retryable && attempts == 1 && !self.state.in_transaction();
+                    self.note_backend_failure(&err);
+                    if retry {
+                        continue;
+                    }
+                    let (code, state, message) = err.client_error();
+                    self.send_error(1, (code, &state), message).await?;
+                    return Ok(Flow::Continue);
+                }
+            }
+        }
+    }
+
+    /// `COM_STMT_SEND_LONG_DATA` (no reply): sent to the primary, where the next execute of
+    /// this statement then runs.
+    pub(crate) async fn stmt_send_long_data(
+        &mut self,
+        payload: Bytes,
+    ) -> Result<Flow, ClientError> {
+        let Ok(id) = command::stmt_id(&payload) else {
+            return Ok(Flow::Continue);
+        };
+        let target = match self.prepared.get(id) {
+            Some(stmt) => match &stmt.long_data_on {
+                Some(b) => b.clone(),
+                None => match self.state.transaction_backend.clone() {
+                    Some(b) => b,
+                    None => match self.primary().await {
+                        Ok(p) => p,
+                        Err(r) => {
+                            tracing::warn!(message = %r.message, "long data for a statement while no primary is known; dropped");
+                            return Ok(Flow::Continue);
+                        }
+                    },
+                },
+            },
+            None => return Ok(Flow::Continue), // the server ignores unknown ids here too
+        };
+        let backend_id = match self.prepare_on(id, &target).await {
+            Ok(b) => b,
+            Err(RunError::Client(e)) => return Err(e),
+            Err(RunError::Backend(err)) => {
+                self.note_backend_failure(&err);
+                return Ok(Flow::Continue);
+            }
+            Err(RunError::MidResponse) => return Ok(Flow::Continue),
+        };
+        let mut packet = BytesMut::from(&payload[..]);
+        let _ = command::set_stmt_id(&mut packet, backend_id);
+        let sent = match self.backends.get_mut(&target) {
+            Some(slot) => slot
+                .conn
+                .stream()
+                .write_packet(&mut 0, &packet)
+                .await
+                .is_ok(),
+            None => false,
+        };
+        if let Some(stmt) = self.prepared.get_mut(id) {
+            stmt.long_data_on = sent.then(|| target.clone());
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// `COM_STMT_CLOSE` (no reply): closed on every backend that has it.
+    pub(crate) async fn stmt_close(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
+        let Ok(id) = command::stmt_id(&payload) else {
+            return Ok(Flow::Continue);
+        };
+        let Some(stmt) = self.prepared.remove(id) else {
+            return Ok(Flow::Continue);
+        };
+        for on in stmt.on {
+            if let Some(slot) = self.backends.get_mut(&on.backend) {
+                let mut p = [COM_STMT_CLOSE, 0, 0, 0, 0];
+                p[1..5].copy_from_slice(&on.id.to_le_bytes());
+                if slot.conn.stream().write_packet(&mut 0, &p).await.is_err() {
+                    let name = on.backend.clone();
+                    self.backends.discard(&self.ctx, &name);
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// `COM_STMT_RESET`: reset on every backend that has it; the client gets OK or the first error.
+    pub(crate) async fn stmt_reset(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
+        let Ok(id) = command::stmt_id(&payload) else {
+            return self.unknown_statement(0, "mysqld_stmt_reset").await;
+        };
+        let Some(stmt) = self.prepared.get_mut(id) else {
+            return self.unknown_statement(id, "mysqld_stmt_reset").await;
+        };
+        stmt.long_data_on = None;
+        stmt.cursor_on = None;
+        let targets: Vec<OnBackend> = stmt.on.clone();
+        let mut first_error = None;
+        for on in targets {
+            let Some(slot) = self.backends.get_mut(&on.backend) else {
+                continue;
+            };
+            let mut p = [rwproxy_protocol::command::COM_STMT_RESET, 0, 0, 0, 0];
+            p[1..5].copy_from_slice(&on.id.to_le_bytes());
+            match slot.conn.exchange(&p, Expect::OnePacket).await {
+                Ok(o) => {
+                    if let (Some(e), None) = (o.error, &first_error) {
+                        first_error = Some(e);
+                    }
+                }
+                Err(err) => self.note_backend_failure(&err),
+            }
+        }
+        match first_error {
+            Some((code, state, message)) => self.send_error(1, (code, &state), message).await?,
+            None => self.send_ok(1).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// `COM_STMT_FETCH`: from the backend holding the statement's cursor.
+    pub(crate) async fn stmt_fetch(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
+        let Ok(id) = command::stmt_id(&payload) else {
+            return self.unknown_statement(0, "mysqld_stmt_fetch").await;
+        };
+        let Some(stmt) = self.prepared.get(id) else {
+            return self.unknown_statement(id, "mysqld_stmt_fetch").await;
+        };
+        let Some(backend) = stmt.cursor_on.clone() else {
+            self.send_error(
+                1,
+                (1421, b"HY000"),
+                "The statement has no open cursor".into(),
+            )
+            .await?;
+            return Ok(Flow::Continue);
+        };
+        let Some(backend_id) = stmt.on(&backend).map(|o| o.id) else {
+            return self.unknown_statement(id, "mysqld_stmt_fetch").await;
+        };
+        let mut packet = BytesMut::from(&payload[..]);
+        let _ = command::set_stmt_id(&mut packet, backend_id);
+        match self.run_on(&backend, &packet, Expect::Fetch, None).await {
+            Ok(outcome) => self.state.after_statement(&backend, outcome.status),
+            Err(RunError::Client(e)) => return Err(e),
+            Err(RunError::MidResponse) => {}
+            Err(RunError::Backend(err)) => {
+                self.note_backend_failure(&err);
+                let (code, state, message) = err.client_error();
+                self.send_error(1, (code, &state), message).await?;
+            }
+        }
+        Ok(Flow::Continue)
+    }
+}

@@ -1,0 +1,79 @@
+//! SQL statement classifier for read/write splitting.
+//!
+//! [`classify`] reads a statement's bytes once, left to right, with a small tokenizer (no parse
+//! tree, no allocation, no I/O) and tells the router what kind of statement it is
+//! ([`StatementKind`]), what properties tie it to the primary or to the session ([`Flags`]), and
+//! which routing hints the application put in comments. Whatever it cannot decide is
+//! [`StatementKind::Unknown`], which the router sends to the primary.
+//!
+//! ```
+//! use rwproxy_sql::{classify, Flags, StatementKind};
+//!
+//! let c = classify(b"SELECT id FROM users WHERE email = 'a@b.c' FOR UPDATE");
+//! assert_eq!(c.kind, StatementKind::Read);
+//! assert!(c.flags.contains(Flags::LOCKING_READ));
+//! assert!(!c.is_read_only());
+//! ```
+
+mod classification;
+mod cursor;
+mod ddl;
+mod flag_scan;
+mod flags;
+mod hint;
+mod introspection;
+mod kind;
+mod lexer;
+mod options;
+mod primary_only;
+mod query;
+mod set_statement;
+mod statement;
+mod token;
+mod transaction;
+
+pub use classification::Classification;
+pub use flags::Flags;
+pub use hint::{ConsistencyHint, RouteHint};
+pub use kind::StatementKind;
+pub use options::ClassifyOptions;
+
+use cursor::Cursor;
+
+/// Classify one statement (or one multi-statement packet) given as raw bytes, assuming the
+/// default `sql_mode`. Never panics, whatever the bytes.
+pub fn classify(sql: &[u8]) -> Classification<'_> {
+    classify_with(sql, ClassifyOptions::default())
+}
+
+/// Like [`classify`], for a session whose settings change how text is tokenized.
+pub fn classify_with(sql: &[u8], options: ClassifyOptions) -> Classification<'_> {
+    let mut cur = Cursor::new(sql, options);
+    let head = statement::statement(&mut cur, 0);
+    cur.drain();
+
+    let mut kind = head.kind;
+    let mut flags = cur.scan.flags;
+    if cur.scan.saw_into && kind == StatementKind::Read {
+        flags |= Flags::SELECT_INTO;
+    }
+    if cur.lexer.ambiguous_quoting {
+        flags |= Flags::AMBIGUOUS_QUOTING;
+    }
+    if cur.lexer.unterminated {
+        // The server rejects such text; what we made of it does not matter.
+        flags |= Flags::UNTERMINATED;
+        kind = StatementKind::Unknown;
+    }
+    let schema = match kind {
+        StatementKind::Use => head.schema,
+        _ => None,
+    };
+    Classification {
+        kind,
+        flags,
+        hint: cur.lexer.hints.route,
+        consistency_hint: cur.lexer.hints.consistency,
+        schema,
+    }
+}

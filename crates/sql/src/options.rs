@@ -1,0 +1,12 @@
+//! Knobs that change how statement text is tokenized.
+
+/// Session settings that change how the server itself reads statement text.
+///
+/// The default matches a server with the default `sql_mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClassifyOptions {
+    /// The session runs with `sql_mode` containing `NO_BACKSLASH_ESCAPES`: a backslash inside a
+    /// string literal is an ordinary character. The server reports this mode in the status flags
+    /// of every OK packet (`SERVER_STATUS_NO_BACKSLASH_ESCAPES`), so a proxy can keep it up to date.
+    pub no_backslash_escapes: bool,
+}

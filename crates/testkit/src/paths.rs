@@ -1,0 +1,23 @@
+//! Where the repository, its scripts and the scratch directory are.
+
+use std::path::PathBuf;
+
+/// The repository root (two levels above this crate's manifest).
+pub fn repo_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest.join("..").join("..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// `integration/cluster.sh`.
+pub fn cluster_script() -> PathBuf {
+    repo_root().join("integration").join("cluster.sh")
+}
+
+/// `$RWPROXY_SCRATCH`, or `<repo>/.scratch` like `cluster.sh` uses.
+pub fn scratch_dir() -> PathBuf {
+    match std::env::var_os("RWPROXY_SCRATCH") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => repo_root().join(".scratch"),
+    }
+}

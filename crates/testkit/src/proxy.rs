@@ -1,0 +1,319 @@
+//! A running rwproxy binary under test: free ports, a config file, a log file, and
+//! a kill on drop.
+
+use std::fs::{self, File};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::client::{client_opts, Credentials};
+use crate::error::{Result, TestkitError};
+use crate::paths::scratch_dir;
+use crate::ports::free_port;
+use crate::proxy_config::{ADMIN_PLACEHOLDER, LISTEN_PLACEHOLDER};
+use crate::signals::{send_signal, TestSignal};
+
+/// How long [`ProxyProcess::start`] waits for the listen port to accept.
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// An rwproxy process started by a test. Killed (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct ProxyProcess {
+    child: Child,
+    /// Client port on 127.0.0.1.
+    pub port: u16,
+    /// Admin HTTP port on 127.0.0.1.
+    pub admin_port: u16,
+    /// The YAML file the proxy was started with (rewrite it with [`ProxyProcess::rewrite_config`]).
+    pub config_path: PathBuf,
+    log_path: PathBuf,
+    // Holds the config and log; removed on drop unless RWPROXY_KEEP_TEST_FILES is set.
+    dir: Option<TempDir>,
+}
+
+impl ProxyProcess {
+    /// Start `bin --config FILE`, where FILE is `yaml_template` with `{listen}` and `{admin}`
+    /// replaced by `127.0.0.1:<free port>`, and wait until the listen port accepts.
+    pub fn start(bin: impl AsRef<Path>, yaml_template: &str) -> Result<ProxyProcess> {
+        Self::start_with_timeout(bin, yaml_template, START_TIMEOUT)
+    }
+
+    /// [`ProxyProcess::start`] with an explicit readiness timeout.
+    pub fn start_with_timeout(
+        bin: impl AsRef<Path>,
+        yaml_template: &str,
+        timeout: Duration,
+    ) -> Result<ProxyProcess> {
+        let scratch = scratch_dir();
+        fs::create_dir_all(&scratch).map_err(|source| TestkitError::File {
+            action: "creating",
+            path: scratch.clone(),
+            source,
+        })?;
+        let dir = tempfile::Builder::new()
+            .prefix("proxy-")
+            .tempdir_in(&scratch)
+            .map_err(|source| TestkitError::File {
+                action: "creating a temporary directory in",
+                path: scratch.clone(),
+                source,
+            })?;
+        let port = free_port()?;
+        let mut admin_port = free_port()?;
+        while admin_port == port {
+            admin_port = free_port()?;
+        }
+        let config_path = dir.path().join("rwproxy.yaml");
+        let log_path = dir.path().join("rwproxy.log");
+        write_atomically(
+            &config_path,
+            &fill_placeholders(yaml_template, port, admin_port),
+        )?;
+        let log = File::create(&log_path).map_err(|source| TestkitError::File {
+            action: "creating",
+            path: log_path.clone(),
+            source,
+        })?;
+        let log_err = log.try_clone().map_err(|source| TestkitError::File {
+            action: "duplicating the handle of",
+            path: log_path.clone(),
+            source,
+        })?;
+        let bin = bin.as_ref();
+        let child = Command::new(bin)
+            .arg("--config")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(|source| TestkitError::Spawn {
+                command: format!("{} --config {}", bin.display(), config_path.display()),
+                source,
+            })?;
+        let keep = std::env::var_os("RWPROXY_KEEP_TEST_FILES").is_some();
+        let mut proxy = ProxyProcess {
+            child,
+            port,
+            admin_port,
+            config_path,
+            log_path,
+            dir: if keep {
+                let _ = dir.keep();
+                None
+            } else {
+                Some(dir)
+            },
+        };
+        proxy.wait_listening(timeout)?;
+        Ok(proxy)
+    }
+
+    fn wait_listening(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let addr = self.addr();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(self.start_error(format!("the process exited with {status}")));
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.start_error(format!(
+                    "{addr} did not accept connections within {:.1}s",
+                    timeout.as_secs_f64()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn start_error(&self, reason: String) -> TestkitError {
+        TestkitError::ProxyStart {
+            reason,
+            log: self.log_path.clone(),
+            log_tail: self.log_tail(40),
+        }
+    }
+
+    /// `127.0.0.1:port` of the client listener.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// `127.0.0.1:admin_port` of the admin listener.
+    pub fn admin_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.admin_port))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Where stdout and stderr go.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Everything the proxy logged so far.
+    pub fn log_text(&self) -> String {
+        match fs::read(&self.log_path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => format!("<cannot read {}: {e}>", self.log_path.display()),
+        }
+    }
+
+    /// The last `lines` lines of the log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = self.log_text();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Replace the config file atomically (write a temp file, rename it over the old one).
+    /// `{listen}` and `{admin}` are filled with this process's ports.
+    pub fn rewrite_config(&self, yaml_template: &str) -> Result<()> {
+        write_atomically(
+            &self.config_path,
+            &fill_placeholders(yaml_template, self.port, self.admin_port),
+        )
+    }
+
+    /// Send SIGHUP (reload the configuration).
+    pub fn sighup(&self) -> Result<()> {
+        send_signal(self.pid_i32()?, TestSignal::Hup)
+    }
+
+    /// Send SIGTERM and wait up to `timeout` for the exit; returns whether it exited.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<bool> {
+        send_signal(self.pid_i32()?, TestSignal::Term)?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(true);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(false)
+    }
+
+    fn pid_i32(&self) -> Result<i32> {
+        i32::try_from(self.child.id())
+            .map_err(|_| TestkitError::Protocol(format!("pid {} out of range", self.child.id())))
+    }
+
+    /// `mysql_async` options for a session through the proxy.
+    pub fn opts(&self, creds: &Credentials, db: Option<&str>) -> mysql_async::OptsBuilder {
+        client_opts(self.port, creds, db)
+    }
+
+    /// Open a `mysql_async` session through the proxy.
+    pub async fn connect(
+        &self,
+        creds: &Credentials,
+        db: Option<&str>,
+    ) -> Result<mysql_async::Conn> {
+        crate::client::connect(self.port, creds, db).await
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if self.dir.is_none() {
+            eprintln!("rwproxy test files kept in {}", self.log_path.display());
+        }
+    }
+}
+
+/// Replace the `{listen}` / `{admin}` placeholders.
+pub fn fill_placeholders(template: &str, port: u16, admin_port: u16) -> String {
+    template
+        .replace(LISTEN_PLACEHOLDER, &format!("127.0.0.1:{port}"))
+        .replace(ADMIN_PLACEHOLDER, &format!("127.0.0.1:{admin_port}"))
+}
+
+/// Write `contents` to a sibling temp file, then rename it over `path`.
+pub fn write_atomically(path: &Path, contents: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, contents).map_err(|source| TestkitError::File {
+        action: "writing",
+        path: tmp.clone(),
+        source,
+    })?;
+    fs::rename(&tmp, path).map_err(|source| TestkitError::File {
+        action: "renaming over",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled() {
+        let text = fill_placeholders("listen: {listen}\nadmin:\n  listen: {admin}\n", 1234, 5678);
+        assert_eq!(
+            text,
+            "listen: 127.0.0.1:1234\nadmin:\n  listen: 127.0.0.1:5678\n"
+        );
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        write_atomically(&path, "a: 1\n").unwrap();
+        write_atomically(&path, "a: 2\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a: 2\n");
+        assert!(!path.with_extension("tmp").exists());
+    }
+
+    #[test]
+    fn a_binary_that_exits_is_reported_with_its_log() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("fake-rwproxy");
+        fs::write(&fake, "#!/bin/sh\necho \"cannot load $2\" >&2\nexit 3\n").unwrap();
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+        let err =
+            ProxyProcess::start_with_timeout(&fake, "x: 1\n", Duration::from_secs(5)).unwrap_err();
+        match err {
+            TestkitError::ProxyStart {
+                reason, log_tail, ..
+            } => {
+                assert!(reason.contains("exited"), "{reason}");
+                assert!(log_tail.contains("cannot load"), "{log_tail}");
+                assert!(log_tail.contains("rwproxy.yaml"), "{log_tail}");
+            }
+            other => panic!("expected ProxyStart, got {other}"),
+        }
+    }
+
+    #[test]
+    fn a_binary_that_never_listens_times_out() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("silent-rwproxy");
+        fs::write(&fake, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+        let started = Instant::now();
+        let err = ProxyProcess::start_with_timeout(&fake, "x: 1\n", Duration::from_millis(500))
+            .unwrap_err();
+        assert!(matches!(err, TestkitError::ProxyStart { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Demo: the local MariaDB cluster plus a release build of rwproxy in front of it,
+# listening on 127.0.0.1:6033 in the foreground (Ctrl-C stops the proxy; the cluster
+# stays up, stop it with `integration/cluster.sh down`).
+set -euo pipefail
+
+REPO_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO_ROOT"
+CONFIG=${RWPROXY_CONFIG:-$REPO_ROOT/proxy-config.yaml}
+
+bash integration/cluster.sh up
+cargo build --release -p rwproxy
+
+# Ports, users and passwords of the cluster (APP_DB_PASSWORD, MONITOR_PASSWORD, ...).
+eval "$(bash integration/cluster.sh env)"
+export APP_DB_PASSWORD MONITOR_PASSWORD
+
+if (exec 3<>/dev/tcp/127.0.0.1/6033) 2>/dev/null; then
+    echo "demo.sh: something already listens on 127.0.0.1:6033; stop it first" >&2
+    exit 1
+fi
+
+cat <<EOF2
+
+rwproxy is starting on 127.0.0.1:6033 with $CONFIG
+  primary  127.0.0.1:$RWPROXY_PRIMARY_PORT, replicas 127.0.0.1:$RWPROXY_REPLICA1_PORT and 127.0.0.1:$RWPROXY_REPLICA2_PORT
+
+Connect from another terminal:
+  mariadb -h127.0.0.1 -P6033 -u$APP_DB_USER -p$APP_DB_PASSWORD app
+
+Admin endpoint: http://127.0.0.1:9033/   Cluster status: integration/cluster.sh status
+Ctrl-C stops the proxy.
+
+EOF2
+exec "$REPO_ROOT/target/release/rwproxy" --config "$CONFIG"

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# THE test command of rwproxy: installs what is missing, brings up the local MariaDB
+# cluster, runs every Rust test of the workspace and the PyMySQL tests, prints a summary.
+#
+#   integration/run-tests.sh [--down]
+#
+# --down   stop the cluster afterwards (it is left running by default, for the next run).
+# Exits non-zero if anything failed.
+set -euo pipefail
+
+REPO_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+SCRATCH=${RWPROXY_SCRATCH:-$REPO_ROOT/.scratch}
+DOWN=0
+for arg in "$@"; do
+    case $arg in
+    --down) DOWN=1 ;;
+    -h | --help)
+        sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "run-tests.sh: unknown argument: $arg" >&2
+        exit 2
+        ;;
+    esac
+done
+cd "$REPO_ROOT"
+mkdir -p "$SCRATCH"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PYTHONDONTWRITEBYTECODE=1
+export DEBIAN_FRONTEND=noninteractive
+
+say() { printf '\n==> %s\n' "$*"; }
+
+apt_install() {
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "run-tests.sh: need these packages, and not root: $*" >&2
+        return 1
+    fi
+    if [[ -z ${APT_UPDATED:-} ]]; then
+        apt-get update -q
+        APT_UPDATED=1
+    fi
+    apt-get install -y -q --no-install-recommends "$@"
+}
+
+# ---------------------------------------------------------------- prerequisites
+
+say "checking prerequisites"
+if ! command -v mariadb >/dev/null 2>&1 || ! { command -v mariadbd >/dev/null 2>&1 || [[ -x /usr/sbin/mariadbd ]]; }; then
+    apt_install mariadb-server mariadb-client
+fi
+command -v cargo >/dev/null 2>&1 || {
+    echo "run-tests.sh: cargo is not installed" >&2
+    exit 1
+}
+command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip python3-venv
+
+# Python test dependencies: the current python3 if it has them or pip can add them,
+# otherwise a virtualenv in the scratch directory (for distros that forbid system pip).
+PYTHON=python3
+PY_DEPS="import pytest, pymysql, cryptography"
+if ! "$PYTHON" -c "$PY_DEPS" 2>/dev/null; then
+    if ! "$PYTHON" -m pip install -q -r integration/python/requirements.txt; then
+        VENV=$SCRATCH/venv
+        if [[ ! -x $VENV/bin/python ]]; then
+            "$PYTHON" -m venv "$VENV" 2>/dev/null || {
+                apt_install python3-venv
+                "$PYTHON" -m venv "$VENV"
+            }
+        fi
+        PYTHON=$VENV/bin/python
+        "$PYTHON" -m pip install -q -r integration/python/requirements.txt
+    fi
+    "$PYTHON" -c "$PY_DEPS"
+fi
+
+# ---------------------------------------------------------------- cluster
+
+say "bringing up the local MariaDB cluster"
+bash integration/cluster.sh up
+bash integration/cluster.sh status
+
+# ---------------------------------------------------------------- tests
+
+LOG_DIR=$SCRATCH/test-logs
+mkdir -p "$LOG_DIR"
+RUST_LOG_FILE=$LOG_DIR/cargo-test.log
+PY_LOG_FILE=$LOG_DIR/pytest.log
+
+say "cargo test --workspace"
+set +e
+cargo test --workspace --no-fail-fast 2>&1 | tee "$RUST_LOG_FILE"
+RUST_STATUS=${PIPESTATUS[0]}
+set -e
+
+say "building rwproxy for the Python tests"
+set +e
+cargo build -p rwproxy 2>&1 | tail -n 3
+BUILD_STATUS=${PIPESTATUS[0]}
+set -e
+
+say "pytest integration/python"
+set +e
+if ((BUILD_STATUS == 0)); then
+    "$PYTHON" -m pytest -p no:cacheprovider -q integration/python 2>&1 | tee "$PY_LOG_FILE"
+    PY_STATUS=${PIPESTATUS[0]}
+else
+    echo "skipped: rwproxy did not build" | tee "$PY_LOG_FILE"
+    PY_STATUS=1
+fi
+set -e
+# pytest exits 5 when it collected no test: that is a failure here.
+if ((PY_STATUS == 5)); then
+    echo "pytest collected no test" >&2
+fi
+
+# ---------------------------------------------------------------- summary
+
+# Sum "test result: ok. N passed; M failed; K ignored" lines of cargo test.
+read -r RUST_PASSED RUST_FAILED RUST_IGNORED < <(
+    sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p' \
+        "$RUST_LOG_FILE" | awk '{p += $1; f += $2; i += $3} END {print p + 0, f + 0, i + 0}'
+)
+# pytest's last line, e.g. "3 failed, 40 passed, 2 skipped in 1.2s".
+PY_LINE=$(grep -E '(passed|failed|error)' "$PY_LOG_FILE" | tail -n 1 || true)
+py_count() { sed -n "s/.*\b\([0-9][0-9]*\) $1.*/\1/p" <<<"$PY_LINE" | head -n 1; }
+PY_PASSED=$(py_count passed)
+PY_FAILED=$(py_count failed)
+PY_ERRORS=$(py_count 'errors\{0,1\}')
+PY_SKIPPED=$(py_count skipped)
+PY_PASSED=${PY_PASSED:-0} PY_FAILED=${PY_FAILED:-0} PY_ERRORS=${PY_ERRORS:-0} PY_SKIPPED=${PY_SKIPPED:-0}
+
+status_word() { if (($1 == 0)); then echo ok; else echo "FAILED (exit $1)"; fi; }
+say "summary"
+echo "rust:   $(status_word "$RUST_STATUS"): $RUST_PASSED passed, $RUST_FAILED failed, $RUST_IGNORED ignored (log: $RUST_LOG_FILE)"
+echo "python: $(status_word "$PY_STATUS"): $PY_PASSED passed, $((PY_FAILED + PY_ERRORS)) failed, $PY_SKIPPED skipped (log: $PY_LOG_FILE)"
+
+if ((DOWN)); then
+    say "stopping the cluster"
+    bash integration/cluster.sh down
+fi
+
+TOTAL_PASSED=$((RUST_PASSED + PY_PASSED))
+TOTAL_FAILED=$((RUST_FAILED + PY_FAILED + PY_ERRORS))
+echo
+echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+if ((RUST_STATUS != 0 || PY_STATUS != 0 || BUILD_STATUS != 0)); then
+    exit 1
+fi
