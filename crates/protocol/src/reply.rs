@@ -95,7 +95,12 @@ pub fn parse_ok(payload: &[u8], caps: CapabilityFlags) -> Result<Ok<'_>, Protoco
             }
         }
     } else {
-        (rest, &rest[..0])
+        // Servers store the info string length-encoded here too (the protocol documents it as
+        // the rest of the packet; read either).
+        match lenenc::read_str(rest) {
+            Result::Ok((info, used)) if used == rest.len() => (info, &rest[..0]),
+            _ => (rest, &rest[..0]),
+        }
     };
     Ok(Ok {
         affected_rows,
@@ -305,7 +310,10 @@ pub fn strip_session_state(payload: &[u8], out: &mut BytesMut) -> Result<bool, P
     lenenc::put_int(out, ok.last_insert_id);
     out.put_u16_le(ok.status.bits() & !StatusFlags::SERVER_SESSION_STATE_CHANGED.bits());
     out.put_u16_le(ok.warnings);
-    out.put_slice(ok.info);
+    if !ok.info.is_empty() {
+        // Length-encoded, as servers send it (clients parse it so).
+        lenenc::put_str(out, ok.info);
+    }
     Ok(true)
 }
 

@@ -37,6 +37,8 @@ pub struct ProxyContext {
     clients: AtomicUsize,
     sha2_cache: Mutex<HashMap<String, u64>>,
     backend_conns: ArcSwap<HashMap<String, Arc<AtomicUsize>>>,
+    /// The newest position written through this proxy by any session (`global` consistency).
+    global_write: ArcSwapOption<rwproxy_monitor::GtidPosition>,
 }
 
 impl ProxyContext {
@@ -57,6 +59,7 @@ impl ProxyContext {
             clients: AtomicUsize::new(0),
             sha2_cache: Mutex::new(HashMap::new()),
             backend_conns: ArcSwap::new(Arc::new(HashMap::new())),
+            global_write: ArcSwapOption::empty(),
         }
     }
 
@@ -191,5 +194,23 @@ impl ProxyContext {
             .get(backend)
             .map(|c| c.load(Ordering::Relaxed))
             .unwrap_or(0)
+    }
+
+    /// Merges a write's position into the proxy-wide newest position.
+    pub fn note_global_write(&self, position: &rwproxy_monitor::GtidPosition) {
+        self.global_write.rcu(|current| {
+            let mut next = match current {
+                Some(c) => rwproxy_monitor::GtidPosition::clone(c),
+                None => return Some(Arc::new(position.clone())),
+            };
+            if next.merge_max(position).is_err() {
+                next = position.clone();
+            }
+            Some(Arc::new(next))
+        });
+    }
+
+    pub fn global_write(&self) -> Option<Arc<rwproxy_monitor::GtidPosition>> {
+        self.global_write.load_full()
     }
 }

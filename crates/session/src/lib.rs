@@ -8,8 +8,10 @@
 //! one connection.
 
 mod backend_set;
+mod causal;
 mod change_user;
 pub mod client_auth;
+mod connection_id;
 pub mod context;
 pub mod error;
 mod kill;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rwproxy_backend::{BackendError, Failure};
+use rwproxy_config::Consistency;
 use rwproxy_monitor::PrimaryState;
 use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
@@ -75,7 +76,7 @@ impl Session {
         }
     }
 
-    fn is_excluded(&self, name: &str) -> bool {
+    pub(crate) fn is_excluded(&self, name: &str) -> bool {
         self.excluded
             .iter()
             .any(|(n, at)| n == name && at.elapsed() < EXCLUDE_FOR)
@@ -87,38 +88,55 @@ impl Session {
         self.excluded.push((name.to_string(), Instant::now()));
     }
 
-    /// The current primary, waiting up to `write_wait_timeout` for one to appear.
+    /// The current primary, waiting up to `write_wait_timeout` for one to appear (a failover
+    /// in progress). When no backend at all is reachable the error comes at once.
     pub(crate) async fn primary(&self) -> Result<String, Refusal> {
-        let topology = self.ctx.monitor().snapshot();
-        match &topology.primary {
-            PrimaryState::One(name) => return Ok(name.clone()),
-            PrimaryState::Conflict(names) => {
-                return Err(Refusal::new(
-                    codes::OPTION_PREVENTS_STATEMENT,
-                    format!(
-                        "rwproxy: several backends are writable at once ({}); writes are refused until exactly one primary remains",
-                        names.join(", ")
-                    ),
-                ))
-            }
-            PrimaryState::None => {}
-        }
         let wait = self.ctx.config().monitor.write_wait_timeout;
-        match self.ctx.monitor().wait_for_primary(wait).await {
-            Ok(t) => match &t.primary {
-                PrimaryState::One(name) => Ok(name.clone()),
-                _ => Err(Refusal::new(
-                    codes::OPTION_PREVENTS_STATEMENT,
-                    format!(
-                        "rwproxy: no primary available (waited {} ms)",
-                        wait.as_millis()
-                    ),
-                )),
-            },
-            Err(e) => Err(Refusal::new(
-                codes::OPTION_PREVENTS_STATEMENT,
-                format!("rwproxy: {e}"),
-            )),
+        let deadline = Instant::now() + wait;
+        loop {
+            let topology = self.ctx.monitor().snapshot();
+            match &topology.primary {
+                PrimaryState::One(name) => return Ok(name.clone()),
+                PrimaryState::Conflict(names) => {
+                    return Err(Refusal::new(
+                        codes::OPTION_PREVENTS_STATEMENT,
+                        format!(
+                            "rwproxy: several backends are writable at once ({}); writes are refused until exactly one primary remains",
+                            names.join(", ")
+                        ),
+                    ))
+                }
+                PrimaryState::None => {}
+            }
+            let all_down = topology
+                .backends
+                .iter()
+                .all(|b| b.state == rwproxy_monitor::BackendState::Down);
+            if all_down || Instant::now() >= deadline {
+                let reasons: Vec<String> = topology
+                    .backends
+                    .iter()
+                    .filter(|b| b.state == rwproxy_monitor::BackendState::Down)
+                    .map(|b| format!("backend '{}' ({}) is down: {}", b.name, b.address, b.reason))
+                    .collect();
+                return Err(if all_down {
+                    Refusal::new(
+                        codes::CANNOT_CONNECT,
+                        format!("rwproxy: cannot reach any backend: {}", reasons.join("; ")),
+                    )
+                } else {
+                    Refusal::new(
+                        codes::OPTION_PREVENTS_STATEMENT,
+                        format!(
+                            "rwproxy: no primary available after waiting {} ms; writes are refused{}{}",
+                            wait.as_millis(),
+                            if reasons.is_empty() { "" } else { ": " },
+                            reasons.join("; ")
+                        ),
+                    )
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
@@ -127,6 +145,7 @@ impl Session {
         &mut self,
         target: &Target<'_>,
         reason: &'static str,
+        consistency: Consistency,
     ) -> Result<Chosen, Refusal> {
         match target {
             Target::Primary => Ok(Chosen {
@@ -177,7 +196,10 @@ impl Session {
                 }
                 self.pick_replica(reason).await
             }
-            Target::Replica => self.pick_replica(reason).await,
+            Target::Replica => match self.causal_replica(consistency).await? {
+                Some(chosen) => Ok(chosen),
+                None => self.pick_replica(reason).await,
+            },
         }
     }
 
@@ -280,7 +302,12 @@ impl Session {
         .await;
         self.handle.set_in_flight(None);
         match result {
-            Ok(outcome) => Ok(outcome),
+            Ok(outcome) => {
+                if let Some(gtid) = &outcome.last_gtid {
+                    self.note_gtid(gtid);
+                }
+                Ok(outcome)
+            }
             Err(RelayError::Client(e)) => Err(RunError::Client(ClientError::Transport(e))),
             Err(RelayError::Backend {
                 source,
@@ -349,6 +376,7 @@ impl Session {
         &mut self,
         target: Target<'_>,
         reason: &'static str,
+        consistency: Consistency,
         payload: &[u8],
         expect: Expect,
         rewrite_stmt_id: Option<u32>,
@@ -356,7 +384,7 @@ impl Session {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let chosen = match self.resolve(&target, reason).await {
+            let chosen = match self.resolve(&target, reason, consistency).await {
                 Ok(c) => c,
                 Err(r) => {
                     self.send_error(1, (r.code.0, &r.code.1), r.message).await?;
@@ -399,6 +427,16 @@ impl Session {
 
     /// `COM_QUERY`.
     pub(crate) async fn com_query(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
+        let payload =
+            match crate::connection_id::substitute(payload.get(1..).unwrap_or_default(), self.id) {
+                Some(sql) => {
+                    let mut p = Vec::with_capacity(sql.len() + 1);
+                    p.push(rwproxy_protocol::command::COM_QUERY);
+                    p.extend_from_slice(&sql);
+                    Bytes::from(p)
+                }
+                None => payload,
+            };
         let sql = payload.get(1..).unwrap_or_default();
         let class = classify(sql);
         if class.kind == StatementKind::Kill {
@@ -407,7 +445,7 @@ impl Session {
             }
         }
         let config = self.ctx.config();
-        let (target, reason) = {
+        let (target, reason, consistency) = {
             let view = self.view();
             let schema = self.state.schema.clone();
             let d: Decision<'_> = decide(
@@ -424,13 +462,14 @@ impl Session {
                 Target::Replica => OwnedTarget::Replica,
                 Target::SessionHome => OwnedTarget::SessionHome,
             };
-            (target, d.reason.as_str())
+            (target, d.reason.as_str(), d.consistency)
         };
         let multi = class.flags.contains(Flags::MULTI_STATEMENT);
         let outcome = self
             .run_routed(
                 target.as_target(),
                 reason,
+                consistency,
                 &payload,
                 Expect::ResultSet,
                 None,
@@ -528,6 +567,7 @@ impl Session {
             .run_routed(
                 Target::SessionHome,
                 "session_command",
+                Consistency::Eventual,
                 &payload,
                 expect,
                 None,
@@ -549,6 +589,7 @@ impl Session {
             .run_routed(
                 Target::SessionHome,
                 "session_command",
+                Consistency::Eventual,
                 &payload,
                 expect,
                 None,

@@ -51,6 +51,10 @@ pub struct SessionState {
     pub user_vars_on_primary: bool,
     /// The backend that ran the previous statement.
     pub last_backend: Option<String>,
+    /// The newest position this session wrote (read-your-writes).
+    pub last_write: Option<rwproxy_monitor::GtidPosition>,
+    /// A write's position could not be learned: reads needing it go to the primary.
+    pub write_position_unknown: bool,
 }
 
 impl SessionState {
@@ -65,6 +69,8 @@ impl SessionState {
             pins: Pins::default(),
             user_vars_on_primary: false,
             last_backend: None,
+            last_write: None,
+            write_position_unknown: false,
         }
     }
 

@@ -3,6 +3,7 @@
 //! transaction), it is prepared there first, silently. Closing reaches every backend that has it.
 
 use bytes::{Bytes, BytesMut};
+use rwproxy_config::Consistency;
 use rwproxy_protocol::command::{
     self, COM_STMT_BULK_EXECUTE, COM_STMT_CLOSE, CURSOR_TYPE_READ_ONLY,
 };
@@ -18,7 +19,7 @@ use crate::query::{OwnedTarget, RunError};
 use crate::session::{Flow, Session};
 
 impl Session {
-    fn route_statement_text(&self, sql: &[u8]) -> (OwnedTarget, &'static str) {
+    fn route_statement_text(&self, sql: &[u8]) -> (OwnedTarget, &'static str, Consistency) {
         let config = self.ctx.config();
         let class = classify(sql);
         let view = self.view();
@@ -38,7 +39,7 @@ impl Session {
             // Session commands cannot be prepared usefully; run them on the primary.
             Target::SessionHome => OwnedTarget::Primary,
         };
-        (target, d.reason.as_str())
+        (target, d.reason.as_str(), d.consistency)
     }
 
     async fn unknown_statement(&mut self, id: u32, what: &str) -> Result<Flow, ClientError> {
@@ -54,12 +55,14 @@ impl Session {
     /// `COM_STMT_PREPARE`: prepared where the statement would run now; the client gets
     /// rwproxy's own statement id.
     pub(crate) async fn stmt_prepare(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
-        let (target, reason) = self.route_statement_text(payload.get(1..).unwrap_or_default());
+        let (target, reason, consistency) =
+            self.route_statement_text(payload.get(1..).unwrap_or_default());
         let id = self.prepared.next_id();
         let outcome = self
             .run_routed(
                 target.as_target(),
                 reason,
+                consistency,
                 &payload,
                 Expect::Prepare,
                 Some(id),
@@ -210,15 +213,15 @@ impl Session {
                 .is_some_and(|f| f & CURSOR_TYPE_READ_ONLY != 0);
         let long_data_on = stmt.long_data_on.take();
         let sql = stmt.sql().to_vec();
-        let (target, reason) = match long_data_on {
-            Some(b) => (OwnedTarget::Backend(b), "pinned"),
-            None if bulk => (OwnedTarget::Primary, "write"),
+        let (target, reason, consistency) = match long_data_on {
+            Some(b) => (OwnedTarget::Backend(b), "pinned", Consistency::Eventual),
+            None if bulk => (OwnedTarget::Primary, "write", Consistency::Eventual),
             None => self.route_statement_text(&sql),
         };
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let chosen = match self.resolve(&target.as_target(), reason).await {
+            let chosen = match self.resolve(&target.as_target(), reason, consistency).await {
                 Ok(c) => c,
                 Err(r) => {
                     self.send_error(1, (r.code.0, &r.code.1), r.message).await?;
