@@ -78,15 +78,13 @@ impl BackendConn {
                         }
                     }
                 }
-                PacketKind::Err => {
-                    if out.error.is_none() {
-                        if let Ok(e) = reply::parse_err(&pkt) {
-                            out.error = Some((
-                                e.code,
-                                e.sql_state,
-                                String::from_utf8_lossy(e.message).into_owned(),
-                            ));
-                        }
+                PacketKind::Err if out.error.is_none() => {
+                    if let Ok(e) = reply::parse_err(&pkt) {
+                        out.error = Some((
+                            e.code,
+                            e.sql_state,
+                            String::from_utf8_lossy(e.message).into_owned(),
+                        ));
                     }
                 }
                 PacketKind::LocalInfile => {

@@ -478,7 +478,7 @@ mod tests {
         assert!(
             t.on_packet(
                 &[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-                (&[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).len()
+                [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0].len()
             )
             .unwrap()
             .done
@@ -522,8 +522,8 @@ mod tests {
         let mut t = ResponseTracker::new(Expect::ResultSet, false);
         assert!(t.on_packet(&[], 0).is_err());
         let mut t = ResponseTracker::new(Expect::ResultSet, false);
-        assert!(t.on_packet(&[0xFC], (&[0xFC]).len()).is_err());
+        assert!(t.on_packet(&[0xFC], [0xFC].len()).is_err());
         let mut t = ResponseTracker::new(Expect::Prepare, false);
-        assert!(t.on_packet(&[0x00, 1], (&[0x00, 1]).len()).is_err());
+        assert!(t.on_packet(&[0x00, 1], [0x00, 1].len()).is_err());
     }
 }

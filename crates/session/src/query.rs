@@ -513,23 +513,11 @@ impl Session {
             StatementKind::SetSession
             | StatementKind::SetNames
             | StatementKind::SetAutocommit(_)
-            | StatementKind::Use => {
-                let seq = self.state.log_command(payload.clone());
-                if let Some(slot) = self.backends.get_mut(backend) {
-                    if slot.applied + 1 == seq {
-                        slot.applied = seq;
-                    }
-                }
-            }
-            StatementKind::SetTransaction => {
-                if class.flags.contains(Flags::SESSION_SCOPE) {
-                    let seq = self.state.log_command(payload.clone());
-                    if let Some(slot) = self.backends.get_mut(backend) {
-                        if slot.applied + 1 == seq {
-                            slot.applied = seq;
-                        }
-                    }
-                }
+            | StatementKind::Use => self.record_session_command(payload, backend),
+            // `SET TRANSACTION` without SESSION shapes only the next transaction, on the server
+            // that ran it: never replayed.
+            StatementKind::SetTransaction if class.flags.contains(Flags::SESSION_SCOPE) => {
+                self.record_session_command(payload, backend)
             }
             StatementKind::LockTables => self.state.pins.lock_tables = true,
             StatementKind::UnlockTables => self.state.pins.lock_tables = false,
@@ -553,6 +541,17 @@ impl Session {
         if class.flags.contains(Flags::ASSIGNS_USER_VAR) && class.kind != StatementKind::SetSession
         {
             self.state.user_vars_on_primary = true;
+        }
+    }
+
+    /// Logs a session command that succeeded on `backend`, for replay on the session's other
+    /// connections; `backend` itself is already up to date.
+    fn record_session_command(&mut self, payload: &Bytes, backend: &str) {
+        let seq = self.state.log_command(payload.clone());
+        if let Some(slot) = self.backends.get_mut(backend) {
+            if slot.applied + 1 == seq {
+                slot.applied = seq;
+            }
         }
     }
 
@@ -604,12 +603,7 @@ impl Session {
                     }
                     self.state.schema = Some(db);
                 } else {
-                    let seq = self.state.log_command(payload.clone());
-                    if let Some(slot) = self.backends.get_mut(&chosen.backend) {
-                        if slot.applied + 1 == seq {
-                            slot.applied = seq;
-                        }
-                    }
+                    self.record_session_command(&payload, &chosen.backend);
                 }
             }
         }
