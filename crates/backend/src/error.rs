@@ -37,6 +37,8 @@ pub enum BackendError {
         #[source]
         source: TransportError,
     },
+    #[error("backend '{backend}' was declared down by the monitor while the statement ran on it")]
+    MarkedDown { backend: String },
     #[error("backend '{backend}' sent something unexpected: {what}")]
     Protocol { backend: String, what: String },
     #[error("backend '{backend}': {what}")]
@@ -60,6 +62,7 @@ impl BackendError {
             | BackendError::Auth { backend, .. }
             | BackendError::Server { backend, .. }
             | BackendError::Lost { backend, .. }
+            | BackendError::MarkedDown { backend }
             | BackendError::Protocol { backend, .. }
             | BackendError::Unsupported { backend, .. } => backend,
         }
@@ -70,6 +73,7 @@ impl BackendError {
             BackendError::Connect { .. }
             | BackendError::Timeout { .. }
             | BackendError::Lost { .. }
+            | BackendError::MarkedDown { .. }
             | BackendError::Protocol { .. } => Failure::Unhealthy,
             BackendError::Server { code, .. } if *code == 1040 || *code == 1129 => {
                 Failure::Unhealthy
@@ -98,7 +102,9 @@ impl BackendError {
                 *codes::CANNOT_CONNECT.1,
                 self.to_string(),
             ),
-            BackendError::Lost { .. } | BackendError::Protocol { .. } => (
+            BackendError::Lost { .. }
+            | BackendError::MarkedDown { .. }
+            | BackendError::Protocol { .. } => (
                 codes::SERVER_LOST.0,
                 *codes::SERVER_LOST.1,
                 self.to_string(),

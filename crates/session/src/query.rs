@@ -16,8 +16,11 @@ use rwproxy_sql::{classify, Classification, Flags, StatementKind};
 use crate::error::ClientError;
 use crate::observer::DestRole;
 use crate::registry::InFlight;
-use crate::relay::{relay_response, RelayError, RelayOptions, RelayOutcome};
+use crate::relay::{relay_response, Progress, RelayError, RelayOptions, RelayOutcome};
 use crate::session::{Flow, Session};
+
+/// How often a long-running statement checks whether its backend was declared down.
+const DOWN_WATCH: Duration = Duration::from_millis(100);
 
 /// How long a backend that failed for this session is skipped by it.
 const EXCLUDE_FOR: Duration = Duration::from_secs(2);
@@ -293,14 +296,50 @@ impl Session {
                 .contains(CapabilityFlags::CLIENT_SESSION_TRACK),
             rewrite_stmt_id,
         };
-        let result = relay_response(
-            slot.conn.stream(),
-            &mut self.client,
-            opts,
-            &mut self.scratch,
-        )
-        .await;
+        let mut progress = Progress::default();
+        let result = {
+            let relay = relay_response(
+                slot.conn.stream(),
+                &mut self.client,
+                opts,
+                &mut self.scratch,
+                &mut progress,
+            );
+            tokio::pin!(relay);
+            // A statement that runs long is watched: if the monitor declares its backend down
+            // (a hung or frozen server), the wait ends instead of hanging with the server.
+            loop {
+                tokio::select! {
+                    r = &mut relay => break Some(r),
+                    _ = tokio::time::sleep(DOWN_WATCH) => {
+                        let down = self
+                            .ctx
+                            .monitor()
+                            .snapshot()
+                            .get(backend)
+                            .is_some_and(|b| b.state == rwproxy_monitor::BackendState::Down);
+                        if down {
+                            break None;
+                        }
+                    }
+                }
+            }
+        };
         self.handle.set_in_flight(None);
+        let Some(result) = result else {
+            let err = BackendError::MarkedDown {
+                backend: backend.to_string(),
+            };
+            if !progress.sent {
+                return Err(RunError::Backend(err));
+            }
+            self.note_backend_failure(&err);
+            let (code, state, message) = err.client_error();
+            let _ = self
+                .send_error(progress.last_seq.wrapping_add(1), (code, &state), message)
+                .await;
+            return Err(RunError::MidResponse);
+        };
         match result {
             Ok(outcome) => {
                 if let Some(gtid) = &outcome.last_gtid {

@@ -62,12 +62,23 @@ pub enum RelayError {
     Client(TransportError),
 }
 
+/// How far a relay got; readable after the relay was abandoned (a backend the monitor declared
+/// down while the relay waited on it).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Progress {
+    /// Some byte of the response reached the client.
+    pub sent: bool,
+    /// Sequence id of the last packet passed on.
+    pub last_seq: u8,
+}
+
 /// Relays one whole response from `backend` to `client`.
 pub async fn relay_response(
     backend: &mut PacketStream,
     client: &mut PacketStream,
     opts: RelayOptions,
     scratch: &mut BytesMut,
+    progress: &mut Progress,
 ) -> Result<RelayOutcome, RelayError> {
     let mut tracker = ResponseTracker::new(opts.expect, opts.deprecate_eof);
     let mut out = RelayOutcome::default();
@@ -78,8 +89,6 @@ pub async fn relay_response(
     let mut passthrough = 0usize;
     // The current logical packet continues in the next physical packet.
     let mut continuation = false;
-    let mut sent = false;
-    let mut last_seq = 0u8;
     let backend_caps = if opts.backend_session_track {
         CapabilityFlags::CLIENT_SESSION_TRACK
     } else {
@@ -116,8 +125,8 @@ pub async fn relay_response(
                             .on_packet(payload, len)
                             .map_err(|e| RelayError::Backend {
                                 source: TransportError::Protocol(e),
-                                sent_to_client: sent || pos > forward_from,
-                                last_seq,
+                                sent_to_client: progress.sent || pos > forward_from,
+                                last_seq: progress.last_seq,
                             })?;
                     continuation = len == MAX_CHUNK;
                     let mut rewritten = false;
@@ -175,13 +184,13 @@ pub async fn relay_response(
                         client.queue_packet(&mut s, &payload_copy);
                         *scratch = payload_copy;
                         forward_from = pos + HEADER_LEN + len;
-                        sent = true;
+                        progress.sent = true;
                     }
                     if step.done {
                         done = true;
                     }
                 }
-                last_seq = seq;
+                progress.last_seq = seq;
                 if whole {
                     pos += HEADER_LEN + len;
                 } else {
@@ -194,7 +203,7 @@ pub async fn relay_response(
                     .write_raw(&buf[forward_from..pos])
                     .await
                     .map_err(RelayError::Client)?;
-                sent = true;
+                progress.sent = true;
             }
             backend.consume(pos);
         }
@@ -207,7 +216,7 @@ pub async fn relay_response(
                         "data after the end of a response",
                     )),
                     sent_to_client: true,
-                    last_seq,
+                    last_seq: progress.last_seq,
                 });
             }
             return Ok(out);
@@ -221,16 +230,16 @@ pub async fn relay_response(
             Ok(0) => {
                 return Err(RelayError::Backend {
                     source: TransportError::Closed,
-                    sent_to_client: sent,
-                    last_seq,
+                    sent_to_client: progress.sent,
+                    last_seq: progress.last_seq,
                 })
             }
             Ok(_) => {}
             Err(source) => {
                 return Err(RelayError::Backend {
                     source,
-                    sent_to_client: sent,
-                    last_seq,
+                    sent_to_client: progress.sent,
+                    last_seq: progress.last_seq,
                 })
             }
         }
