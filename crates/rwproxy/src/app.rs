@@ -116,6 +116,7 @@ async fn serve(
         }
         .run(),
     );
+    tokio::spawn(rwproxy_session::accounts::refresher(ctx.clone()));
     let server = tokio::spawn(rwproxy_session::serve(listener, ctx.clone()));
 
     shutdown_signal().await;

@@ -29,7 +29,19 @@ pub(crate) async fn change_user(s: &mut Session, payload: Bytes) -> Result<Flow,
         request.user,
         s.peer.ip()
     );
-    let Some(user) = s.ctx.user(&request.user) else {
+    let mut lookup = s.ctx.login_user(&request.user, s.peer.ip());
+    if matches!(lookup, crate::context::LoginUser::Unknown)
+        && s.ctx.refresh_accounts_on_demand().await
+    {
+        lookup = s.ctx.login_user(&request.user, s.peer.ip());
+    }
+    let user = match lookup {
+        crate::context::LoginUser::Configured(u) | crate::context::LoginUser::FromBackend(u) => {
+            Some(u)
+        }
+        _ => None,
+    };
+    let Some(user) = user else {
         tracing::info!(user = %request.user, "COM_CHANGE_USER refused: unknown user");
         s.send_error(1, codes::ACCESS_DENIED, denied).await?;
         return Ok(Flow::Close);

@@ -7,13 +7,14 @@ use std::net::SocketAddr;
 use bytes::BytesMut;
 use rand::RngCore;
 use rwproxy_backend::BackendSecret;
-use rwproxy_config::{AuthPlugin, UserConfig, UserSecret};
+use rwproxy_config::{AuthPlugin, UserConfig};
 use rwproxy_protocol::handshake::{self, ClientHandshake, Greeting};
 use rwproxy_protocol::reply::{self, codes};
 use rwproxy_protocol::{auth, CapabilityFlags, StatusFlags};
 use rwproxy_transport::PacketStream;
 
-use crate::context::ProxyContext;
+use crate::accounts::AccountProblem;
+use crate::context::{LoginUser, ProxyContext};
 use crate::error::ClientError;
 
 /// What rwproxy offers clients (TLS is added when configured).
@@ -185,16 +186,43 @@ pub async fn authenticate(
             if used_password { "YES" } else { "NO" }
         )
     };
-    let Some(user) = ctx.user(&client.user) else {
-        tracing::info!(user = %client.user, %peer, "login refused: unknown user");
-        let err = refuse(
-            &mut stream,
-            &mut seq,
-            codes::ACCESS_DENIED,
-            denied(&client, &peer, !client.auth_response.is_empty()),
-        )
-        .await;
-        return Err(err);
+    let mut lookup = ctx.login_user(&client.user, peer.ip());
+    if matches!(lookup, LoginUser::Unknown) && ctx.refresh_accounts_on_demand().await {
+        // Perhaps created on the server since the last refresh.
+        lookup = ctx.login_user(&client.user, peer.ip());
+    }
+    let (user, from_backend) = match lookup {
+        LoginUser::Configured(u) => (u, false),
+        LoginUser::FromBackend(u) => (u, true),
+        LoginUser::Unusable(problem) => {
+            let (code, message) = match problem {
+                AccountProblem::Locked => (
+                    (4151, b"HY000"),
+                    format!("Access denied, this account is locked: '{}'", client.user),
+                ),
+                AccountProblem::Plugin(plugin) => (
+                    codes::AUTH_MODE,
+                    format!(
+                        "rwproxy cannot authenticate '{}' with the backend account's plugin '{plugin}'; \
+                         list the user with its password in the rwproxy configuration",
+                        client.user
+                    ),
+                ),
+            };
+            tracing::info!(user = %client.user, %peer, %message, "login refused");
+            return Err(refuse(&mut stream, &mut seq, code, message).await);
+        }
+        LoginUser::Unknown => {
+            tracing::info!(user = %client.user, %peer, "login refused: unknown user");
+            let err = refuse(
+                &mut stream,
+                &mut seq,
+                codes::ACCESS_DENIED,
+                denied(&client, &peer, !client.auth_response.is_empty()),
+            )
+            .await;
+            return Err(err);
+        }
     };
 
     // The plugin the account uses; switch the client to it if it answered with another.
@@ -214,42 +242,26 @@ pub async fn authenticate(
     }
 
     let secret = match (&user.auth_plugin, &user.secret) {
-        (AuthPlugin::MysqlNativePassword, secret) => {
-            let stage2 = secret.native_password_hash();
-            let ok = if token.is_empty() {
-                // An empty answer matches only an empty password.
-                secret.password().is_some_and(|p| p.expose().is_empty())
-            } else {
-                auth::native_verify(&nonce, &token, &stage2).is_some()
-            };
-            if !ok {
-                tracing::info!(user = %client.user, %peer, "login refused: wrong password");
-                let err = refuse(
-                    &mut stream,
-                    &mut seq,
-                    codes::ACCESS_DENIED,
-                    denied(&client, &peer, !token.is_empty()),
-                )
-                .await;
-                return Err(err);
+        (AuthPlugin::MysqlNativePassword, _) => {
+            let mut verified = verify_native_or_sha2(&user, &nonce, &token, auth::NATIVE_PASSWORD);
+            if verified.is_none() && from_backend && ctx.refresh_accounts_on_demand().await {
+                // The password may have changed on the server since the last refresh.
+                if let LoginUser::FromBackend(fresh) = ctx.login_user(&client.user, peer.ip()) {
+                    verified = verify_native_or_sha2(&fresh, &nonce, &token, auth::NATIVE_PASSWORD);
+                }
             }
-            match secret {
-                UserSecret::Password(p) => BackendSecret::Password(p.expose().to_string()),
-                UserSecret::PasswordHash(_) => {
-                    // Recovered SHA1(password): enough for mysql_native_password backends.
-                    match auth::native_verify(&nonce, &token, &stage2) {
-                        Some(stage1) => BackendSecret::NativeStage1(stage1),
-                        None => {
-                            let err = refuse(
-                                &mut stream,
-                                &mut seq,
-                                codes::ACCESS_DENIED,
-                                denied(&client, &peer, false),
-                            )
-                            .await;
-                            return Err(err);
-                        }
-                    }
+            match verified {
+                Some(secret) => secret,
+                None => {
+                    tracing::info!(user = %client.user, %peer, "login refused: wrong password");
+                    let err = refuse(
+                        &mut stream,
+                        &mut seq,
+                        codes::ACCESS_DENIED,
+                        denied(&client, &peer, !token.is_empty()),
+                    )
+                    .await;
+                    return Err(err);
                 }
             }
         }

@@ -2,8 +2,10 @@
 //! atomically, read without locks), TLS settings, the session registry and the observer.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use rwproxy_backend::BackendTls;
@@ -11,6 +13,7 @@ use rwproxy_config::{Config, UserConfig};
 use rwproxy_monitor::MonitorHandle;
 use sha2_digest::digest;
 
+use crate::accounts::{AccountProblem, AccountTable, ON_DEMAND_REFRESH_EVERY};
 use crate::observer::SessionObserver;
 use crate::registry::Registry;
 
@@ -39,6 +42,22 @@ pub struct ProxyContext {
     backend_conns: ArcSwap<HashMap<String, Arc<AtomicUsize>>>,
     /// The newest position written through this proxy by any session (`global` consistency).
     global_write: ArcSwapOption<rwproxy_monitor::GtidPosition>,
+    /// Accounts read from the primary (`users_from_backend`).
+    accounts: ArcSwap<AccountTable>,
+    accounts_wanted: tokio::sync::Notify,
+    accounts_last_on_demand: Mutex<Option<Instant>>,
+}
+
+/// Who a login name is, as far as rwproxy knows.
+#[derive(Debug, Clone)]
+pub enum LoginUser {
+    /// Listed in the YAML.
+    Configured(UserConfig),
+    /// Read from the backend's account table.
+    FromBackend(UserConfig),
+    /// A backend account rwproxy cannot serve.
+    Unusable(AccountProblem),
+    Unknown,
 }
 
 impl ProxyContext {
@@ -60,6 +79,9 @@ impl ProxyContext {
             sha2_cache: Mutex::new(HashMap::new()),
             backend_conns: ArcSwap::new(Arc::new(HashMap::new())),
             global_write: ArcSwapOption::empty(),
+            accounts: ArcSwap::new(Arc::new(AccountTable::default())),
+            accounts_wanted: tokio::sync::Notify::new(),
+            accounts_last_on_demand: Mutex::new(None),
         }
     }
 
@@ -212,5 +234,59 @@ impl ProxyContext {
 
     pub fn global_write(&self) -> Option<Arc<rwproxy_monitor::GtidPosition>> {
         self.global_write.load_full()
+    }
+
+    /// Looks a login name up: YAML users first, then the backend's accounts.
+    pub fn login_user(&self, name: &str, ip: IpAddr) -> LoginUser {
+        let config = self.config.load();
+        if let Some(u) = config.user(name) {
+            return LoginUser::Configured(u.clone());
+        }
+        if !config.users_from_backend {
+            return LoginUser::Unknown;
+        }
+        match self.accounts.load().login_user(name, ip) {
+            Some(Ok(u)) => LoginUser::FromBackend(u),
+            Some(Err(p)) => LoginUser::Unusable(p),
+            None => LoginUser::Unknown,
+        }
+    }
+
+    /// Reloads the backend accounts now; failures are logged and keep the old table.
+    pub async fn refresh_accounts(&self) {
+        match crate::accounts::load(self).await {
+            Ok(table) => {
+                tracing::debug!(accounts = table.len(), "backend accounts loaded");
+                self.accounts.store(Arc::new(table));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read accounts from the backend; keeping the previous list")
+            }
+        }
+    }
+
+    /// Refreshes the accounts for a login that did not match, at most once per second.
+    /// Returns whether a refresh ran.
+    pub async fn refresh_accounts_on_demand(&self) -> bool {
+        if !self.config.load().users_from_backend {
+            return false;
+        }
+        {
+            let mut last = self
+                .accounts_last_on_demand
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < ON_DEMAND_REFRESH_EVERY) {
+                return false;
+            }
+            *last = Some(Instant::now());
+        }
+        self.refresh_accounts().await;
+        true
+    }
+
+    /// Resolves when someone asked for an account refresh.
+    pub async fn accounts_wanted(&self) {
+        self.accounts_wanted.notified().await
     }
 }

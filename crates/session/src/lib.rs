@@ -7,6 +7,7 @@
 //! across its backend connections; `kill` and `change_user` are the commands that reach beyond
 //! one connection.
 
+pub mod accounts;
 mod backend_set;
 mod causal;
 mod change_user;
@@ -25,6 +26,6 @@ mod session;
 mod session_state;
 mod stmt;
 
-pub use context::ProxyContext;
+pub use context::{LoginUser, ProxyContext};
 pub use listener::serve;
 pub use observer::{CausalOutcome, DestRole, NoopObserver, SessionObserver};
