@@ -308,11 +308,13 @@ mod tests {
             locked,
             acc("ok", "%", &format!("*{}", "D".repeat(40))),
         ]);
-        assert_eq!(
-            t.login_user("ed", ip),
-            Some(Err(AccountProblem::Plugin("ed25519".into())))
+        assert!(
+            matches!(t.login_user("ed", ip), Some(Err(AccountProblem::Plugin(p))) if p == "ed25519")
         );
-        assert_eq!(t.login_user("lo", ip), Some(Err(AccountProblem::Locked)));
+        assert!(matches!(
+            t.login_user("lo", ip),
+            Some(Err(AccountProblem::Locked))
+        ));
         let ok = t.login_user("ok", ip).unwrap().unwrap();
         assert!(matches!(ok.secret, UserSecret::PasswordHash(_)));
         assert!(t.login_user("nobody", ip).is_none());
