@@ -37,7 +37,8 @@ pub const SERVER_CAPABILITIES: CapabilityFlags = CapabilityFlags::from_bits_reta
         | CapabilityFlags::CLIENT_CONNECT_ATTRS.bits()
         | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.bits()
         | CapabilityFlags::CLIENT_SESSION_TRACK.bits()
-        | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits(),
+        | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits()
+        | CapabilityFlags::CLIENT_COMPRESS.bits(),
 );
 
 /// A client that proved who it is.
@@ -336,6 +337,10 @@ pub async fn authenticate(
     );
     if let Err(e) = stream.write_packet(&mut seq, &out).await {
         return Err(ClientError::Transport(e));
+    }
+    if negotiated.contains(CapabilityFlags::CLIENT_COMPRESS) {
+        // Everything after the final OK travels in compressed frames.
+        stream.enable_compression();
     }
     Ok((
         stream,

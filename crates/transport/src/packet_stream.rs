@@ -7,7 +7,7 @@ use rwproxy_protocol::ProtocolError;
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::{MaybeTls, PrefixedIo};
+use crate::{Compressor, MaybeTls, PrefixedIo};
 
 /// Read granularity; also the buffer size an idle connection keeps.
 const READ_CHUNK: usize = 16 * 1024;
@@ -55,6 +55,9 @@ pub struct PacketStream {
     rbuf: BytesMut,
     wbuf: BytesMut,
     max_payload: usize,
+    /// The compressed protocol, once negotiated: `rbuf`/`wbuf` hold plain packets and this
+    /// layer sits between them and the socket.
+    compress: Option<Box<(Compressor, BytesMut)>>,
 }
 
 impl PacketStream {
@@ -64,7 +67,17 @@ impl PacketStream {
             rbuf: BytesMut::new(),
             wbuf: BytesMut::new(),
             max_payload,
+            compress: None,
         }
+    }
+
+    /// Switches to the compressed protocol (after the handshake's final OK was sent).
+    pub fn enable_compression(&mut self) {
+        self.compress = Some(Box::default());
+    }
+
+    pub fn is_compressed(&self) -> bool {
+        self.compress.is_some()
     }
 
     pub fn get_ref(&self) -> &MaybeTls {
@@ -81,6 +94,21 @@ impl PacketStream {
 
     /// Reads more bytes into the read buffer; `Ok(0)` when the peer closed the connection.
     pub async fn fill(&mut self) -> Result<usize, TransportError> {
+        if let Some(c) = self.compress.as_deref_mut() {
+            let (compressor, _) = c;
+            loop {
+                let produced = compressor.decode(&mut self.rbuf, self.max_payload)?;
+                if produced > 0 {
+                    return Ok(produced);
+                }
+                if compressor.incoming.capacity() - compressor.incoming.len() < READ_CHUNK / 4 {
+                    compressor.incoming.reserve(READ_CHUNK);
+                }
+                if self.io.read_buf(&mut compressor.incoming).await? == 0 {
+                    return Ok(0);
+                }
+            }
+        }
         if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
             self.rbuf.reserve(READ_CHUNK);
         }
@@ -145,7 +173,14 @@ impl PacketStream {
     /// Writes everything queued.
     pub async fn flush(&mut self) -> Result<(), TransportError> {
         if !self.wbuf.is_empty() {
-            self.io.write_all(&self.wbuf).await?;
+            if let Some(c) = self.compress.as_deref_mut() {
+                let (compressor, out) = c;
+                out.clear();
+                compressor.encode(&self.wbuf, out);
+                self.io.write_all(out).await?;
+            } else {
+                self.io.write_all(&self.wbuf).await?;
+            }
             self.wbuf.clear();
         }
         self.io.flush().await?;
@@ -155,6 +190,17 @@ impl PacketStream {
 
     /// Writes bytes that are already framed, after anything queued, without copying them.
     pub async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), TransportError> {
+        if let Some(c) = self.compress.as_deref_mut() {
+            let (compressor, out) = c;
+            out.clear();
+            if !self.wbuf.is_empty() {
+                compressor.encode(&self.wbuf, out);
+                self.wbuf.clear();
+            }
+            compressor.encode(bytes, out);
+            self.io.write_all(out).await?;
+            return Ok(());
+        }
         if !self.wbuf.is_empty() {
             self.io.write_all(&self.wbuf).await?;
             self.wbuf.clear();
@@ -208,6 +254,7 @@ impl PacketStream {
             rbuf: BytesMut::new(),
             wbuf,
             max_payload: max,
+            compress: None,
         })
     }
 
@@ -228,6 +275,7 @@ impl PacketStream {
             rbuf: BytesMut::new(),
             wbuf,
             max_payload: max,
+            compress: None,
         })
     }
 }
