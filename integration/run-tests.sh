@@ -89,6 +89,17 @@ mkdir -p "$LOG_DIR"
 RUST_LOG_FILE=$LOG_DIR/cargo-test.log
 PY_LOG_FILE=$LOG_DIR/pytest.log
 
+say "deployment files: docker-compose.yml and the config the container uses"
+command -v docker-compose >/dev/null 2>&1 || apt_install docker-compose
+set +e
+DEPLOY_STATUS=0
+docker-compose -f docker-compose.yml config -q || DEPLOY_STATUS=1
+cargo build -q -p rwproxy &&
+    APP_DB_PASSWORD=check MONITOR_PASSWORD=check ADMIN_TOKEN=check \
+        target/debug/rwproxy check-config deploy/compose/rwproxy.yaml || DEPLOY_STATUS=1
+target/debug/rwproxy check-config proxy-config.yaml || DEPLOY_STATUS=1
+set -e
+
 say "cargo test --workspace"
 set +e
 cargo test --workspace --no-fail-fast 2>&1 | tee "$RUST_LOG_FILE"
@@ -136,6 +147,7 @@ status_word() { if (($1 == 0)); then echo ok; else echo "FAILED (exit $1)"; fi; 
 say "summary"
 echo "rust:   $(status_word "$RUST_STATUS"): $RUST_PASSED passed, $RUST_FAILED failed, $RUST_IGNORED ignored (log: $RUST_LOG_FILE)"
 echo "python: $(status_word "$PY_STATUS"): $PY_PASSED passed, $((PY_FAILED + PY_ERRORS)) failed, $PY_SKIPPED skipped (log: $PY_LOG_FILE)"
+echo "deploy: $(status_word "$DEPLOY_STATUS"): docker-compose.yml and the container's configuration"
 
 if ((DOWN)); then
     say "stopping the cluster"
@@ -146,6 +158,6 @@ TOTAL_PASSED=$((RUST_PASSED + PY_PASSED))
 TOTAL_FAILED=$((RUST_FAILED + PY_FAILED + PY_ERRORS))
 echo
 echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
-if ((RUST_STATUS != 0 || PY_STATUS != 0 || BUILD_STATUS != 0)); then
+if ((RUST_STATUS != 0 || PY_STATUS != 0 || BUILD_STATUS != 0 || DEPLOY_STATUS != 0)); then
     exit 1
 fi
