@@ -16,6 +16,9 @@ use crate::error::ClientError;
 use crate::registry::SessionHandle;
 use crate::session::Session;
 
+/// Read granularity of client connections.
+const CLIENT_READ_CHUNK: usize = 2048;
+
 /// Accepts clients until the task is dropped.
 pub async fn serve(listener: TcpListener, ctx: Arc<ProxyContext>) {
     loop {
@@ -39,8 +42,10 @@ async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: SocketAddr)
     let id = ctx.next_conn_id();
     let span = tracing::info_span!("session", id, %peer);
     async move {
+        // Client buffers start small: most client connections sit idle between statements.
         let mut stream =
-            PacketStream::new(MaybeTls::Plain(tcp), config.max_allowed_packet as usize);
+            PacketStream::new(MaybeTls::Plain(tcp), config.max_allowed_packet as usize)
+                .with_read_chunk(CLIENT_READ_CHUNK);
         if !ctx.try_add_client(config.max_client_connections) {
             tracing::warn!(
                 limit = config.max_client_connections,

@@ -9,8 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{Compressor, MaybeTls, PrefixedIo};
 
-/// Read granularity; also the buffer size an idle connection keeps.
-const READ_CHUNK: usize = 16 * 1024;
+/// Default read granularity (backend connections, where results stream in).
+pub const READ_CHUNK: usize = 16 * 1024;
 /// Buffers grown past this (by a large packet) are released once they are empty again.
 const SHRINK_ABOVE: usize = 256 * 1024;
 
@@ -55,6 +55,8 @@ pub struct PacketStream {
     rbuf: BytesMut,
     wbuf: BytesMut,
     max_payload: usize,
+    /// How much buffer space each read asks for (and an idle connection keeps).
+    read_chunk: usize,
     /// The compressed protocol, once negotiated: `rbuf`/`wbuf` hold plain packets and this
     /// layer sits between them and the socket.
     compress: Option<Box<(Compressor, BytesMut)>>,
@@ -67,8 +69,16 @@ impl PacketStream {
             rbuf: BytesMut::new(),
             wbuf: BytesMut::new(),
             max_payload,
+            read_chunk: READ_CHUNK,
             compress: None,
         }
+    }
+
+    /// Sets the read granularity: small for client connections, most of which are idle, so
+    /// thousands of them cost little memory; larger packets grow the buffer as needed.
+    pub fn with_read_chunk(mut self, bytes: usize) -> Self {
+        self.read_chunk = bytes.max(256);
+        self
     }
 
     /// Switches to the compressed protocol (after the handshake's final OK was sent).
@@ -101,16 +111,17 @@ impl PacketStream {
                 if produced > 0 {
                     return Ok(produced);
                 }
-                if compressor.incoming.capacity() - compressor.incoming.len() < READ_CHUNK / 4 {
-                    compressor.incoming.reserve(READ_CHUNK);
+                if compressor.incoming.capacity() - compressor.incoming.len() < self.read_chunk / 4
+                {
+                    compressor.incoming.reserve(self.read_chunk);
                 }
                 if self.io.read_buf(&mut compressor.incoming).await? == 0 {
                     return Ok(0);
                 }
             }
         }
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            self.rbuf.reserve(READ_CHUNK);
+        if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 4 {
+            self.rbuf.reserve(self.read_chunk);
         }
         Ok(self.io.read_buf(&mut self.rbuf).await?)
     }
@@ -254,6 +265,7 @@ impl PacketStream {
             rbuf: BytesMut::new(),
             wbuf,
             max_payload: max,
+            read_chunk: READ_CHUNK,
             compress: None,
         })
     }
@@ -275,6 +287,7 @@ impl PacketStream {
             rbuf: BytesMut::new(),
             wbuf,
             max_payload: max,
+            read_chunk: READ_CHUNK,
             compress: None,
         })
     }
