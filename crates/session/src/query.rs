@@ -119,10 +119,19 @@ impl Session {
                 let reasons: Vec<String> = topology
                     .backends
                     .iter()
-                    .filter(|b| b.state == rwproxy_monitor::BackendState::Down)
-                    .map(|b| format!("backend '{}' ({}) is down: {}", b.name, b.address, b.reason))
+                    .filter(|b| !b.is_up())
+                    .map(|b| {
+                        format!(
+                            "backend '{}' ({}) is {}: {}",
+                            b.name,
+                            b.address,
+                            b.state.as_str(),
+                            b.reason
+                        )
+                    })
                     .collect();
-                return Err(if all_down {
+                let none_up = !topology.backends.iter().any(|b| b.is_up());
+                return Err(if all_down || none_up {
                     Refusal::new(
                         codes::CANNOT_CONNECT,
                         format!("rwproxy: cannot reach any backend: {}", reasons.join("; ")),
