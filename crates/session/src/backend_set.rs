@@ -24,6 +24,8 @@ pub struct ClientIdentity {
 #[derive(Debug)]
 pub struct Slot {
     pub conn: BackendConn,
+    /// What `KILL` needs to reach this connection's server thread (built once).
+    pub thread: std::sync::Arc<crate::registry::InFlight>,
     /// The newest session command applied on this connection.
     pub applied: u64,
     pub schema: Option<String>,
@@ -91,10 +93,16 @@ impl BackendSet {
         let index = match self.slots.iter().position(|s| s.conn.name() == name) {
             Some(i) => i,
             None => {
-                let conn = open(ctx, name, who, state.schema.as_deref()).await?;
+                let (conn, address) = open(ctx, name, who, state.schema.as_deref()).await?;
                 ctx.backend_connection_opened(name);
+                let thread = std::sync::Arc::new(crate::registry::InFlight {
+                    backend: name.to_string(),
+                    address,
+                    thread_id: conn.thread_id(),
+                });
                 self.slots.push(Slot {
                     conn,
+                    thread,
                     applied: 0,
                     schema: state.schema.clone(),
                 });
@@ -136,7 +144,7 @@ async fn open(
     name: &str,
     who: &ClientIdentity,
     schema: Option<&str>,
-) -> Result<BackendConn, BackendError> {
+) -> Result<(BackendConn, String), BackendError> {
     let config = ctx.config();
     let Some(backend) = config.backend(name) else {
         return Err(BackendError::Unsupported {
@@ -173,5 +181,5 @@ async fn open(
     if let Some((code, _, message)) = outcome.error {
         tracing::warn!(backend = name, code, %message, "cannot enable GTID session tracking; read-your-writes falls back to the primary");
     }
-    Ok(conn)
+    Ok((conn, backend.address.clone()))
 }

@@ -91,17 +91,22 @@ impl Session {
                 &mut rr,
             )
             .map(|b| b.name.clone());
-            let any = choose_replica(
-                &topology,
-                &BalanceInput {
-                    balance: config.routing.replica_balance,
-                    weight: &weight,
-                    connections: &connections,
-                    exclude: &excluded,
-                },
-                &mut rr,
-            )
-            .map(|b| b.name.clone());
+            // Only when no replica is known fresh: one balancing step per read.
+            let any = if fresh.is_none() {
+                choose_replica(
+                    &topology,
+                    &BalanceInput {
+                        balance: config.routing.replica_balance,
+                        weight: &weight,
+                        connections: &connections,
+                        exclude: &excluded,
+                    },
+                    &mut rr,
+                )
+                .map(|b| b.name.clone())
+            } else {
+                None
+            };
             (fresh, any, rr)
         };
         self.rr = rr;

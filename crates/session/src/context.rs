@@ -90,6 +90,12 @@ impl ProxyContext {
         self.config.load_full()
     }
 
+    /// The running configuration, borrowed for a moment (no reference count touched; do not
+    /// hold it across an `.await`).
+    pub fn config_guard(&self) -> arc_swap::Guard<Arc<Config>> {
+        self.config.load()
+    }
+
     /// Swaps in a new configuration; sessions see it from their next statement.
     pub fn set_config(&self, config: Arc<Config>) {
         self.config.store(config);

@@ -56,7 +56,7 @@ impl Session {
             .await?;
             return Ok(Flow::Continue);
         }
-        let victims: Vec<InFlight> = if query_only {
+        let victims: Vec<std::sync::Arc<InFlight>> = if query_only {
             target.in_flight().into_iter().collect()
         } else {
             target.threads()

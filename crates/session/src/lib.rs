@@ -25,6 +25,7 @@ pub mod relay;
 mod session;
 mod session_state;
 mod stmt;
+mod temp_tables;
 
 pub use context::{LoginUser, ProxyContext};
 pub use listener::serve;

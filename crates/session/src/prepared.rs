@@ -30,10 +30,6 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub fn sql(&self) -> &[u8] {
-        self.prepare_payload.get(1..).unwrap_or_default()
-    }
-
     pub fn on(&self, backend: &str) -> Option<&OnBackend> {
         self.on.iter().find(|o| o.backend == backend)
     }
@@ -144,7 +140,10 @@ mod tests {
         let b = s.next_id();
         assert_ne!(a, b);
         assert!(a != 0 && b != 0);
-        assert_eq!(s.get(a).map(|p| p.sql()), Some(&b"SELECT 1"[..]));
+        assert_eq!(
+            s.get(a).map(|p| &p.prepare_payload[1..]),
+            Some(&b"SELECT 1"[..])
+        );
     }
 
     #[test]

@@ -15,7 +15,6 @@ use rwproxy_sql::{classify, Classification, Flags, StatementKind};
 
 use crate::error::ClientError;
 use crate::observer::DestRole;
-use crate::registry::InFlight;
 use crate::relay::{relay_response, Progress, RelayError, RelayOptions, RelayOutcome};
 use crate::session::{Flow, Session};
 
@@ -64,7 +63,7 @@ impl Session {
     pub(crate) fn view(&self) -> SessionView<'_> {
         let user_consistency = self
             .ctx
-            .config()
+            .config_guard()
             .user(&self.who.user)
             .and_then(|u| u.consistency);
         SessionView {
@@ -278,16 +277,7 @@ impl Session {
             .await
             .map_err(RunError::Backend)?;
         let backend_caps = slot.conn.capabilities();
-        self.handle.set_in_flight(Some(InFlight {
-            backend: backend.to_string(),
-            address: self
-                .ctx
-                .config()
-                .backend(backend)
-                .map(|b| b.address.clone())
-                .unwrap_or_default(),
-            thread_id: slot.conn.thread_id(),
-        }));
+        self.handle.set_in_flight(Some(slot.thread.clone()));
         let mut seq = 0u8;
         if let Err(e) = slot.conn.stream().write_packet(&mut seq, payload).await {
             self.handle.set_in_flight(None);
@@ -381,18 +371,10 @@ impl Session {
 
     /// Tells the registry which backend threads this session holds (for `KILL CONNECTION`).
     pub(crate) fn publish_threads(&mut self) {
-        let config = self.ctx.config();
         let threads = self
             .backends
             .iter_mut()
-            .map(|slot| InFlight {
-                backend: slot.conn.name().to_string(),
-                address: config
-                    .backend(slot.conn.name())
-                    .map(|b| b.address.clone())
-                    .unwrap_or_default(),
-                thread_id: slot.conn.thread_id(),
-            })
+            .map(|slot| slot.thread.clone())
             .collect();
         self.handle.set_threads(threads);
     }
@@ -492,15 +474,14 @@ impl Session {
                 return self.kill(id, query_only).await;
             }
         }
-        let config = self.ctx.config();
         let (target, reason, consistency) = {
+            let config = self.ctx.config_guard();
             let view = self.view();
-            let schema = self.state.schema.clone();
             let d: Decision<'_> = decide(
                 &class,
                 sql,
                 &self.who.user,
-                schema.as_deref(),
+                self.state.schema.as_deref(),
                 &view,
                 &config.routing,
             );
@@ -579,7 +560,9 @@ impl Session {
             self.state.pins.temporary_tables += 1;
         }
         if class.flags.contains(Flags::DROP_TEMP_TABLE) {
-            let dropped = 1 + payload.iter().filter(|b| **b == b',').count() as u32;
+            // Tables named, less those that did not exist (`IF EXISTS` warns for each).
+            let named = crate::temp_tables::tables_named(payload.get(1..).unwrap_or_default());
+            let dropped = named.saturating_sub(u32::from(outcome.warnings));
             self.state.pins.temporary_tables =
                 self.state.pins.temporary_tables.saturating_sub(dropped);
         }

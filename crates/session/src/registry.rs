@@ -18,9 +18,9 @@ pub struct InFlight {
 #[derive(Debug, Default)]
 pub struct SessionHandle {
     pub user: Mutex<String>,
-    in_flight: Mutex<Option<InFlight>>,
+    in_flight: Mutex<Option<Arc<InFlight>>>,
     /// Backend threads the session holds (for KILL CONNECTION).
-    threads: Mutex<Vec<InFlight>>,
+    threads: Mutex<Vec<Arc<InFlight>>>,
     pub killed: Notify,
 }
 
@@ -29,16 +29,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SessionHandle {
-    pub fn set_in_flight(&self, v: Option<InFlight>) {
+    pub fn set_in_flight(&self, v: Option<Arc<InFlight>>) {
         *lock(&self.in_flight) = v;
     }
-    pub fn in_flight(&self) -> Option<InFlight> {
+    pub fn in_flight(&self) -> Option<Arc<InFlight>> {
         lock(&self.in_flight).clone()
     }
-    pub fn set_threads(&self, v: Vec<InFlight>) {
+    pub fn set_threads(&self, v: Vec<Arc<InFlight>>) {
         *lock(&self.threads) = v;
     }
-    pub fn threads(&self) -> Vec<InFlight> {
+    pub fn threads(&self) -> Vec<Arc<InFlight>> {
         lock(&self.threads).clone()
     }
     pub fn user(&self) -> String {

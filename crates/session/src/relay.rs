@@ -46,6 +46,8 @@ pub struct RelayOutcome {
     pub error_code: Option<u16>,
     /// Whether any OK packet (a statement that completed) was seen.
     pub saw_ok: bool,
+    /// Warnings reported by the last OK packet.
+    pub warnings: u16,
 }
 
 /// Which side failed during a relay.
@@ -138,6 +140,7 @@ pub async fn relay_response(
                             let is_ok_format = payload[0] == 0 || opts.deprecate_eof;
                             if is_ok_format && opts.backend_session_track {
                                 if let Ok(ok) = reply::parse_ok(payload, backend_caps) {
+                                    out.warnings = ok.warnings;
                                     if !ok.session_state.is_empty() {
                                         let changes = ok.session_changes();
                                         if let Some(g) = changes.last_gtid() {

@@ -11,24 +11,24 @@ use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::StatusFlags;
 use rwproxy_router::{decide, Target};
-use rwproxy_sql::classify;
+use rwproxy_sql::{classify, Flags, StatementKind};
 
 use crate::error::ClientError;
 use crate::prepared::{execute_for_backend, OnBackend, Prepared};
 use crate::query::{OwnedTarget, RunError};
+use crate::relay::RelayOutcome;
 use crate::session::{Flow, Session};
 
 impl Session {
     fn route_statement_text(&self, sql: &[u8]) -> (OwnedTarget, &'static str, Consistency) {
-        let config = self.ctx.config();
+        let config = self.ctx.config_guard();
         let class = classify(sql);
         let view = self.view();
-        let schema = self.state.schema.clone();
         let d = decide(
             &class,
             sql,
             &self.who.user,
-            schema.as_deref(),
+            self.state.schema.as_deref(),
             &view,
             &config.routing,
         );
@@ -212,11 +212,12 @@ impl Session {
                 .get(5)
                 .is_some_and(|f| f & CURSOR_TYPE_READ_ONLY != 0);
         let long_data_on = stmt.long_data_on.take();
-        let sql = stmt.sql().to_vec();
+        let prepare_payload = stmt.prepare_payload.clone();
+        let sql = prepare_payload.get(1..).unwrap_or_default();
         let (target, reason, consistency) = match long_data_on {
             Some(b) => (OwnedTarget::Backend(b), "pinned", Consistency::Eventual),
             None if bulk => (OwnedTarget::Primary, "write", Consistency::Eventual),
-            None => self.route_statement_text(&sql),
+            None => self.route_statement_text(sql),
         };
         let mut attempts = 0;
         loop {
@@ -291,7 +292,7 @@ impl Session {
                     self.ctx
                         .observer
                         .query_finished(chosen.role, started.elapsed());
-                    self.state.after_statement(&chosen.backend, outcome.status);
+                    self.learn_from_execute(sql, params, &chosen.backend, &outcome);
                     if let Some(stmt) = self.prepared.get_mut(id) {
                         stmt.cursor_on = (cursor
                             && outcome.status.is_some_and(|s| {
@@ -315,6 +316,48 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// What an executed prepared statement changed in the session: the same as the text form
+    /// (pins, session commands replayed in their text form). A session command with
+    /// parameters cannot be replayed as text, so it keeps the session on the primary.
+    fn learn_from_execute(
+        &mut self,
+        sql: &[u8],
+        params: u16,
+        backend: &str,
+        outcome: &RelayOutcome,
+    ) {
+        let class = classify(sql);
+        let session_command = rwproxy_router::is_session_command(class.kind);
+        let matters = session_command
+            || matches!(
+                class.kind,
+                StatementKind::LockTables | StatementKind::UnlockTables
+            )
+            || class.flags.intersects(
+                Flags::CREATE_TEMP_TABLE
+                    | Flags::DROP_TEMP_TABLE
+                    | Flags::USES_GET_LOCK
+                    | Flags::ASSIGNS_USER_VAR
+                    | Flags::MULTI_STATEMENT,
+            );
+        if !matters {
+            self.state.after_statement(backend, outcome.status);
+            return;
+        }
+        if session_command && params > 0 {
+            self.state.after_statement(backend, outcome.status);
+            if outcome.error_code.is_none() {
+                self.state.pins.replay_overflow = true;
+            }
+            return;
+        }
+        let mut text = Vec::with_capacity(sql.len() + 1);
+        text.push(rwproxy_protocol::command::COM_QUERY);
+        text.extend_from_slice(sql);
+        let multi = class.flags.contains(Flags::MULTI_STATEMENT);
+        self.learn(&class, &Bytes::from(text), backend, outcome, multi);
     }
 
     /// `COM_STMT_SEND_LONG_DATA` (no reply): sent to the primary, where the next execute of

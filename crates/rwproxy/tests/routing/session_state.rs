@@ -1,0 +1,270 @@
+//! What a session changes follows it to whichever server answers: session variables,
+//! character set, default schema; what only one server has (temporary tables, the last insert
+//! id) keeps the statements that need it on that server.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+
+use crate::support::{
+    answered_by, app_session, app_via, assert_spread_over_replicas, cluster, create_table,
+    drop_table, read_ids, start_shared, unique_table, Ids,
+};
+
+#[tokio::test]
+async fn set_names_time_zone_and_use_are_seen_by_every_server() {
+    let cluster = cluster();
+    let ids = Ids::of(cluster).await;
+    let t = unique_table("state");
+    create_table(cluster, &t).await;
+    cluster
+        .admin_exec(0, &format!("INSERT INTO app.{t} (sid) VALUES (7)"))
+        .await
+        .unwrap();
+    cluster
+        .wait_replicas_caught_up(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let proxy = start_shared("").await;
+    // No default schema at login.
+    let mut conn = app_session(&proxy, cluster, None).await;
+    // Open a connection to both replicas before the session commands: they must be replayed
+    // on connections that already exist, not only on new ones.
+    let before = read_ids(&mut conn, 2).await;
+    assert_spread_over_replicas(&before, &ids, "reads before the session commands");
+
+    conn.query_drop("SET @@time_zone='+03:00'").await.unwrap();
+    conn.query_drop("SET NAMES latin1").await.unwrap();
+    conn.query_drop("USE app").await.unwrap();
+
+    let mut answered = Vec::new();
+    for i in 0..8 {
+        let (id, tz, cs, db): (u32, String, String, Option<String>) = conn
+            .query_first("SELECT @@server_id, @@time_zone, @@character_set_client, DATABASE()")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(tz, "+03:00", "read {i} on server {id}: time_zone");
+        assert_eq!(
+            cs, "latin1",
+            "read {i} on server {id}: character_set_client"
+        );
+        assert_eq!(
+            db.as_deref(),
+            Some("app"),
+            "read {i} on server {id}: schema"
+        );
+        // An unqualified table name resolves in `app` wherever the read runs.
+        let (id2, n): (u32, i64) = conn
+            .query_first(format!("SELECT @@server_id, COUNT(*) FROM {t}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "read {i} on server {id2}: unqualified table");
+        answered.push(id);
+        answered.push(id2);
+    }
+    assert_spread_over_replicas(&answered, &ids, "reads after SET/USE");
+
+    // A later change replaces the earlier one everywhere.
+    conn.query_drop("SET time_zone = '-05:00'").await.unwrap();
+    let mut zones = BTreeSet::new();
+    let mut answered = Vec::new();
+    for _ in 0..4 {
+        let (id, tz): (u32, String) = conn
+            .query_first("SELECT @@server_id, @@time_zone")
+            .await
+            .unwrap()
+            .unwrap();
+        zones.insert(tz);
+        answered.push(id);
+    }
+    assert_spread_over_replicas(&answered, &ids, "reads after the second SET time_zone");
+    assert_eq!(zones, BTreeSet::from(["-05:00".to_string()]));
+    conn.disconnect().await.unwrap();
+    drop_table(cluster, &t).await;
+}
+
+#[tokio::test]
+async fn a_temporary_table_is_readable_right_after_its_creation() {
+    let cluster = cluster();
+    let ids = Ids::of(cluster).await;
+    let proxy = start_shared("").await;
+    let mut conn = app_via(&proxy).await;
+    let tmp = unique_table("tmp");
+
+    conn.query_drop(format!(
+        "CREATE TEMPORARY TABLE {tmp} (id INT PRIMARY KEY, sid INT UNSIGNED)"
+    ))
+    .await
+    .unwrap();
+    // Read at once: only the primary's connection has the table.
+    let n: Option<i64> = conn
+        .query_first(format!("SELECT COUNT(*) FROM {tmp}"))
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0));
+    conn.query_drop(format!(
+        "INSERT INTO {tmp} VALUES (1, @@server_id), (2, @@server_id)"
+    ))
+    .await
+    .unwrap();
+    for _ in 0..4 {
+        let (id, count, sid): (u32, i64, u32) = conn
+            .query_first(format!("SELECT @@server_id, COUNT(*), MAX(sid) FROM {tmp}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((id, count, sid), (ids.primary, 2, ids.primary));
+    }
+    // While the table exists, the whole session stays on the primary.
+    assert_eq!(read_ids(&mut conn, 4).await, vec![ids.primary; 4]);
+
+    conn.query_drop(format!("DROP TEMPORARY TABLE {tmp}"))
+        .await
+        .unwrap();
+    let after = read_ids(&mut conn, 6).await;
+    assert_spread_over_replicas(&after, &ids, "reads after DROP TEMPORARY TABLE");
+    conn.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn last_insert_id_is_the_auto_increment_id() {
+    let cluster = cluster();
+    let ids = Ids::of(cluster).await;
+    let t = unique_table("lastid");
+    create_table(cluster, &t).await;
+    // Start the counter somewhere recognisable.
+    cluster
+        .admin_exec(0, &format!("ALTER TABLE app.{t} AUTO_INCREMENT = 1000"))
+        .await
+        .unwrap();
+    let proxy = start_shared("").await;
+    let mut conn = app_via(&proxy).await;
+    for round in 0..3 {
+        conn.query_drop(format!(
+            "INSERT INTO {t} (sid, note) VALUES (@@server_id, 'r{round}')"
+        ))
+        .await
+        .unwrap();
+        let from_ok = conn
+            .last_insert_id()
+            .expect("an insert id in the OK packet");
+        let (last, id): (u64, u32) = conn
+            .query_first("SELECT LAST_INSERT_ID(), @@server_id")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(id, ids.primary, "LAST_INSERT_ID() must run on the primary");
+        assert_eq!(last, from_ok, "round {round}");
+        let on_primary: Option<u64> = cluster
+            .admin_scalar(
+                0,
+                &format!("SELECT id FROM app.{t} WHERE note = 'r{round}'"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(Some(last), on_primary, "round {round}");
+        assert_eq!(last, 1000 + round as u64);
+        // A read in between goes to a replica and leaves LAST_INSERT_ID() alone.
+        let reader = answered_by(&mut conn, "SELECT @@server_id").await;
+        assert!(ids.is_replica(reader));
+        let again: Option<u64> = conn.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+        assert_eq!(again, Some(last), "round {round}, after a replica read");
+    }
+    conn.disconnect().await.unwrap();
+    drop_table(cluster, &t).await;
+}
+
+#[tokio::test]
+async fn connection_id_is_the_same_wherever_it_runs() {
+    let cluster = cluster();
+    let ids = Ids::of(cluster).await;
+    let proxy = start_shared("").await;
+    let mut conn = app_via(&proxy).await;
+    let expected = conn.id();
+    let mut answered = Vec::new();
+    for _ in 0..4 {
+        let (id, cid): (u32, u32) = conn
+            .query_first("SELECT @@server_id, CONNECTION_ID()")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(cid, expected, "CONNECTION_ID() on server {id}");
+        answered.push(id);
+    }
+    assert_spread_over_replicas(&answered, &ids, "CONNECTION_ID() reads");
+    let (id, cid): (u32, u32) = conn
+        .query_first("/* rwproxy:primary */ SELECT @@server_id, connection_id( )")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((id, cid), (ids.primary, expected));
+    conn.disconnect().await.unwrap();
+}
+
+/// Creates temporary tables `keep` and `others`, runs `drop_sql` (which must not drop `keep`),
+/// and checks that `keep` is still readable through the proxy, four times.
+async fn temporary_table_survives(others: &[&str], drop_sql: &str, keep: &str) {
+    let cluster = cluster();
+    let ids = Ids::of(cluster).await;
+    let proxy = start_shared("").await;
+    let mut conn = app_via(&proxy).await;
+    for table in std::iter::once(&keep).chain(others) {
+        conn.query_drop(format!("CREATE TEMPORARY TABLE {table} (id INT)"))
+            .await
+            .unwrap();
+    }
+    conn.query_drop(drop_sql).await.unwrap();
+    for i in 0..4 {
+        let result: Result<Option<(u32, i64)>, _> = conn
+            .query_first(format!("SELECT @@server_id, COUNT(*) FROM {keep}"))
+            .await;
+        match result {
+            Ok(row) => assert_eq!(row, Some((ids.primary, 0)), "read {i}"),
+            Err(e) => panic!(
+                "after `{drop_sql}`, read {i} of the temporary table {keep} failed: {e} \
+                 (the session was released from the primary while {keep} still exists)"
+            ),
+        }
+    }
+    conn.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn dropping_a_missing_temporary_table_keeps_the_others_readable() {
+    let keep = unique_table("tmpkeep");
+    let missing = unique_table("tmpmissing");
+    let drop_sql = format!("DROP TEMPORARY TABLE IF EXISTS {missing}");
+    temporary_table_survives(&[], &drop_sql, &keep).await;
+}
+
+#[tokio::test]
+async fn dropping_one_temporary_table_with_a_comma_in_a_comment_keeps_the_others_readable() {
+    let keep = unique_table("tmpkeep");
+    let other = unique_table("tmpother");
+    let drop_sql = format!("DROP TEMPORARY TABLE {other} /* was: a, b */");
+    temporary_table_survives(&[&other], &drop_sql, &keep).await;
+}
+
+#[tokio::test]
+async fn dropping_several_temporary_tables_at_once_unpins() {
+    let cluster = cluster();
+    let ids = Ids::of(cluster).await;
+    let proxy = start_shared("").await;
+    let mut conn = app_via(&proxy).await;
+    let (a, b) = (unique_table("tmpa"), unique_table("tmpb"));
+    for table in [&a, &b] {
+        conn.query_drop(format!("CREATE TEMPORARY TABLE {table} (id INT)"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(read_ids(&mut conn, 2).await, vec![ids.primary; 2]);
+    conn.query_drop(format!("DROP TEMPORARY TABLE {a}, {b}"))
+        .await
+        .unwrap();
+    let after = read_ids(&mut conn, 4).await;
+    assert_spread_over_replicas(&after, &ids, "reads after dropping both temporary tables");
+    conn.disconnect().await.unwrap();
+}

@@ -1,0 +1,321 @@
+//! Helpers shared by the routing tests: starting a proxy that is ready to split reads, asking
+//! which server answered, and reading the admin endpoint.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts};
+use rwproxy_testkit::{Cluster, ClusterInfo, ProxyProcess, StandardConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How long a proxy may take to see its primary and every replica as usable.
+const ROUTABLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The rwproxy binary under test.
+pub fn proxy_bin() -> PathBuf {
+    match std::env::var_os("RWPROXY_TEST_BIN") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_rwproxy")),
+    }
+}
+
+/// The shared cluster (primary 3316, replicas 3317 and 3318 by default).
+pub fn cluster() -> &'static ClusterInfo {
+    Cluster::shared()
+}
+
+/// The `@@server_id` of every node of a cluster, in node order (node 0 is the primary).
+#[derive(Debug, Clone)]
+pub struct Ids {
+    pub primary: u32,
+    pub replicas: Vec<u32>,
+}
+
+impl Ids {
+    pub async fn of(cluster: &ClusterInfo) -> Ids {
+        let mut all = Vec::new();
+        for node in &cluster.nodes {
+            let id = cluster
+                .server_id_of(node.port)
+                .await
+                .unwrap_or_else(|e| panic!("@@server_id of node on port {}: {e}", node.port));
+            all.push(id);
+        }
+        let primary = all[0];
+        let replicas = all[1..].to_vec();
+        let mut distinct = all.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            all.len(),
+            "the nodes must have distinct server ids: {all:?}"
+        );
+        Ids { primary, replicas }
+    }
+
+    pub fn is_replica(&self, id: u32) -> bool {
+        self.replicas.contains(&id)
+    }
+}
+
+/// Start the proxy with `config` and wait until its monitor knows the primary and sees every
+/// replica of `cluster` as readable, so that reads are split from the first statement on.
+pub async fn start_routable(cluster: &ClusterInfo, config: &StandardConfig) -> ProxyProcess {
+    let proxy = match ProxyProcess::start(proxy_bin(), &config.to_yaml()) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    wait_topology(
+        &proxy,
+        1 + cluster.replicas().len(),
+        cluster.replicas().len(),
+    )
+    .await;
+    proxy
+}
+
+/// The standard configuration for the shared cluster, plus `extra` top-level YAML, ready.
+pub async fn start_shared(extra: &str) -> ProxyProcess {
+    let cluster = cluster();
+    let mut config = StandardConfig::new(cluster);
+    config.extra = extra.to_string();
+    start_routable(cluster, &config).await
+}
+
+/// Polls `/backends` until one primary is known and `readable` backends are readable replicas
+/// (out of `total`).
+pub async fn wait_topology(proxy: &ProxyProcess, total: usize, readable: usize) {
+    let deadline = Instant::now() + ROUTABLE_TIMEOUT;
+    let mut last = String::new();
+    loop {
+        if let Ok(body) = admin_get(proxy, "/backends").await {
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&body) {
+                let one_primary = json["primary"]["state"] == "one";
+                let backends = json["backends"].as_array().cloned().unwrap_or_default();
+                let n_readable = backends
+                    .iter()
+                    .filter(|b| b["readable"] == serde_json::Value::Bool(true))
+                    .count();
+                if one_primary && backends.len() == total && n_readable == readable {
+                    return;
+                }
+            }
+            last = body;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "the proxy did not see 1 primary and {readable} readable replicas within {:?}; \
+                 last /backends: {last}\n--- proxy log ---\n{}",
+                ROUTABLE_TIMEOUT,
+                proxy.log_tail(40)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The state (`up`, `down`, …) the proxy's monitor reports for a backend.
+pub async fn backend_state(proxy: &ProxyProcess, name: &str) -> Option<String> {
+    let body = admin_get(proxy, "/backends").await.ok()?;
+    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+    json["backends"]
+        .as_array()?
+        .iter()
+        .find(|b| b["name"] == name)
+        .and_then(|b| b["state"].as_str().map(str::to_string))
+}
+
+/// `GET path` on the proxy's admin port; the body of a 200 answer.
+pub async fn admin_get(proxy: &ProxyProcess, path: &str) -> Result<String, String> {
+    let fut = async {
+        let mut stream = tokio::net::TcpStream::connect(proxy.admin_addr())
+            .await
+            .map_err(|e| e.to_string())?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        stream
+            .read_to_end(&mut raw)
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| format!("no HTTP header end in {text:?}"))?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return Err(format!("{path}: {head}"));
+        }
+        Ok(body.to_string())
+    };
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .map_err(|_| format!("GET {path} timed out"))?
+}
+
+/// The value of one `rwproxy_routing_decisions_total{role,reason}` counter.
+pub async fn routing_decisions(proxy: &ProxyProcess, role: &str, reason: &str) -> f64 {
+    let body = admin_get(proxy, "/metrics")
+        .await
+        .unwrap_or_else(|e| panic!("scraping /metrics: {e}"));
+    let role_label = format!("role=\"{role}\"");
+    let reason_label = format!("reason=\"{reason}\"");
+    body.lines()
+        .filter(|l| l.starts_with("rwproxy_routing_decisions_total{"))
+        .find(|l| l.contains(&role_label) && l.contains(&reason_label))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no routing counter for role={role} reason={reason}"))
+}
+
+/// An `app` session through the proxy with schema `db` (and no statement cache, so that every
+/// prepared statement the test sees is one it asked for).
+pub async fn app_session(proxy: &ProxyProcess, cluster: &ClusterInfo, db: Option<&str>) -> Conn {
+    let opts: Opts = proxy.opts(&cluster.app, db).stmt_cache_size(0).into();
+    match Conn::new(opts).await {
+        Ok(conn) => conn,
+        Err(e) => panic!(
+            "connecting through rwproxy: {e}\n--- proxy log ---\n{}",
+            proxy.log_tail(40)
+        ),
+    }
+}
+
+/// An `app` session through the proxy on the shared cluster, schema `app`.
+pub async fn app_via(proxy: &ProxyProcess) -> Conn {
+    app_session(proxy, cluster(), Some("app")).await
+}
+
+/// The server that answered `SELECT @@server_id` (prefixed by `prefix`, e.g. a hint).
+pub async fn answered_by(conn: &mut Conn, sql: &str) -> u32 {
+    match conn.query_first::<u32, _>(sql).await {
+        Ok(Some(id)) => id,
+        Ok(None) => panic!("{sql}: no row"),
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
+/// `n` times `SELECT @@server_id`: the ids that answered, in order.
+pub async fn read_ids(conn: &mut Conn, n: usize) -> Vec<u32> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        ids.push(answered_by(conn, "SELECT @@server_id").await);
+    }
+    ids
+}
+
+/// How many times each id appears.
+pub fn tally(ids: &[u32]) -> BTreeMap<u32, usize> {
+    let mut map = BTreeMap::new();
+    for id in ids {
+        *map.entry(*id).or_insert(0) += 1;
+    }
+    map
+}
+
+/// Asserts that the reads were answered by replicas only, and by every replica.
+pub fn assert_spread_over_replicas(ids: &[u32], expected: &Ids, what: &str) {
+    assert!(
+        ids.iter().all(|id| expected.is_replica(*id)),
+        "{what}: a read was answered by a non-replica (primary {}, replicas {:?}): {ids:?}",
+        expected.primary,
+        expected.replicas
+    );
+    for r in &expected.replicas {
+        assert!(
+            ids.contains(r),
+            "{what}: replica {r} never answered a read: {ids:?}"
+        );
+    }
+}
+
+/// A table name in schema `app` that no other test (or test process) uses.
+pub fn unique_table(tag: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("t_route_{tag}_{}_{n}", std::process::id())
+}
+
+/// Creates `app.<table>` on the primary (directly), with an auto-increment id and the server id
+/// of whoever inserts a row, and waits until the replicas have it.
+pub async fn create_table(cluster: &ClusterInfo, table: &str) {
+    cluster
+        .admin_exec(
+            0,
+            &format!(
+                "CREATE TABLE app.{table} (id INT AUTO_INCREMENT PRIMARY KEY, \
+                 sid INT UNSIGNED NOT NULL, note VARCHAR(40) NULL) ENGINE=InnoDB"
+            ),
+        )
+        .await
+        .unwrap();
+    cluster
+        .wait_replicas_caught_up(Duration::from_secs(10))
+        .await
+        .unwrap();
+}
+
+/// Drops `app.<table>` on the primary (best effort).
+pub async fn drop_table(cluster: &ClusterInfo, table: &str) {
+    let _ = cluster
+        .admin_exec(0, &format!("DROP TABLE IF EXISTS app.{table}"))
+        .await;
+}
+
+/// `domain -> sequence` of a GTID position such as `0-1-17,1-2-5`.
+fn gtid_seqs(position: &str) -> BTreeMap<u64, u64> {
+    position
+        .split(',')
+        .filter_map(|g| {
+            let mut parts = g.trim().split('-');
+            let domain = parts.next()?.parse().ok()?;
+            let _server = parts.next()?;
+            let seq = parts.next()?.parse().ok()?;
+            Some((domain, seq))
+        })
+        .collect()
+}
+
+/// Polls `/backends` until the monitor has seen every replica at (or past) the primary's
+/// binlog position as of now.
+pub async fn wait_monitor_caught_up(proxy: &ProxyProcess, cluster: &ClusterInfo) {
+    let target: String = cluster
+        .admin_scalar(0, "SELECT @@gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    let want = gtid_seqs(&target);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = String::new();
+    loop {
+        if let Ok(body) = admin_get(proxy, "/backends").await {
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&body) {
+                let replicas: Vec<&serde_json::Value> = json["backends"]
+                    .as_array()
+                    .map(|a| a.iter().filter(|b| b["role"] == "replica").collect())
+                    .unwrap_or_default();
+                let caught_up = !replicas.is_empty()
+                    && replicas.iter().all(|b| {
+                        let have = gtid_seqs(b["gtid_current_pos"].as_str().unwrap_or(""));
+                        want.iter()
+                            .all(|(d, s)| have.get(d).is_some_and(|h| h >= s))
+                    });
+                if caught_up {
+                    return;
+                }
+            }
+            last = body;
+        }
+        if Instant::now() >= deadline {
+            panic!("the monitor did not see the replicas reach {target}; last /backends: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
