@@ -169,6 +169,7 @@ port                      = $(node_port "$node")
 socket                    = $(node_socket "$node")
 pid-file                  = $(node_pidfile "$node")
 log-error                 = $(node_errlog "$node")
+tmpdir                    = $dir/tmp
 bind-address              = 127.0.0.1
 server_id                 = $((node + 1))
 log_bin                   = mariadb-bin
@@ -198,12 +199,13 @@ EOF
 ensure_template() {
     local tpl=$CDIR/template
     [[ -d $tpl ]] && return 0
-    rm -rf "$tpl.tmp"
-    mkdir -p "$tpl.tmp"
+    rm -rf "$tpl.tmp" "$CDIR/install-tmp"
+    mkdir -p "$tpl.tmp" "$CDIR/install-tmp"
     local user_opt=()
     [[ $(id -u) -eq 0 ]] && user_opt=(--user=root)
     log "initialising system tables"
-    if ! mariadb-install-db --no-defaults --datadir="$tpl.tmp" "${user_opt[@]}" \
+    # Its own tmpdir: clusters set up at the same time must not share /tmp's temporary tables.
+    if ! mariadb-install-db --no-defaults --datadir="$tpl.tmp" --tmpdir="$CDIR/install-tmp" "${user_opt[@]}" \
         --auth-root-authentication-method=socket --auth-root-socket-user="$(id -un)" \
         --skip-test-db --skip-name-resolve >"$CDIR/install.log" 2>&1; then
         cat "$CDIR/install.log" >&2
@@ -393,7 +395,7 @@ cmd_up() {
     fi
     ensure_template
     for ((node = 0; node < NODES; node++)); do
-        mkdir -p "$(node_dir "$node")"
+        mkdir -p "$(node_dir "$node")" "$(node_dir "$node")/tmp"
         write_cnf "$node"
         ensure_datadir "$node"
         ensure_running "$node"

@@ -55,8 +55,10 @@ impl Session {
     /// `COM_STMT_PREPARE`: prepared where the statement would run now; the client gets
     /// rwproxy's own statement id.
     pub(crate) async fn stmt_prepare(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
-        let (target, reason, consistency) =
-            self.route_statement_text(payload.get(1..).unwrap_or_default());
+        // A prepare reads no rows: it is placed without a GTID wait. Each execute is placed
+        // (and checked) on its own, preparing again on the chosen backend when needed.
+        let (target, reason, _) = self.route_statement_text(payload.get(1..).unwrap_or_default());
+        let consistency = Consistency::Eventual;
         let id = self.prepared.next_id();
         let outcome = self
             .run_routed(
