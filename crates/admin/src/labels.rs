@@ -85,6 +85,9 @@ label_enum! {
         ReadOnlyTransaction => "read_only_transaction",
         /// A session-level command (`SET`, `USE`, ...) replayed or sent to the primary.
         SessionCommand => "session_command",
+        /// No primary (it died; a failover is under way): a replica still answering served the
+        /// read whatever its lag.
+        NoPrimaryDegraded => "no_primary_degraded",
     }
 }
 

@@ -9,9 +9,10 @@ use crate::model::Config;
 pub fn diff_requires_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let old_tls = old.tls.as_ref();
     let new_tls = new.tls.as_ref();
-    let checks: [(&'static str, bool); 7] = [
+    let checks: [(&'static str, bool); 8] = [
         ("listen", old.listen != new.listen),
         ("admin.listen", old.admin.listen != new.admin.listen),
+        ("admin.token", old.admin.token != new.admin.token),
         (
             "tls.cert",
             old_tls.map(|t| &t.cert) != new_tls.map(|t| &t.cert),

@@ -82,9 +82,9 @@ fn alias_bombs_are_stopped() {
             "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
         ));
     }
-    let start = std::time::Instant::now();
+    // Refused with one clear problem instead of expanding 10^12 nodes (no timing assertion
+    // here: the machine's load decides how long the refusal takes).
     let errors = parse(&doc, &HashMap::new()).unwrap_err();
     assert_eq!(errors.problems.len(), 1, "{errors}");
     assert!(errors.problems[0].message.contains("too large"), "{errors}");
-    assert!(start.elapsed() < std::time::Duration::from_secs(10));
 }

@@ -56,7 +56,11 @@ impl AdminState for State {
     }
 
     fn backends_json(&self) -> serde_json::Value {
-        self.ctx.monitor().snapshot().to_json()
+        let mut json = self.ctx.monitor().snapshot().to_json();
+        if let Some(map) = json.as_object_mut() {
+            map.insert("accounts".into(), self.ctx.accounts_json());
+        }
+        json
     }
 
     fn config_json(&self) -> serde_json::Value {

@@ -30,6 +30,7 @@ fn reason(r: &str) -> l::Reason {
         "causal_wait" => l::Reason::CausalWait,
         "causal_fallback" => l::Reason::CausalFallback,
         "no_replica_fallback" => l::Reason::NoReplicaFallback,
+        "no_primary_degraded" => l::Reason::NoPrimaryDegraded,
         _ => l::Reason::SessionCommand,
     }
 }

@@ -38,7 +38,7 @@ impl Session {
     }
 
     /// The position a read under `consistency` must see, if any.
-    fn required_position(&self, consistency: Consistency) -> Option<Arc<GtidPosition>> {
+    pub(crate) fn required_position(&self, consistency: Consistency) -> Option<Arc<GtidPosition>> {
         match consistency {
             Consistency::Eventual => None,
             Consistency::Session => self.state.last_write.clone().map(Arc::new),

@@ -46,6 +46,8 @@ pub struct ProxyContext {
     accounts: ArcSwap<AccountTable>,
     accounts_wanted: tokio::sync::Notify,
     accounts_last_on_demand: Mutex<Option<Instant>>,
+    /// Why the last account refresh failed, if it did (shown by `/backends`).
+    accounts_error: Mutex<Option<String>>,
 }
 
 /// Who a login name is, as far as rwproxy knows.
@@ -82,6 +84,7 @@ impl ProxyContext {
             accounts: ArcSwap::new(Arc::new(AccountTable::default())),
             accounts_wanted: tokio::sync::Notify::new(),
             accounts_last_on_demand: Mutex::new(None),
+            accounts_error: Mutex::new(None),
         }
     }
 
@@ -289,6 +292,23 @@ impl ProxyContext {
         }
         self.refresh_accounts().await;
         true
+    }
+
+    /// The state of `users_from_backend`, for the admin API.
+    pub fn accounts_json(&self) -> serde_json::Value {
+        let enabled = self.config.load().users_from_backend;
+        let table = self.accounts.load();
+        let error = self
+            .accounts_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        serde_json::json!({
+            "users_from_backend": enabled,
+            "accounts": table.len(),
+            "loaded_seconds_ago": table.loaded_at.map(|t| t.elapsed().as_secs_f64()),
+            "last_error": error,
+        })
     }
 
     /// Resolves when someone asked for an account refresh.

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rwproxy_backend::{BackendError, Failure};
 use rwproxy_config::Consistency;
+use rwproxy_monitor::GtidPosition;
 use rwproxy_monitor::PrimaryState;
 use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
@@ -129,8 +130,17 @@ impl Session {
                         )
                     })
                     .collect();
-                let none_up = !topology.backends.iter().any(|b| b.is_up());
-                return Err(if all_down || none_up {
+                // 2003 only when no server answers at all; reachable servers without a
+                // writable one are a "no primary" situation (1290).
+                let none_reachable = !topology.backends.iter().any(|b| {
+                    matches!(
+                        b.state,
+                        rwproxy_monitor::BackendState::Up
+                            | rwproxy_monitor::BackendState::Lagging
+                            | rwproxy_monitor::BackendState::ReplicationBroken
+                    )
+                });
+                return Err(if all_down || none_reachable {
                     Refusal::new(
                         codes::CANNOT_CONNECT,
                         format!("rwproxy: cannot reach any backend: {}", reasons.join("; ")),
@@ -205,16 +215,55 @@ impl Session {
                         retryable: false,
                     });
                 }
-                self.pick_replica(reason).await
+                self.pick_replica(reason, None).await
             }
             Target::Replica => match self.causal_replica(consistency).await? {
                 Some(chosen) => Ok(chosen),
-                None => self.pick_replica(reason).await,
+                None => {
+                    let required = self.required_position(consistency);
+                    self.pick_replica(reason, required.as_deref()).await
+                }
             },
         }
     }
 
-    async fn pick_replica(&mut self, reason: &'static str) -> Result<Chosen, Refusal> {
+    /// With no primary at all (it died; a failover is under way) replicas cannot catch up with
+    /// anyone, so reads go to a replica that still answers, whatever its lag, as long as it has
+    /// what the session must see (`required`).
+    fn degraded_replica(&mut self, required: Option<&GtidPosition>) -> Option<String> {
+        let topology = self.ctx.monitor().snapshot();
+        if !matches!(topology.primary, PrimaryState::None) {
+            return None;
+        }
+        let candidates: Vec<&str> = topology
+            .backends
+            .iter()
+            .filter(|b| {
+                b.read_only
+                    && matches!(
+                        b.state,
+                        rwproxy_monitor::BackendState::Lagging
+                            | rwproxy_monitor::BackendState::ReplicationBroken
+                            | rwproxy_monitor::BackendState::Up
+                    )
+                    && !self.is_excluded(&b.name)
+                    && required
+                        .is_none_or(|r| b.gtid_current_pos.as_ref().is_some_and(|p| p.contains(r)))
+            })
+            .map(|b| b.name.as_str())
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        self.rr = self.rr.wrapping_add(1);
+        Some(candidates[(self.rr % candidates.len() as u64) as usize].to_string())
+    }
+
+    async fn pick_replica(
+        &mut self,
+        reason: &'static str,
+        required: Option<&GtidPosition>,
+    ) -> Result<Chosen, Refusal> {
         let config = self.ctx.config();
         let chosen = {
             let topology = self.ctx.monitor().snapshot();
@@ -233,8 +282,12 @@ impl Session {
         };
         let (chosen, rr) = chosen;
         self.rr = rr;
+        let chosen = chosen.map(|b| (b, reason)).or_else(|| {
+            self.degraded_replica(required)
+                .map(|b| (b, "no_primary_degraded"))
+        });
         match chosen {
-            Some(backend) => Ok(Chosen {
+            Some((backend, reason)) => Ok(Chosen {
                 backend,
                 role: DestRole::Replica,
                 reason,
