@@ -76,6 +76,22 @@ if ! "$PYTHON" -c "$PY_DEPS" 2>/dev/null; then
     "$PYTHON" -c "$PY_DEPS"
 fi
 
+# ---------------------------------------------------------------- drop-in drivers
+# The Rust test binary `accounts` runs integration/java/run.sh (MariaDB Connector/J, needs a
+# JDK and Debian's libmariadb-java) and integration/node/run.sh (mysql2, installed by npm into
+# integration/node/node_modules, which git ignores).
+say "checking the Java and Node drivers for the drop-in tests"
+if ! command -v javac >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
+    apt_install default-jdk-headless
+fi
+[[ -r /usr/share/java/mariadb-java-client.jar ]] || apt_install libmariadb-java
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+fi
+if [[ ! -d integration/node/node_modules/mysql2 ]]; then
+    (cd integration/node && npm install --no-audit --no-fund --loglevel=error)
+fi
+
 # ---------------------------------------------------------------- cluster
 
 say "bringing up the local MariaDB cluster"

@@ -50,6 +50,8 @@ pub struct ConnectParams<'a> {
     pub collation: u8,
     pub max_packet: usize,
     pub attributes: &'a [(String, String)],
+    /// MariaDB extended capabilities the client uses (asked of MariaDB backends).
+    pub mariadb_ext: u32,
     pub tls: Option<&'a BackendTls>,
 }
 
@@ -217,6 +219,14 @@ impl BackendConn {
             tls_on = true;
         }
         let version = parse_version(&g.server_version);
+        // MariaDB reads extended capabilities only from clients without CLIENT_LONG_PASSWORD.
+        let mariadb_ext = p.mariadb_ext & g.mariadb_ext;
+        if !g
+            .capabilities
+            .contains(CapabilityFlags::CLIENT_LONG_PASSWORD)
+        {
+            caps.remove(CapabilityFlags::CLIENT_LONG_PASSWORD);
+        }
         let (plugin, token) = auth_response(&g.auth_plugin, &g.nonce, p.secret, &name, false)?;
         let response = ClientHandshake {
             capabilities: caps,
@@ -227,6 +237,7 @@ impl BackendConn {
             database: p.database.map(str::to_string),
             auth_plugin: Some(plugin.to_string()),
             attributes: p.attributes.to_vec(),
+            mariadb_ext,
         };
         let mut out = BytesMut::new();
         handshake::encode_client_handshake(&mut out, &response, version);

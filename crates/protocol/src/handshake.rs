@@ -5,7 +5,7 @@
 //! to and from plain structs so the rest of rwproxy does not depend on that crate's types.
 
 use bytes::{BufMut, BytesMut};
-use mysql_common::constants::StatusFlags;
+use mysql_common::constants::{MariadbCapabilities, StatusFlags};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::{AuthPlugin, HandshakePacket, HandshakeResponse};
 use mysql_common::proto::{MyDeserialize, MySerialize};
@@ -23,7 +23,13 @@ pub struct Greeting {
     pub collation: u8,
     pub status: StatusFlags,
     pub auth_plugin: String,
+    /// MariaDB's extended capabilities (sent when `CLIENT_LONG_PASSWORD`, MariaDB's
+    /// "CLIENT_MYSQL" bit, is clear).
+    pub mariadb_ext: u32,
 }
+
+/// MariaDB extended capability: `COM_STMT_BULK_EXECUTE`.
+pub const MARIADB_STMT_BULK_OPERATIONS: u32 = 0x4;
 
 /// Encodes a HandshakeV10 payload.
 pub fn encode_greeting(out: &mut BytesMut, g: &Greeting) {
@@ -42,7 +48,8 @@ pub fn encode_greeting(out: &mut BytesMut, g: &Greeting) {
         g.collation,
         g.status,
         Some(g.auth_plugin.as_bytes()),
-    );
+    )
+    .with_mariadb_ext_capabilities(MariadbCapabilities::from_bits_truncate(g.mariadb_ext));
     let mut buf = Vec::with_capacity(128);
     packet.serialize(&mut buf);
     out.put_slice(&buf);
@@ -70,6 +77,14 @@ pub fn parse_greeting(payload: &[u8]) -> Result<Greeting, ProtocolError> {
             .auth_plugin_name_str()
             .map(|s| s.into_owned())
             .unwrap_or_else(|| crate::auth::NATIVE_PASSWORD.to_string()),
+        mariadb_ext: if packet
+            .capabilities()
+            .contains(CapabilityFlags::CLIENT_LONG_PASSWORD)
+        {
+            0
+        } else {
+            packet.mariadb_ext_capabilities().bits()
+        },
     })
 }
 
@@ -106,6 +121,8 @@ pub struct ClientHandshake {
     pub database: Option<String>,
     pub auth_plugin: Option<String>,
     pub attributes: Vec<(String, String)>,
+    /// MariaDB's extended capabilities (meaningful when `CLIENT_LONG_PASSWORD` is clear).
+    pub mariadb_ext: u32,
 }
 
 /// Decodes a HandshakeResponse41. Clients without `CLIENT_PROTOCOL_41` are refused.
@@ -143,6 +160,11 @@ pub fn parse_client_handshake(payload: &[u8]) -> Result<ClientHandshake, Protoco
             .auth_plugin()
             .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned()),
         attributes,
+        mariadb_ext: if caps.contains(CapabilityFlags::CLIENT_LONG_PASSWORD) {
+            0
+        } else {
+            r.mariadb_ext_capabilities().bits()
+        },
     })
 }
 
@@ -171,7 +193,8 @@ pub fn encode_client_handshake(
         h.capabilities,
         attrs,
         h.max_packet,
-    );
+    )
+    .with_mariadb_ext_capabilities(MariadbCapabilities::from_bits_truncate(h.mariadb_ext));
     let mut buf = Vec::with_capacity(128);
     response.serialize(&mut buf);
     // mysql_common picks the collation from the server version; keep the client's.
@@ -325,6 +348,7 @@ mod tests {
             collation: 45,
             status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
             auth_plugin: "mysql_native_password".into(),
+            mariadb_ext: 0,
         };
         let mut b = BytesMut::new();
         encode_greeting(&mut b, &g);
@@ -344,6 +368,7 @@ mod tests {
             database: Some("app".into()),
             auth_plugin: Some("mysql_native_password".into()),
             attributes: vec![("_client_name".into(), "test".into())],
+            mariadb_ext: 0,
         };
         let mut b = BytesMut::new();
         encode_client_handshake(&mut b, &h, (10, 11, 0));
@@ -356,6 +381,51 @@ mod tests {
             parse_client_handshake(&[0xFF; 40]).is_err()
                 || parse_client_handshake(&[0xFF; 40]).is_ok()
         );
+    }
+
+    #[test]
+    fn mariadb_extended_capabilities_roundtrip() {
+        let g = Greeting {
+            server_version: "10.11.0-MariaDB-rwproxy".into(),
+            connection_id: 1,
+            nonce: b"abcdefghijklmnopqrst".to_vec(),
+            capabilities: caps(),
+            collation: 45,
+            status: StatusFlags::empty(),
+            auth_plugin: "mysql_native_password".into(),
+            mariadb_ext: MARIADB_STMT_BULK_OPERATIONS,
+        };
+        let mut b = BytesMut::new();
+        encode_greeting(&mut b, &g);
+        assert_eq!(
+            parse_greeting(&b).unwrap().mariadb_ext,
+            MARIADB_STMT_BULK_OPERATIONS
+        );
+        let h = ClientHandshake {
+            capabilities: caps(),
+            max_packet: 1 << 24,
+            collation: 45,
+            user: "u".into(),
+            auth_response: vec![],
+            database: None,
+            auth_plugin: None,
+            attributes: vec![],
+            mariadb_ext: MARIADB_STMT_BULK_OPERATIONS,
+        };
+        let mut b = BytesMut::new();
+        encode_client_handshake(&mut b, &h, (10, 11, 0));
+        assert_eq!(
+            parse_client_handshake(&b).unwrap().mariadb_ext,
+            MARIADB_STMT_BULK_OPERATIONS
+        );
+        // With CLIENT_LONG_PASSWORD ("CLIENT_MYSQL") set, the bytes are not capabilities.
+        let h = ClientHandshake {
+            capabilities: caps() | CapabilityFlags::CLIENT_LONG_PASSWORD,
+            ..h
+        };
+        let mut b = BytesMut::new();
+        encode_client_handshake(&mut b, &h, (10, 11, 0));
+        assert_eq!(parse_client_handshake(&b).unwrap().mariadb_ext, 0);
     }
 
     #[test]

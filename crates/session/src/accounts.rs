@@ -198,6 +198,7 @@ pub async fn load(ctx: &ProxyContext) -> Result<AccountTable, String> {
         collation: 45,
         max_packet: 16 << 20,
         attributes: &[],
+        mariadb_ext: 0,
         tls: tls.as_deref(),
     };
     let mut conn = BackendConn::connect(&params)

@@ -18,6 +18,7 @@ pub struct ClientIdentity {
     pub collation: u8,
     pub attributes: Vec<(String, String)>,
     pub max_packet: usize,
+    pub mariadb_ext: u32,
 }
 
 /// One backend connection and how far it follows the session's state.
@@ -165,6 +166,7 @@ async fn open(
         collation: who.collation,
         max_packet: who.max_packet.max(config.max_allowed_packet as usize),
         attributes: &who.attributes,
+        mariadb_ext: who.mariadb_ext,
         tls: tls.as_deref(),
     };
     let mut conn = BackendConn::connect(&params).await?;

@@ -52,6 +52,8 @@ pub struct AuthenticatedClient {
     pub attributes: Vec<(String, String)>,
     pub max_packet: u32,
     pub tls: bool,
+    /// MariaDB extended capabilities both sides agreed on.
+    pub mariadb_ext: u32,
 }
 
 /// Sends an error packet to the client and returns the matching error.
@@ -86,14 +88,24 @@ pub async fn authenticate(
     if tls.is_some() {
         caps |= CapabilityFlags::CLIENT_SSL;
     }
+    // MariaDB's extended capabilities (bulk execute) are offered when rwproxy presents itself
+    // as MariaDB; they travel in the greeting only with CLIENT_LONG_PASSWORD clear.
+    let server_version = ctx.server_version();
+    let mariadb_ext = if server_version.contains("MariaDB") {
+        caps.remove(CapabilityFlags::CLIENT_LONG_PASSWORD);
+        handshake::MARIADB_STMT_BULK_OPERATIONS
+    } else {
+        0
+    };
     let greeting = Greeting {
-        server_version: ctx.server_version(),
+        server_version,
         connection_id: conn_id,
         nonce: nonce.to_vec(),
         capabilities: caps,
         collation: 45,
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         auth_plugin: auth::NATIVE_PASSWORD.to_string(),
+        mariadb_ext,
     };
     let mut out = BytesMut::new();
     handshake::encode_greeting(&mut out, &greeting);
@@ -353,6 +365,7 @@ pub async fn authenticate(
             attributes: client.attributes.clone(),
             max_packet: client.max_packet,
             tls: on_tls,
+            mariadb_ext: client.mariadb_ext & mariadb_ext,
         },
     ))
 }

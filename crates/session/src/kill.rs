@@ -96,6 +96,7 @@ impl Session {
             collation: self.who.collation,
             max_packet: 1 << 24,
             attributes: &[],
+            mariadb_ext: 0,
             tls: tls.as_deref(),
         };
         let mut conn = BackendConn::connect(&params)

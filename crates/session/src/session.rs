@@ -64,6 +64,7 @@ impl Session {
             collation: auth.collation,
             attributes: auth.attributes,
             max_packet: auth.max_packet as usize,
+            mariadb_ext: auth.mariadb_ext,
         };
         let rr = rand::random::<u64>();
         Self {

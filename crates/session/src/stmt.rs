@@ -55,10 +55,10 @@ impl Session {
     /// `COM_STMT_PREPARE`: prepared where the statement would run now; the client gets
     /// rwproxy's own statement id.
     pub(crate) async fn stmt_prepare(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
-        // A prepare reads no rows: it is placed without a GTID wait. Each execute is placed
-        // (and checked) on its own, preparing again on the chosen backend when needed.
-        let (target, reason, _) = self.route_statement_text(payload.get(1..).unwrap_or_default());
-        let consistency = Consistency::Eventual;
+        // A prepare reads the schema, which may have changed by this session's own DDL: it is
+        // placed with the same consistency check as a read.
+        let (target, reason, consistency) =
+            self.route_statement_text(payload.get(1..).unwrap_or_default());
         let id = self.prepared.next_id();
         let outcome = self
             .run_routed(

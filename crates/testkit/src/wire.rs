@@ -402,6 +402,36 @@ impl RawConn {
         }
     }
 
+    /// Like [`RawConn::login`], as a MariaDB client asking for the extended capabilities
+    /// `mariadb_ext` (e.g. `MARIADB_CLIENT_STMT_BULK_OPERATIONS`): `CLIENT_LONG_PASSWORD` is
+    /// cleared and the capabilities go in the last 4 filler bytes, as MariaDB clients do.
+    pub async fn login_mariadb(
+        addr: SocketAddr,
+        user: &str,
+        password: &str,
+        db: Option<&str>,
+        mariadb_ext: u32,
+    ) -> Result<(RawConn, Reply)> {
+        let mut conn = RawConn::connect(addr).await?;
+        let greeting = match conn.read_greeting().await? {
+            Greeting::Handshake(h) => h,
+            Greeting::Err(e) => return Ok((conn, Reply::Err(e))),
+        };
+        let auth = scramble_native(password, &greeting.scramble);
+        let mut payload = handshake_response(
+            DEFAULT_CLIENT_CAPABILITIES & !CLIENT_LONG_PASSWORD,
+            user,
+            &auth,
+            db,
+            "mysql_native_password",
+        );
+        // caps 4 | max packet 4 | collation 1 | filler 19 | MariaDB capabilities 4
+        payload[28..32].copy_from_slice(&mariadb_ext.to_le_bytes());
+        conn.write_packet(1, &payload).await?;
+        let reply = conn.read_auth_result(password).await?;
+        Ok((conn, reply))
+    }
+
     /// Connect and log in with a native password. `Err` only for I/O and protocol
     /// failures; a refused login is `Ok((_, Reply::Err(..)))`.
     pub async fn login(

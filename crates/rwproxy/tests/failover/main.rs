@@ -1,0 +1,16 @@
+//! Failure tests: rwproxy in front of a private ("throwaway") MariaDB cluster that each test
+//! breaks on purpose — a replica killed or frozen, replication stopped or delayed, the primary
+//! killed and a replica promoted by hand, two writable servers at once — while clients keep
+//! using the proxy. Every test asserts what clients saw and what `/backends` reported.
+//!
+//! The tests run one at a time (each holds [`support::serial`]) so that the timing bounds
+//! are not at the mercy of the other tests' load. Each cluster uses its own ports in
+//! 3470–3499. The detection benchmark is `#[ignore]`d; `integration/bench/detect.sh` runs it.
+
+mod support;
+
+mod detect;
+mod dual_writer;
+mod promotion;
+mod replica_death;
+mod replication;
