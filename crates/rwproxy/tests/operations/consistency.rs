@@ -9,7 +9,7 @@
 //! workload can tell the two apart.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mysql_async::prelude::Queryable;
 use rwproxy_testkit::{ClusterInfo, ProxyProcess};
