@@ -139,29 +139,26 @@ impl Session {
             }
             Ok(false) => {
                 self.ctx.observer.causal_read(CausalOutcome::Timeout);
-                self.ctx
-                    .observer
-                    .causal_read(CausalOutcome::PrimaryFallback);
-                Ok(Some(Chosen {
-                    backend: self.primary().await?,
-                    role: DestRole::Primary,
-                    reason: "causal_fallback",
-                    retryable: false,
-                }))
+                self.primary_fallback().await
             }
             Err(err) => {
                 self.note_backend_failure(&err);
-                self.ctx
-                    .observer
-                    .causal_read(CausalOutcome::PrimaryFallback);
-                Ok(Some(Chosen {
-                    backend: self.primary().await?,
-                    role: DestRole::Primary,
-                    reason: "causal_fallback",
-                    retryable: false,
-                }))
+                self.primary_fallback().await
             }
         }
+    }
+
+    /// No replica confirmed the position in time: the read goes to the primary.
+    async fn primary_fallback(&self) -> Result<Option<Chosen>, Refusal> {
+        self.ctx
+            .observer
+            .causal_read(CausalOutcome::PrimaryFallback);
+        Ok(Some(Chosen {
+            backend: self.primary().await?,
+            role: DestRole::Primary,
+            reason: "causal_fallback",
+            retryable: false,
+        }))
     }
 
     /// Whether `backend` applies `position` within `timeout` (false on timeout).

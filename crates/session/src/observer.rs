@@ -19,42 +19,6 @@ impl DestRole {
     }
 }
 
-/// Why a statement went where it went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RouteReason {
-    Write,
-    Read,
-    InTransaction,
-    ReadOnlyTransaction,
-    Pinned,
-    Hint,
-    Rule,
-    SessionCommand,
-    LagExcluded,
-    CausalWait,
-    CausalFallback,
-    NoReplicaFallback,
-}
-
-impl RouteReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RouteReason::Write => "write",
-            RouteReason::Read => "read",
-            RouteReason::InTransaction => "in_transaction",
-            RouteReason::ReadOnlyTransaction => "read_only_transaction",
-            RouteReason::Pinned => "pinned",
-            RouteReason::Hint => "hint",
-            RouteReason::Rule => "rule",
-            RouteReason::SessionCommand => "session_command",
-            RouteReason::LagExcluded => "lag_excluded",
-            RouteReason::CausalWait => "causal_wait",
-            RouteReason::CausalFallback => "causal_fallback",
-            RouteReason::NoReplicaFallback => "no_replica_fallback",
-        }
-    }
-}
-
 /// The outcome of a read under `session`/`global` consistency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CausalOutcome {
@@ -79,7 +43,9 @@ pub trait SessionObserver: Send + Sync {
     fn client_connected(&self) {}
     fn client_disconnected(&self) {}
     fn client_rejected(&self, _reason: &'static str) {}
-    /// `reason` is one of the [`RouteReason`] names (or a router reason name).
+    /// `reason` is a router reason name (`write`, `read`, `in_transaction`, …) or one the
+    /// session adds: `causal_wait`, `causal_fallback`, `no_replica_fallback`,
+    /// `no_primary_degraded`.
     fn routed(&self, _role: DestRole, _reason: &'static str) {}
     fn query_finished(&self, _role: DestRole, _elapsed: Duration) {}
     fn error_sent(&self, _code: u16) {}

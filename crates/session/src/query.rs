@@ -527,25 +527,7 @@ impl Session {
                 return self.kill(id, query_only).await;
             }
         }
-        let (target, reason, consistency) = {
-            let config = self.ctx.config_guard();
-            let view = self.view();
-            let d: Decision<'_> = decide(
-                &class,
-                sql,
-                &self.who.user,
-                self.state.schema.as_deref(),
-                &view,
-                &config.routing,
-            );
-            let target = match d.target {
-                Target::Backend(b) => OwnedTarget::Backend(b.to_string()),
-                Target::Primary => OwnedTarget::Primary,
-                Target::Replica => OwnedTarget::Replica,
-                Target::SessionHome => OwnedTarget::SessionHome,
-            };
-            (target, d.reason.as_str(), d.consistency)
-        };
+        let (target, reason, consistency) = self.route(&class, sql);
         let multi = class.flags.contains(Flags::MULTI_STATEMENT);
         let outcome = self
             .run_routed(
@@ -561,6 +543,32 @@ impl Session {
             self.learn(&class, &payload, &chosen.backend, &outcome, multi);
         }
         Ok(Flow::Continue)
+    }
+
+    /// The routing decision for a classified statement, owned so the session can be borrowed
+    /// mutably while carrying it out.
+    pub(crate) fn route(
+        &self,
+        class: &Classification<'_>,
+        sql: &[u8],
+    ) -> (OwnedTarget, &'static str, Consistency) {
+        let config = self.ctx.config_guard();
+        let view = self.view();
+        let d: Decision<'_> = decide(
+            class,
+            sql,
+            &self.who.user,
+            self.state.schema.as_deref(),
+            &view,
+            &config.routing,
+        );
+        let target = match d.target {
+            Target::Backend(b) => OwnedTarget::Backend(b.to_string()),
+            Target::Primary => OwnedTarget::Primary,
+            Target::Replica => OwnedTarget::Replica,
+            Target::SessionHome => OwnedTarget::SessionHome,
+        };
+        (target, d.reason.as_str(), d.consistency)
     }
 
     /// Updates the session from a statement's outcome.
@@ -646,20 +654,26 @@ impl Session {
         payload: Bytes,
         expect: Expect,
     ) -> Result<Flow, ClientError> {
-        let outcome = self
-            .run_routed(
-                Target::SessionHome,
-                "session_command",
-                Consistency::Eventual,
-                &payload,
-                expect,
-                None,
-            )
-            .await?;
-        if let Some((chosen, outcome)) = outcome {
+        if let Some((chosen, outcome)) = self.run_at_home(&payload, expect).await? {
             self.state.after_statement(&chosen.backend, outcome.status);
         }
         Ok(Flow::Continue)
+    }
+
+    async fn run_at_home(
+        &mut self,
+        payload: &[u8],
+        expect: Expect,
+    ) -> Result<Option<(Chosen, RelayOutcome)>, ClientError> {
+        self.run_routed(
+            Target::SessionHome,
+            "session_command",
+            Consistency::Eventual,
+            payload,
+            expect,
+            None,
+        )
+        .await
     }
 
     /// `COM_INIT_DB`, `COM_SET_OPTION`: run at home, then replayed on every other connection.
@@ -668,17 +682,7 @@ impl Session {
         payload: Bytes,
         expect: Expect,
     ) -> Result<Flow, ClientError> {
-        let outcome = self
-            .run_routed(
-                Target::SessionHome,
-                "session_command",
-                Consistency::Eventual,
-                &payload,
-                expect,
-                None,
-            )
-            .await?;
-        if let Some((chosen, outcome)) = outcome {
+        if let Some((chosen, outcome)) = self.run_at_home(&payload, expect).await? {
             if outcome.error_code.is_none() {
                 if payload.first() == Some(&rwproxy_protocol::command::COM_INIT_DB) {
                     let db = String::from_utf8_lossy(&payload[1..]).into_owned();

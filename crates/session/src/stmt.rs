@@ -10,7 +10,6 @@ use rwproxy_protocol::command::{
 use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::StatusFlags;
-use rwproxy_router::{decide, Target};
 use rwproxy_sql::{classify, Flags, StatementKind};
 
 use crate::error::ClientError;
@@ -21,25 +20,13 @@ use crate::session::{Flow, Session};
 
 impl Session {
     fn route_statement_text(&self, sql: &[u8]) -> (OwnedTarget, &'static str, Consistency) {
-        let config = self.ctx.config_guard();
-        let class = classify(sql);
-        let view = self.view();
-        let d = decide(
-            &class,
-            sql,
-            &self.who.user,
-            self.state.schema.as_deref(),
-            &view,
-            &config.routing,
-        );
-        let target = match d.target {
-            Target::Backend(b) => OwnedTarget::Backend(b.to_string()),
-            Target::Primary => OwnedTarget::Primary,
-            Target::Replica => OwnedTarget::Replica,
+        match self.route(&classify(sql), sql) {
             // Session commands cannot be prepared usefully; run them on the primary.
-            Target::SessionHome => OwnedTarget::Primary,
-        };
-        (target, d.reason.as_str(), d.consistency)
+            (OwnedTarget::SessionHome, reason, consistency) => {
+                (OwnedTarget::Primary, reason, consistency)
+            }
+            routed => routed,
+        }
     }
 
     async fn unknown_statement(&mut self, id: u32, what: &str) -> Result<Flow, ClientError> {
