@@ -201,7 +201,7 @@ mod tests {
         for (i, r) in BackendState::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);
         }
-        assert_eq!(Reason::ALL.len(), 12);
+        assert_eq!(Reason::ALL.len(), 13);
         assert_eq!(DestRole::ALL.len(), 2);
     }
 

@@ -19,10 +19,10 @@ fn render(metrics: &Metrics) -> String {
 fn routing_decisions_start_at_zero_and_count() {
     let m = Metrics::new();
     let before = render(&m);
-    // All 2 x 12 combinations exist up front.
+    // All 2 x 13 combinations exist up front.
     assert_eq!(
         series_lines(&before, "rwproxy_routing_decisions_total").len(),
-        24
+        26
     );
     let series = r#"rwproxy_routing_decisions_total{role="replica",reason="read"}"#;
     assert_eq!(sample(&before, series), Some(0.0));

@@ -311,6 +311,14 @@ impl ProxyContext {
         })
     }
 
+    /// Asks the refresher for a new account list soon (a backend refused a login that the
+    /// cached list accepted: the account was dropped or changed).
+    pub fn accounts_stale(&self) {
+        if self.config.load().users_from_backend {
+            self.accounts_wanted.notify_one();
+        }
+    }
+
     /// Resolves when someone asked for an account refresh.
     pub async fn accounts_wanted(&self) {
         self.accounts_wanted.notified().await

@@ -489,6 +489,9 @@ impl Session {
                 Err(RunError::Client(e)) => return Err(e),
                 Err(RunError::MidResponse) => return Ok(None),
                 Err(RunError::Backend(err)) => {
+                    if matches!(err, BackendError::Auth { .. }) {
+                        self.ctx.accounts_stale();
+                    }
                     let retry = chosen.retryable && attempts == 1 && !self.state.in_transaction();
                     if err.failure() == Failure::Unhealthy || retry {
                         self.note_backend_failure(&err);
