@@ -21,9 +21,17 @@ fn identical_configs_need_no_restart() {
 fn hot_reloadable_changes_need_no_restart() {
     let old = config("");
     let new = config(
-        "routing: { consistency: eventual, replica_balance: weighted }\nmonitor: { interval: 1s }\nlog: { level: debug }\nadmin: { token: t }\nmax_allowed_packet: 16MiB\n",
+        "routing: { consistency: eventual, replica_balance: weighted }\nmonitor: { interval: 1s }\nlog: { level: debug }\nmax_allowed_packet: 16MiB\n",
     );
     assert!(diff_requires_restart(&old, &new).is_empty());
+}
+
+#[test]
+fn admin_token_changes_need_a_restart() {
+    // The admin server takes its token when it starts.
+    let old = config("");
+    let new = config("admin: { token: t }\n");
+    assert_eq!(diff_requires_restart(&old, &new), ["admin.token"]);
 }
 
 #[test]
