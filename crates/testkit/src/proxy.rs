@@ -150,6 +150,42 @@ impl ProxyProcess {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.admin_port))
     }
 
+    /// `GET path` on the admin endpoint (no token): the status code and the body. Gives up
+    /// after 5 s.
+    pub async fn admin_get(&self, path: &str) -> std::result::Result<(u16, String), String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.admin_addr();
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            stream
+                .write_all(request.as_bytes())
+                .await
+                .map_err(|e| format!("write: {e}"))?;
+            let mut raw = Vec::new();
+            stream
+                .read_to_end(&mut raw)
+                .await
+                .map_err(|e| format!("read: {e}"))?;
+            let text = String::from_utf8_lossy(&raw).into_owned();
+            let (head, body) = text
+                .split_once("\r\n\r\n")
+                .ok_or_else(|| format!("no HTTP header end in {text:?}"))?;
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse::<u16>().ok())
+                .ok_or_else(|| format!("bad status line in {head:?}"))?;
+            Ok((status, body.to_string()))
+        };
+        tokio::time::timeout(Duration::from_secs(5), exchange)
+            .await
+            .map_err(|_| format!("GET {path}: no answer within 5 s"))?
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, ServerError};
 use rwproxy_testkit::{Cluster, ClusterInfo, Credentials, ProxyProcess, StandardConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a proxy may take to see its primary and every replica as usable.
 const ROUTABLE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -79,33 +78,10 @@ pub async fn wait_routable(proxy: &ProxyProcess, total: usize, readable: usize) 
 
 /// `GET path` on the proxy's admin port; the body of a 200 answer.
 pub async fn admin_get(proxy: &ProxyProcess, path: &str) -> Result<String, String> {
-    let fut = async {
-        let mut stream = tokio::net::TcpStream::connect(proxy.admin_addr())
-            .await
-            .map_err(|e| e.to_string())?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .await
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .ok_or_else(|| format!("no HTTP header end in {text:?}"))?;
-        if !head.starts_with("HTTP/1.1 200") {
-            return Err(format!("{path}: {head}"));
-        }
-        Ok(body.to_string())
-    };
-    tokio::time::timeout(Duration::from_secs(5), fut)
-        .await
-        .map_err(|_| format!("GET {path} timed out"))?
+    match proxy.admin_get(path).await? {
+        (200, body) => Ok(body),
+        (status, body) => Err(format!("{path}: HTTP {status}: {body}")),
+    }
 }
 
 /// A name no other test (or test process) uses, short enough for a MariaDB user name.

@@ -11,8 +11,6 @@ use mysql_async::Conn;
 use rwproxy_testkit::{connect, Cluster, ClusterInfo, Credentials, ProxyProcess, StandardConfig};
 use rwproxy_testkit::{TestSignal, ThrowawayCluster};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 /// Monitor timings every failure test runs with.
@@ -98,35 +96,7 @@ pub fn ms(m: u64) -> Duration {
 
 /// One GET on the admin endpoint: status and body.
 pub async fn admin_get(proxy: &ProxyProcess, path: &str) -> Result<(u16, String), String> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(proxy.admin_addr())
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let request =
-            format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| format!("write: {e}"))?;
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .ok_or_else(|| format!("no header end in {text:?}"))?;
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| format!("bad status line in {head:?}"))?;
-        Ok((status, body.to_string()))
-    };
-    tokio::time::timeout(secs(2), exchange)
-        .await
-        .map_err(|_| format!("GET {path}: no answer within 2 s"))?
+    proxy.admin_get(path).await
 }
 
 /// The monitor's view, as served by `/backends`.
