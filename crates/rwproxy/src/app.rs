@@ -88,13 +88,11 @@ async fn serve(
     }
     ctx.set_backend_tls(backend_tls(&config)?);
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let workers = start_data_path(&ctx, config.listen)?;
     let admin_listener = TcpListener::bind(config.admin.listen)
         .await
         .with_context(|| format!("cannot listen on {} (admin)", config.admin.listen))?;
-    tracing::info!(listen = %config.listen, admin = %config.admin.listen, backends = config.backends.len(), "rwproxy started");
+    tracing::info!(listen = %config.listen, admin = %config.admin.listen, backends = config.backends.len(), workers, "rwproxy started");
 
     let admin = Arc::new(admin_state::State {
         ctx: ctx.clone(),
@@ -117,13 +115,85 @@ async fn serve(
         .run(),
     );
     tokio::spawn(rwproxy_session::accounts::refresher(ctx.clone()));
-    let server = tokio::spawn(rwproxy_session::serve(listener, ctx.clone()));
 
     shutdown_signal().await;
     tracing::info!(clients = ctx.clients(), "shutting down");
-    server.abort();
     ctx.monitor().shutdown();
     Ok(())
+}
+
+/// The data path: one thread per core, each with its own single-threaded runtime and its own
+/// listening socket on the same address (`SO_REUSEPORT`; the kernel spreads new connections).
+/// A session lives on one thread from accept to close, so relaying a statement never wakes
+/// another thread. The monitor, admin endpoint and reload run on the main runtime.
+fn start_data_path(ctx: &Arc<ProxyContext>, listen: std::net::SocketAddr) -> anyhow::Result<usize> {
+    // SO_REUSEPORT would let a second rwproxy share the port silently: a probe without it
+    // fails if anything already listens there.
+    let probe = match listen {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    probe.set_reuseaddr(true)?;
+    probe
+        .bind(listen)
+        .and_then(|_| probe.listen(1).map(drop))
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+    for i in 0..workers {
+        let ctx = ctx.clone();
+        let ready = ready_tx.clone();
+        std::thread::Builder::new()
+            .name(format!("rwproxy-io-{i}"))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let listener = match bind_shared(listen) {
+                        Ok(l) => {
+                            let _ = ready.send(Ok(()));
+                            l
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return;
+                        }
+                    };
+                    rwproxy_session::serve(listener, ctx).await;
+                });
+            })
+            .context("cannot start a data-path thread")?;
+    }
+    drop(ready_tx);
+    for _ in 0..workers {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e).with_context(|| format!("cannot listen on {listen}")),
+            Err(_) => anyhow::bail!("a data-path thread ended before listening on {listen}"),
+        }
+    }
+    Ok(workers)
+}
+
+fn bind_shared(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 fn spawn_event_logger(monitor: &MonitorHandle, metrics: Metrics) {

@@ -113,6 +113,10 @@ impl Session {
                     );
                     tracing::warn!(size, max, "client packet too large; closing");
                     let _ = self.send_error(1, codes::PACKET_TOO_LARGE, msg).await;
+                    // Read (and discard) what the client is still sending, for a moment, so
+                    // that closing does not reset the connection before the error is read.
+                    self.discard_input(size, std::time::Duration::from_secs(2))
+                        .await;
                     return Err(ClientError::Refused {
                         code: codes::PACKET_TOO_LARGE.0,
                         message: "packet too large".into(),
@@ -210,6 +214,21 @@ impl Session {
                 )
                 .await?;
                 Ok(Flow::Continue)
+            }
+        }
+    }
+
+    /// Reads and drops up to `bytes` of client input, for at most `limit`.
+    async fn discard_input(&mut self, bytes: usize, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut seen = 0usize;
+        while seen < bytes {
+            let buffered = self.client.buffered().len();
+            seen += buffered;
+            self.client.consume(buffered);
+            match tokio::time::timeout_at(deadline, self.client.fill()).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
             }
         }
     }
