@@ -474,13 +474,15 @@ impl Session {
                     return Ok(None);
                 }
             };
+            // Counted when decided, before the answer reaches the client (a client that reads
+            // the metrics right after its answer sees its statement counted).
+            self.ctx.observer.routed(chosen.role, chosen.reason);
             let started = Instant::now();
             match self
                 .run_on(&chosen.backend, payload, expect, rewrite_stmt_id)
                 .await
             {
                 Ok(outcome) => {
-                    self.ctx.observer.routed(chosen.role, chosen.reason);
                     self.ctx
                         .observer
                         .query_finished(chosen.role, started.elapsed());

@@ -270,6 +270,7 @@ impl Session {
             if let Some(on) = stmt.on_mut(&chosen.backend) {
                 on.types_seen = version;
             }
+            self.ctx.observer.routed(chosen.role, chosen.reason);
             let started = std::time::Instant::now();
             let result = self
                 .run_on(&chosen.backend, &packet, Expect::ResultSet, None)
@@ -277,7 +278,6 @@ impl Session {
             self.packet = packet;
             match result {
                 Ok(outcome) => {
-                    self.ctx.observer.routed(chosen.role, chosen.reason);
                     self.ctx
                         .observer
                         .query_finished(chosen.role, started.elapsed());
