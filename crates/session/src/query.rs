@@ -317,18 +317,19 @@ impl Session {
         rewrite_stmt_id: Option<u32>,
     ) -> Result<RelayOutcome, RunError> {
         let opening = !self.backends.is_open(backend);
-        if opening {
-            self.backends
-                .ready(&self.ctx, backend, &self.who, &self.state)
-                .await
-                .map_err(RunError::Backend)?;
-            self.publish_threads();
-        }
-        let slot = self
-            .backends
+        self.backends
             .ready(&self.ctx, backend, &self.who, &self.state)
             .await
             .map_err(RunError::Backend)?;
+        if opening {
+            self.publish_threads();
+        }
+        let Some(slot) = self.backends.get_mut(backend) else {
+            return Err(RunError::Backend(BackendError::Protocol {
+                backend: backend.to_string(),
+                what: "connection vanished after it was opened".into(),
+            }));
+        };
         let backend_caps = slot.conn.capabilities();
         self.handle.set_in_flight(Some(slot.thread.clone()));
         let mut seq = 0u8;

@@ -150,6 +150,38 @@ impl ProxyProcess {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.admin_port))
     }
 
+    /// Polls `/backends` until the proxy knows one primary and `readable` readable replicas
+    /// among `total` backends. `Err` holds the last `/backends` body seen.
+    pub async fn wait_topology(
+        &self,
+        total: usize,
+        readable: usize,
+        timeout: Duration,
+    ) -> std::result::Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        loop {
+            if let Ok((200, body)) = self.admin_get("/backends").await {
+                if let Ok(json) = serde_json::from_str::<serde_json::Value>(&body) {
+                    let one_primary = json["primary"]["state"] == "one";
+                    let backends = json["backends"].as_array().cloned().unwrap_or_default();
+                    let n_readable = backends
+                        .iter()
+                        .filter(|b| b["readable"] == serde_json::Value::Bool(true))
+                        .count();
+                    if one_primary && backends.len() == total && n_readable == readable {
+                        return Ok(());
+                    }
+                }
+                last = body;
+            }
+            if Instant::now() >= deadline {
+                return Err(last);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// `GET path` on the admin endpoint (no token): the status code and the body. Gives up
     /// after 5 s.
     pub async fn admin_get(&self, path: &str) -> std::result::Result<(u16, String), String> {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, ServerError};
@@ -48,39 +48,12 @@ pub async fn start_accounts_proxy() -> ProxyProcess {
 /// Polls `/backends` until one primary is known and `readable` backends (out of `total`) are
 /// readable replicas.
 pub async fn wait_routable(proxy: &ProxyProcess, total: usize, readable: usize) {
-    let deadline = Instant::now() + ROUTABLE_TIMEOUT;
-    let mut last = String::new();
-    loop {
-        if let Ok(body) = admin_get(proxy, "/backends").await {
-            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&body) {
-                let one_primary = json["primary"]["state"] == "one";
-                let backends = json["backends"].as_array().cloned().unwrap_or_default();
-                let n_readable = backends
-                    .iter()
-                    .filter(|b| b["readable"] == serde_json::Value::Bool(true))
-                    .count();
-                if one_primary && backends.len() == total && n_readable == readable {
-                    return;
-                }
-            }
-            last = body;
-        }
-        if Instant::now() >= deadline {
-            panic!(
-                "the proxy did not become routable within {ROUTABLE_TIMEOUT:?}; last /backends: \
-                 {last}\n--- proxy log ---\n{}",
-                proxy.log_tail(40)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// `GET path` on the proxy's admin port; the body of a 200 answer.
-pub async fn admin_get(proxy: &ProxyProcess, path: &str) -> Result<String, String> {
-    match proxy.admin_get(path).await? {
-        (200, body) => Ok(body),
-        (status, body) => Err(format!("{path}: HTTP {status}: {body}")),
+    if let Err(last) = proxy.wait_topology(total, readable, ROUTABLE_TIMEOUT).await {
+        panic!(
+            "the proxy did not become routable within {ROUTABLE_TIMEOUT:?}; last /backends: \
+             {last}\n--- proxy log ---\n{}",
+            proxy.log_tail(40)
+        );
     }
 }
 

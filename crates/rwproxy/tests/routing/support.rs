@@ -88,32 +88,13 @@ pub async fn start_shared(extra: &str) -> ProxyProcess {
 /// Polls `/backends` until one primary is known and `readable` backends are readable replicas
 /// (out of `total`).
 pub async fn wait_topology(proxy: &ProxyProcess, total: usize, readable: usize) {
-    let deadline = Instant::now() + ROUTABLE_TIMEOUT;
-    let mut last = String::new();
-    loop {
-        if let Ok(body) = admin_get(proxy, "/backends").await {
-            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&body) {
-                let one_primary = json["primary"]["state"] == "one";
-                let backends = json["backends"].as_array().cloned().unwrap_or_default();
-                let n_readable = backends
-                    .iter()
-                    .filter(|b| b["readable"] == serde_json::Value::Bool(true))
-                    .count();
-                if one_primary && backends.len() == total && n_readable == readable {
-                    return;
-                }
-            }
-            last = body;
-        }
-        if Instant::now() >= deadline {
-            panic!(
-                "the proxy did not see 1 primary and {readable} readable replicas within {:?}; \
-                 last /backends: {last}\n--- proxy log ---\n{}",
-                ROUTABLE_TIMEOUT,
-                proxy.log_tail(40)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    if let Err(last) = proxy.wait_topology(total, readable, ROUTABLE_TIMEOUT).await {
+        panic!(
+            "the proxy did not see 1 primary and {readable} readable replicas within {:?}; \
+             last /backends: {last}\n--- proxy log ---\n{}",
+            ROUTABLE_TIMEOUT,
+            proxy.log_tail(40)
+        );
     }
 }
 
