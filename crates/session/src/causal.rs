@@ -28,11 +28,11 @@ impl Session {
         };
         match &mut self.state.last_write {
             Some(p) => {
-                if p.merge_max(&position).is_err() {
-                    self.state.last_write = Some(position.clone());
+                if Arc::make_mut(p).merge_max(&position).is_err() {
+                    *p = Arc::new(position.clone());
                 }
             }
-            None => self.state.last_write = Some(position.clone()),
+            None => self.state.last_write = Some(Arc::new(position.clone())),
         }
         self.ctx.note_global_write(&position);
     }
@@ -41,15 +41,17 @@ impl Session {
     pub(crate) fn required_position(&self, consistency: Consistency) -> Option<Arc<GtidPosition>> {
         match consistency {
             Consistency::Eventual => None,
-            Consistency::Session => self.state.last_write.clone().map(Arc::new),
+            Consistency::Session => self.state.last_write.clone(),
             Consistency::Global => self.ctx.global_write(),
         }
     }
 
     /// Picks the replica for a read that must see `consistency`'s position, or the primary.
+    /// `required` is [`Session::required_position`] for the read's consistency.
     pub(crate) async fn causal_replica(
         &mut self,
         consistency: Consistency,
+        required: Option<&Arc<GtidPosition>>,
     ) -> Result<Option<Chosen>, Refusal> {
         if consistency != Consistency::Eventual && self.state.write_position_unknown {
             self.ctx
@@ -62,7 +64,7 @@ impl Session {
                 retryable: false,
             }));
         }
-        let Some(required) = self.required_position(consistency) else {
+        let Some(required) = required.cloned() else {
             return Ok(None);
         };
         let config = self.ctx.config();

@@ -217,13 +217,13 @@ impl Session {
                 }
                 self.pick_replica(reason, None).await
             }
-            Target::Replica => match self.causal_replica(consistency).await? {
-                Some(chosen) => Ok(chosen),
-                None => {
-                    let required = self.required_position(consistency);
-                    self.pick_replica(reason, required.as_deref()).await
+            Target::Replica => {
+                let required = self.required_position(consistency);
+                match self.causal_replica(consistency, required.as_ref()).await? {
+                    Some(chosen) => Ok(chosen),
+                    None => self.pick_replica(reason, required.as_deref()).await,
                 }
-            },
+            }
         }
     }
 

@@ -52,7 +52,7 @@ pub struct SessionState {
     /// The backend that ran the previous statement.
     pub last_backend: Option<String>,
     /// The newest position this session wrote (read-your-writes).
-    pub last_write: Option<rwproxy_monitor::GtidPosition>,
+    pub last_write: Option<std::sync::Arc<rwproxy_monitor::GtidPosition>>,
     /// A write's position could not be learned: reads needing it go to the primary.
     pub write_position_unknown: bool,
 }
