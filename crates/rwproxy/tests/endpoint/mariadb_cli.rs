@@ -61,6 +61,14 @@ fn cli_output_matches_a_direct_run() {
         text(&setup.stderr),
         proxy.log_tail(30)
     );
+    // Each `mariadb -e` run is a new session: read-your-writes does not cover it (that is
+    // per session), so let the replicas catch up with the setup before comparing output.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(cluster().wait_replicas_caught_up(std::time::Duration::from_secs(20)))
+        .unwrap();
 
     let queries = [
         format!("SELECT * FROM {t} ORDER BY id"),
