@@ -127,17 +127,18 @@ async fn serve(
 /// A session lives on one thread from accept to close, so relaying a statement never wakes
 /// another thread. The monitor, admin endpoint and reload run on the main runtime.
 fn start_data_path(ctx: &Arc<ProxyContext>, listen: std::net::SocketAddr) -> anyhow::Result<usize> {
-    // SO_REUSEPORT would let a second rwproxy share the port silently: a probe without it
-    // fails if anything already listens there.
+    // SO_REUSEPORT would let a second rwproxy share the port silently: binding a probe without
+    // it fails if anything already listens there.
     let probe = match listen {
         std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
     };
     probe.set_reuseaddr(true)?;
+    // Bound but never listening: it accepts no connection that could be lost when it closes.
     probe
         .bind(listen)
-        .and_then(|_| probe.listen(1).map(drop))
         .with_context(|| format!("cannot listen on {listen}"))?;
+    drop(probe);
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
