@@ -279,6 +279,8 @@ impl HeartbeatConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct RoutingConfig {
     pub replica_balance: ReplicaBalance,
+    /// Whether a session keeps reading from the replica it chose, or chooses per statement.
+    pub replica_affinity: ReplicaAffinity,
     /// Send reads to the primary when no replica is usable.
     pub read_fallback_to_primary: bool,
     pub consistency: Consistency,
@@ -303,6 +305,26 @@ impl ReplicaBalance {
             ReplicaBalance::RoundRobin => "round_robin",
             ReplicaBalance::Weighted => "weighted",
             ReplicaBalance::LeastConnections => "least_connections",
+        }
+    }
+}
+
+/// How long a replica choice holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaAffinity {
+    /// A session reads from the replica it chose first for as long as that replica stays
+    /// usable (monotonic reads, one replica connection per session).
+    Session,
+    /// Every read is balanced on its own.
+    Statement,
+}
+
+impl ReplicaAffinity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicaAffinity::Session => "session",
+            ReplicaAffinity::Statement => "statement",
         }
     }
 }

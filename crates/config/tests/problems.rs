@@ -339,6 +339,11 @@ fn enum_values_list_the_choices() {
         "expected one of round_robin, weighted, least_connections",
     );
     single(
+        "routing: { replica_affinity: connection }\n",
+        "routing.replica_affinity",
+        "expected one of session, statement",
+    );
+    single(
         "routing: { consistency: strong }\n",
         "routing.consistency",
         "eventual, session, global",

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rwproxy_config::{
-    parse, AuthPlugin, Consistency, LogFormat, ReplicaBalance, RouteTarget, UserSecret,
+    parse, AuthPlugin, Consistency, LogFormat, ReplicaAffinity, ReplicaBalance, RouteTarget,
+    UserSecret,
 };
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -44,6 +45,7 @@ fn minimal_config_gets_every_default() {
     assert_eq!(c.monitor.failure_threshold, 2);
     assert!(c.monitor.heartbeat.is_none());
     assert_eq!(c.routing.replica_balance, ReplicaBalance::RoundRobin);
+    assert_eq!(c.routing.replica_affinity, ReplicaAffinity::Session);
     assert!(c.routing.read_fallback_to_primary);
     assert_eq!(c.routing.consistency, Consistency::Session);
     assert_eq!(c.routing.causal_read_timeout, Duration::from_millis(200));
@@ -99,6 +101,7 @@ monitor:
   heartbeat: {{ table: rwproxy.heartbeat, interval: 100ms }}
 routing:
   replica_balance: weighted
+  replica_affinity: statement
   read_fallback_to_primary: false
   consistency: eventual
   causal_read_timeout: 0s
@@ -159,6 +162,7 @@ log: {{ format: json, level: 'info,rwproxy_router=debug' }}
     assert_eq!(hb.qualified_name(), "`rwproxy`.`heartbeat`");
     assert_eq!(hb.interval, Duration::from_millis(100));
     assert_eq!(c.routing.replica_balance, ReplicaBalance::Weighted);
+    assert_eq!(c.routing.replica_affinity, ReplicaAffinity::Statement);
     assert!(!c.routing.read_fallback_to_primary);
     assert_eq!(c.routing.consistency, Consistency::Eventual);
     assert_eq!(c.routing.rules.len(), 3);

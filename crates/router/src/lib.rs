@@ -8,5 +8,5 @@
 mod balance;
 mod decide;
 
-pub use balance::{choose_replica, BalanceInput};
+pub use balance::{choose_replica, readable_set_id, BalanceInput};
 pub use decide::{decide, is_session_command, Decision, Reason, SessionView, Target};

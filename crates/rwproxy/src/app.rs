@@ -115,6 +115,7 @@ async fn serve(
         .run(),
     );
     tokio::spawn(rwproxy_session::accounts::refresher(ctx.clone()));
+    tokio::spawn(rwproxy_session::down_watch::run(ctx.clone()));
 
     shutdown_signal().await;
     tracing::info!(clients = ctx.clients(), "shutting down");

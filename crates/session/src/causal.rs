@@ -69,6 +69,7 @@ impl Session {
         };
         let config = self.ctx.config();
         let topology = self.ctx.monitor().snapshot();
+        self.refresh_read_home(&topology);
         // A replica the monitor already saw at or past the position.
         let (fresh, any, rr) = {
             let weight = |name: &str| config.backend(name).map(|b| b.weight).unwrap_or(1);
@@ -89,6 +90,7 @@ impl Session {
                     weight: &weight,
                     connections: &connections,
                     exclude: &stale,
+                    preferred: self.preferred_replica(&config),
                 },
                 &mut rr,
             )
@@ -102,6 +104,7 @@ impl Session {
                         weight: &weight,
                         connections: &connections,
                         exclude: &excluded,
+                        preferred: self.preferred_replica(&config),
                     },
                     &mut rr,
                 )
@@ -113,6 +116,7 @@ impl Session {
         };
         self.rr = rr;
         if let Some(backend) = fresh {
+            self.set_read_home(&backend, &topology);
             self.ctx.observer.causal_read(CausalOutcome::ReplicaFresh);
             return Ok(Some(Chosen {
                 backend,
@@ -129,6 +133,7 @@ impl Session {
         let timeout = config.routing.causal_read_timeout;
         match self.wait_for_position(&candidate, &required, timeout).await {
             Ok(true) => {
+                self.set_read_home(&candidate, &topology);
                 self.ctx
                     .observer
                     .causal_read(CausalOutcome::ReplicaAfterWait);

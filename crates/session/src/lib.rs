@@ -14,6 +14,7 @@ mod change_user;
 pub mod client_auth;
 mod connection_id;
 pub mod context;
+pub mod down_watch;
 pub mod error;
 mod kill;
 pub mod listener;

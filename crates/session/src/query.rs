@@ -5,22 +5,21 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rwproxy_backend::{BackendError, Failure};
-use rwproxy_config::Consistency;
+use rwproxy_config::{Consistency, ReplicaAffinity};
 use rwproxy_monitor::GtidPosition;
 use rwproxy_monitor::PrimaryState;
 use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::CapabilityFlags;
-use rwproxy_router::{choose_replica, decide, BalanceInput, Decision, SessionView, Target};
+use rwproxy_router::{
+    choose_replica, decide, readable_set_id, BalanceInput, Decision, SessionView, Target,
+};
 use rwproxy_sql::{classify, Classification, Flags, StatementKind};
 
 use crate::error::ClientError;
 use crate::observer::DestRole;
 use crate::relay::{relay_response, Progress, RelayError, RelayOptions, RelayOutcome};
 use crate::session::{Flow, Session};
-
-/// How often a long-running statement checks whether its backend was declared down.
-const DOWN_WATCH: Duration = Duration::from_millis(100);
 
 /// How long a backend that failed for this session is skipped by it.
 const EXCLUDE_FOR: Duration = Duration::from_secs(2);
@@ -33,6 +32,19 @@ pub(crate) struct Chosen {
     pub reason: &'static str,
     /// A read that may be retried elsewhere if this backend fails before answering.
     pub retryable: bool,
+}
+
+/// The replica a session reads from while `replica_affinity: session` keeps it there.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadHome {
+    pub backend: String,
+    /// The topology generation it was last confirmed against.
+    pub generation: u64,
+    /// [`readable_set_id`] (less this session's exclusions) when it was chosen.
+    pub readable_set: u64,
+    /// Some replica was excluded for this session when it was chosen: checked again at every
+    /// read, so the session may move back when the exclusion ends.
+    pub with_exclusions: bool,
 }
 
 /// Why a statement could not be run; the client gets the error packet.
@@ -76,6 +88,57 @@ impl Session {
             user_vars_on_primary: self.state.user_vars_on_primary,
             last_backend: self.state.last_backend.as_deref(),
             user_consistency,
+        }
+    }
+
+    /// The replica a read should stay on, under `replica_affinity: session`: the last one,
+    /// unless the set of readable replicas changed since it was chosen (call
+    /// [`Session::refresh_read_home`] with the same topology first).
+    pub(crate) fn preferred_replica(&self, config: &rwproxy_config::Config) -> Option<&str> {
+        match config.routing.replica_affinity {
+            ReplicaAffinity::Session => self.read_home.as_ref().map(|h| h.backend.as_str()),
+            ReplicaAffinity::Statement => None,
+        }
+    }
+
+    /// Forgets the read home when the readable replicas changed since it was chosen, so that
+    /// sessions spread again over a replica that joined (or came back).
+    pub(crate) fn refresh_read_home(&mut self, topology: &rwproxy_monitor::Topology) {
+        let Some(home) = &self.read_home else {
+            return;
+        };
+        if !self.excluded.is_empty() {
+            self.excluded.retain(|(_, at)| at.elapsed() < EXCLUDE_FOR);
+        }
+        if home.generation == topology.generation
+            && !home.with_exclusions
+            && self.excluded.is_empty()
+        {
+            return;
+        }
+        let set = readable_set_id(topology, &|name| self.is_excluded(name));
+        let with_exclusions = !self.excluded.is_empty();
+        match &mut self.read_home {
+            Some(home) if home.readable_set == set => {
+                home.generation = topology.generation;
+                home.with_exclusions = with_exclusions;
+            }
+            _ => self.read_home = None,
+        }
+    }
+
+    /// Remembers the replica a read was sent to.
+    pub(crate) fn set_read_home(&mut self, name: &str, topology: &rwproxy_monitor::Topology) {
+        match &mut self.read_home {
+            Some(home) if home.backend == name => {}
+            _ => {
+                self.read_home = Some(ReadHome {
+                    backend: name.to_string(),
+                    generation: topology.generation,
+                    readable_set: readable_set_id(topology, &|n| self.is_excluded(n)),
+                    with_exclusions: !self.excluded.is_empty(),
+                })
+            }
         }
     }
 
@@ -265,8 +328,9 @@ impl Session {
         required: Option<&GtidPosition>,
     ) -> Result<Chosen, Refusal> {
         let config = self.ctx.config();
+        let topology = self.ctx.monitor().snapshot();
+        self.refresh_read_home(&topology);
         let chosen = {
-            let topology = self.ctx.monitor().snapshot();
             let weight = |name: &str| config.backend(name).map(|b| b.weight).unwrap_or(1);
             let connections = |name: &str| self.ctx.backend_connections(name);
             let exclude = |name: &str| self.is_excluded(name);
@@ -275,6 +339,7 @@ impl Session {
                 weight: &weight,
                 connections: &connections,
                 exclude: &exclude,
+                preferred: self.preferred_replica(&config),
             };
             let mut rr = self.rr;
             let chosen = choose_replica(&topology, &input, &mut rr).map(|b| b.name.clone());
@@ -282,6 +347,9 @@ impl Session {
         };
         let (chosen, rr) = chosen;
         self.rr = rr;
+        if let Some(name) = &chosen {
+            self.set_read_home(name, &topology);
+        }
         let chosen = chosen.map(|b| (b, reason)).or_else(|| {
             self.degraded_replica(required)
                 .map(|b| (b, "no_primary_degraded"))
@@ -332,6 +400,14 @@ impl Session {
         };
         let backend_caps = slot.conn.capabilities();
         self.handle.set_in_flight(Some(slot.thread.clone()));
+        // Checked after the statement is registered as in flight: a backend declared down from
+        // here on notifies this session (`down_watch`); one declared down before is seen now.
+        if crate::down_watch::is_down(&self.ctx, backend) {
+            self.handle.set_in_flight(None);
+            return Err(RunError::Backend(BackendError::MarkedDown {
+                backend: backend.to_string(),
+            }));
+        }
         let mut seq = 0u8;
         if let Err(e) = slot.conn.stream().write_packet(&mut seq, payload).await {
             self.handle.set_in_flight(None);
@@ -359,19 +435,14 @@ impl Session {
                 &mut progress,
             );
             tokio::pin!(relay);
-            // A statement that runs long is watched: if the monitor declares its backend down
-            // (a hung or frozen server), the wait ends instead of hanging with the server.
+            // If the monitor declares the backend down while the statement waits (a hung or
+            // frozen server), the wait ends instead of hanging with the server.
             loop {
                 tokio::select! {
+                    biased;
                     r = &mut relay => break Some(r),
-                    _ = tokio::time::sleep(DOWN_WATCH) => {
-                        let down = self
-                            .ctx
-                            .monitor()
-                            .snapshot()
-                            .get(backend)
-                            .is_some_and(|b| b.state == rwproxy_monitor::BackendState::Down);
-                        if down {
+                    _ = self.handle.backend_down.notified() => {
+                        if crate::down_watch::is_down(&self.ctx, backend) {
                             break None;
                         }
                     }

@@ -22,6 +22,9 @@ pub struct SessionHandle {
     /// Backend threads the session holds (for KILL CONNECTION).
     threads: Mutex<Vec<Arc<InFlight>>>,
     pub killed: Notify,
+    /// Notified when the backend of the statement in flight was declared down by the monitor
+    /// (see [`crate::down_watch`]); a stale notification is told apart by checking the state.
+    pub backend_down: Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -35,6 +38,7 @@ impl SessionHandle {
     pub fn in_flight(&self) -> Option<Arc<InFlight>> {
         lock(&self.in_flight).clone()
     }
+
     pub fn set_threads(&self, v: Vec<Arc<InFlight>>) {
         *lock(&self.threads) = v;
     }
@@ -61,6 +65,12 @@ impl Registry {
     }
     pub fn get(&self, id: u32) -> Option<Arc<SessionHandle>> {
         lock(&self.sessions).get(&id).cloned()
+    }
+    /// Calls `f` for every live session (the registry stays locked meanwhile: keep `f` short).
+    pub fn for_each(&self, mut f: impl FnMut(&SessionHandle)) {
+        for handle in lock(&self.sessions).values() {
+            f(handle);
+        }
     }
     pub fn len(&self) -> usize {
         lock(&self.sessions).len()

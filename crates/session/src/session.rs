@@ -43,6 +43,8 @@ pub struct Session {
     pub(crate) packet: BytesMut,
     /// This session's round-robin position over replicas.
     pub(crate) rr: u64,
+    /// The replica this session reads from (`replica_affinity: session`).
+    pub(crate) read_home: Option<crate::query::ReadHome>,
     /// Backends that failed for this session, and when; skipped for a back-off period.
     pub(crate) excluded: Vec<(String, std::time::Instant)>,
     pub(crate) initial_database: Option<String>,
@@ -66,7 +68,8 @@ impl Session {
             max_packet: auth.max_packet as usize,
             mariadb_ext: auth.mariadb_ext,
         };
-        let rr = rand::random::<u64>();
+        // Sessions start one step apart, so consecutive sessions spread over the replicas.
+        let rr = u64::from(id);
         Self {
             ctx,
             id,
@@ -81,6 +84,7 @@ impl Session {
             scratch: BytesMut::new(),
             packet: BytesMut::new(),
             rr,
+            read_home: None,
             excluded: Vec::new(),
             initial_database: auth.database,
         }

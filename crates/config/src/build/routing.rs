@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use crate::build::rules::build_rules;
 use crate::build::users::CONSISTENCIES;
-use crate::model::{ReplicaBalance, RoutingConfig};
+use crate::model::{ReplicaAffinity, ReplicaBalance, RoutingConfig};
 use crate::reader::{MapReader, Problems};
 
 const ROUTING_KEYS: &[&str] = &[
     "replica_balance",
+    "replica_affinity",
     "read_fallback_to_primary",
     "consistency",
     "causal_read_timeout",
@@ -19,6 +20,11 @@ const BALANCES: &[(&str, ReplicaBalance)] = &[
     ("round_robin", ReplicaBalance::RoundRobin),
     ("weighted", ReplicaBalance::Weighted),
     ("least_connections", ReplicaBalance::LeastConnections),
+];
+
+const AFFINITIES: &[(&str, ReplicaAffinity)] = &[
+    ("session", ReplicaAffinity::Session),
+    ("statement", ReplicaAffinity::Statement),
 ];
 
 /// Builds `routing`; `backend_names` are the names rules may route to,
@@ -40,6 +46,9 @@ pub(crate) fn build_routing(
         replica_balance: routing
             .choice("replica_balance", BALANCES, problems)
             .unwrap_or(ReplicaBalance::RoundRobin),
+        replica_affinity: routing
+            .choice("replica_affinity", AFFINITIES, problems)
+            .unwrap_or(ReplicaAffinity::Session),
         read_fallback_to_primary: routing
             .bool("read_fallback_to_primary", problems)
             .unwrap_or(true),

@@ -2,7 +2,7 @@
 
 use rwproxy_testkit::StandardConfig;
 
-use crate::support::{app_via, cluster, read_ids, start_routable, tally, Ids};
+use crate::support::{app_via, cluster, per_statement, read_ids, start_routable, tally, Ids};
 
 #[tokio::test]
 async fn weighted_balance_favours_the_heavier_replica() {
@@ -11,7 +11,7 @@ async fn weighted_balance_favours_the_heavier_replica() {
     let mut config = StandardConfig::new(cluster);
     config.backends[1].weight = 1;
     config.backends[2].weight = 3;
-    config.extra = "routing:\n  replica_balance: weighted\n".to_string();
+    config.extra = per_statement("routing:\n  replica_balance: weighted\n");
     let proxy = start_routable(cluster, &config).await;
 
     let mut all = Vec::new();

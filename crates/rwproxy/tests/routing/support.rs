@@ -81,8 +81,19 @@ pub async fn start_routable(cluster: &ClusterInfo, config: &StandardConfig) -> P
 pub async fn start_shared(extra: &str) -> ProxyProcess {
     let cluster = cluster();
     let mut config = StandardConfig::new(cluster);
-    config.extra = extra.to_string();
+    config.extra = per_statement(extra);
     start_routable(cluster, &config).await
+}
+
+/// `extra` YAML with `routing.replica_affinity: statement` added: most routing tests balance
+/// every read on its own, so that one session shows where each kind of statement goes
+/// (`affinity.rs` covers the default, `session`).
+pub fn per_statement(extra: &str) -> String {
+    const AFFINITY: &str = "  replica_affinity: statement\n";
+    match extra.strip_prefix("routing:\n") {
+        Some(rest) => format!("routing:\n{AFFINITY}{rest}"),
+        None => format!("routing:\n{AFFINITY}{extra}"),
+    }
 }
 
 /// Polls `/backends` until one primary is known and `readable` backends are readable replicas
