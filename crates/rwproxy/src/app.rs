@@ -124,9 +124,10 @@ async fn serve(
 }
 
 /// The data path: one thread per core, each with its own single-threaded runtime and its own
-/// listening socket on the same address (`SO_REUSEPORT`; the kernel spreads new connections).
-/// A session lives on one thread from accept to close, so relaying a statement never wakes
-/// another thread. The monitor, admin endpoint and reload run on the main runtime.
+/// listening socket on the same address (`SO_REUSEPORT`; the kernel spreads new connections,
+/// and a thread hands a new client to another that holds fewer sessions: `workers`). A session
+/// lives on one thread from then until it closes, so relaying a statement never wakes another
+/// thread. The monitor, admin endpoint and reload run on the main runtime.
 fn start_data_path(ctx: &Arc<ProxyContext>, listen: std::net::SocketAddr) -> anyhow::Result<usize> {
     // SO_REUSEPORT would let a second rwproxy share the port silently: binding a probe without
     // it fails if anything already listens there.
@@ -144,9 +145,11 @@ fn start_data_path(ctx: &Arc<ProxyContext>, listen: std::net::SocketAddr) -> any
         .map(|n| n.get())
         .unwrap_or(1);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
-    for i in 0..workers {
+    let (table, inboxes) = rwproxy_session::Workers::new(workers);
+    for (i, inbox) in inboxes.into_iter().enumerate() {
         let ctx = ctx.clone();
         let ready = ready_tx.clone();
+        let table = table.clone();
         std::thread::Builder::new()
             .name(format!("rwproxy-io-{i}"))
             .spawn(move || {
@@ -171,7 +174,7 @@ fn start_data_path(ctx: &Arc<ProxyContext>, listen: std::net::SocketAddr) -> any
                             return;
                         }
                     };
-                    rwproxy_session::serve(listener, ctx).await;
+                    rwproxy_session::serve_worker(listener, ctx, table, i, inbox).await;
                 });
             })
             .context("cannot start a data-path thread")?;

@@ -27,7 +27,8 @@ mod session;
 mod session_state;
 mod stmt;
 mod temp_tables;
+pub mod workers;
 
 pub use context::{LoginUser, ProxyContext};
-pub use listener::serve;
 pub use observer::{CausalOutcome, DestRole, NoopObserver, SessionObserver};
+pub use workers::{serve_worker, Workers};

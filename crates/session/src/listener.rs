@@ -1,5 +1,6 @@
-//! Accepts client connections, enforces `max_client_connections`, and runs each session in its
-//! own task with its own error handling: one bad client never disturbs another session.
+//! A client connection's life: admission (`max_client_connections`), the handshake, then its
+//! session, in its own task with its own error handling: one bad client never disturbs another
+//! session. Accepting is in [`crate::workers`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use rwproxy_protocol::reply::{self, codes};
 use rwproxy_transport::{MaybeTls, PacketStream};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use crate::client_auth::authenticate;
@@ -19,24 +20,8 @@ use crate::session::Session;
 /// Read granularity of client connections.
 const CLIENT_READ_CHUNK: usize = 2048;
 
-/// Accepts clients until the task is dropped.
-pub async fn serve(listener: TcpListener, ctx: Arc<ProxyContext>) {
-    loop {
-        match listener.accept().await {
-            Ok((tcp, peer)) => {
-                let ctx = ctx.clone();
-                tokio::spawn(async move { handle_client(ctx, tcp, peer).await });
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: log, breathe, go on.
-                tracing::error!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: SocketAddr) {
+/// Runs one client connection from the handshake to the end of its session.
+pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: SocketAddr) {
     let _ = tcp.set_nodelay(true);
     let config = ctx.config();
     let id = ctx.next_conn_id();
