@@ -12,7 +12,8 @@ Per run it reads, besides sysbench's own figures:
   * rwproxy's routing decisions (rwproxy_routing_decisions_total from the admin endpoint),
 and at the end rwproxy's peak RSS (VmHWM). With --profile it samples rwproxy with
 `perf record -e cpu-clock` during one more point-select run and lists the functions with the
-most self time.
+most self time, then counts HAProxy's and rwproxy's system calls (`perf trace -s`) and context
+switches (/proc/PID/task/*/status) per query during one point-select run each.
 
 Standard library only. Exits non-zero only when the harness itself fails (e.g. every run
 against the primary directly failed, so nothing can be compared).
@@ -68,6 +69,22 @@ def cpu_seconds(pid):
     fields = stat[stat.rindex(")") + 2 :].split()
     # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def context_switches(pid):
+    """(voluntary, involuntary) context switches of all threads of a process so far."""
+    vol = invol = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        vol += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        invol += int(line.split()[1])
+        except FileNotFoundError:
+            pass  # a thread that ended meanwhile
+    return vol, invol
 
 
 def proc_status_kib(pid, key):
@@ -269,6 +286,58 @@ class Bench:
             "syscalls": syscalls,
             "sysbench": parse_sysbench(sb_out),
         }
+
+    def syscalls(self):
+        """System calls and context switches per query of HAProxy and rwproxy, one point-select
+        run each under `perf trace -s`; returns {target: {...}} or None."""
+        a = self.a
+        seconds = max(min(a.time, 8), 3)
+        out = {}
+        for target in ("haproxy", "rwproxy"):
+            pid = self.pids[target]
+            trace_file = os.path.join(a.scratch, f"bench-trace-{target}.txt")
+            cs0 = context_switches(pid)
+            trace = subprocess.Popen(
+                ["perf", "trace", "-s", "-o", trace_file, "-p", str(pid), "--"]
+                + ["sleep", str(seconds + 2)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            time.sleep(0.5)  # attached before the first query
+            sb = subprocess.run(
+                self.sysbench_cmd(
+                    "oltp_point_select", ["--db-ps-mode=disable"], self.ports[target], 8, seconds
+                ),
+                capture_output=True,
+                text=True,
+                timeout=seconds + 120,
+            )
+            _, err = trace.communicate(timeout=seconds + 60)
+            cs1 = context_switches(pid)
+            res = parse_sysbench(sb.stdout + sb.stderr)
+            queries = res["queries"]
+            if trace.returncode != 0 or not queries:
+                log(f"perf trace of {target} failed: {err.strip()[-300:]}")
+                return None
+            counts = {}
+            with open(trace_file) as f:
+                for line in f:
+                    m = re.match(r"\s+(\w+)\s+(\d+)\s+\d+\s+[\d.]+", line)
+                    if m and m.group(1) != "syscall":
+                        counts[m.group(1)] = counts.get(m.group(1), 0) + int(m.group(2))
+            out[target] = {
+                "queries": queries,
+                "qps": res["qps"],
+                "per_query": {k: v / queries for k, v in counts.items()},
+                "voluntary": (cs1[0] - cs0[0]) / queries,
+                "involuntary": (cs1[1] - cs0[1]) / queries,
+            }
+            log(
+                f"{target}: {sum(counts.values()) / queries:.2f} system calls and "
+                f"{(cs1[0] - cs0[0] + cs1[1] - cs0[1]) / queries:.2f} context switches per query"
+            )
+        return out
 
 
 # ---------------------------------------------------------------- the report
@@ -532,6 +601,35 @@ def render(args, results, cells, rss, prof, started):
             k = krows[i] if i < len(krows) else None
             u = urows[i] if i < len(urows) else None
             w(f"| {cellfmt(k)} | | {cellfmt(u)} |")
+        per = prof.get("syscalls_per_query")
+        if per and "haproxy" in per and "rwproxy" in per:
+            w("")
+            w(
+                "System calls and context switches per query, HAProxy against rwproxy, one "
+                "`oltp_point_select` run (8 threads, no prepared statements) each under "
+                "`perf trace -s` (which slows both; the counts are what matters). Every proxy "
+                "needs at least four calls per query: read the client's command, send it on, "
+                "read the answer, send it back."
+            )
+            w("")
+            names = sorted(
+                {n for t in per.values() for n, v in t["per_query"].items() if v >= 0.01},
+                key=lambda n: -max(t["per_query"].get(n, 0) for t in per.values()),
+            )
+            w(
+                "| proxy | q/s while traced | "
+                + " | ".join(f"`{n}`" for n in names)
+                + " | all calls | voluntary / involuntary switches |"
+            )
+            w("|---|---|" + "---|" * len(names) + "---|---|")
+            for target in ("haproxy", "rwproxy"):
+                t = per[target]
+                w(
+                    f"| {TARGET_LABEL[target]} | {fmt_qps(t['qps'])} | "
+                    + " | ".join(f"{t['per_query'].get(n, 0):.2f}" for n in names)
+                    + f" | {sum(t['per_query'].values()):.2f} | "
+                    f"{t['voluntary']:.2f} / {t['involuntary']:.2f} |"
+                )
     else:
         w("No profile in this run (perf missing or `--no-profile`).")
     w("")
@@ -595,6 +693,8 @@ def main():
     rss_start = proc_status_kib(args.rwproxy_pid, "VmHWM")
     results = bench.matrix()
     prof = bench.profile() if args.profile else None
+    if prof is not None:
+        prof["syscalls_per_query"] = bench.syscalls()
     rss = {"start": rss_start, "hwm": proc_status_kib(args.rwproxy_pid, "VmHWM")}
     with open(os.path.join(args.scratch, "bench-sysbench.json"), "w") as f:
         json.dump({"results": results, "rss_kib": rss, "profile": prof}, f, indent=1)
