@@ -1,11 +1,13 @@
 //! Client sessions: everything between a client's TCP connection and the backends.
 //!
-//! `listener` accepts and admits clients → `client_auth` runs the connection phase →
-//! `session` reads commands and dispatches them → `query` / `stmt` route them (with the
-//! `rwproxy-router` policy) and run them through `backend_set`'s connections → `relay` streams
-//! each response back. `session_state` and `prepared` hold what a session must keep consistent
-//! across its backend connections; `kill` and `change_user` are the commands that reach beyond
-//! one connection.
+//! `workers` accepts clients and spreads them over the data-path threads → `listener` admits
+//! them → `client_auth` runs the connection phase → `session` reads commands and dispatches
+//! them → `query` / `stmt` route them (with the `rwproxy-router` policy; `read_home` keeps a
+//! session on its replica, `causal` places reads that must see a write) and run them through
+//! `backend_set`'s connections → `relay` streams each response back, and `down_watch` ends the
+//! wait of statements whose server the monitor declares down. `session_state` and `prepared`
+//! hold what a session must keep consistent across its backend connections; `kill` and
+//! `change_user` are the commands that reach beyond one connection.
 
 pub mod accounts;
 mod backend_set;
@@ -21,6 +23,7 @@ pub mod listener;
 pub mod observer;
 mod prepared;
 mod query;
+mod read_home;
 pub mod registry;
 pub mod relay;
 mod session;

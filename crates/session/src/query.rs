@@ -5,15 +5,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rwproxy_backend::{BackendError, Failure};
-use rwproxy_config::{Consistency, ReplicaAffinity};
+use rwproxy_config::Consistency;
 use rwproxy_monitor::GtidPosition;
 use rwproxy_monitor::PrimaryState;
 use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::CapabilityFlags;
-use rwproxy_router::{
-    choose_replica, decide, readable_set_id, BalanceInput, Decision, SessionView, Target,
-};
+use rwproxy_router::{choose_replica, decide, BalanceInput, Decision, SessionView, Target};
 use rwproxy_sql::{classify, Classification, Flags, StatementKind};
 
 use crate::error::ClientError;
@@ -22,7 +20,7 @@ use crate::relay::{relay_response, Progress, RelayError, RelayOptions, RelayOutc
 use crate::session::{Flow, Session};
 
 /// How long a backend that failed for this session is skipped by it.
-const EXCLUDE_FOR: Duration = Duration::from_secs(2);
+pub(crate) const EXCLUDE_FOR: Duration = Duration::from_secs(2);
 
 /// A decision resolved to one backend.
 #[derive(Debug, Clone)]
@@ -32,19 +30,6 @@ pub(crate) struct Chosen {
     pub reason: &'static str,
     /// A read that may be retried elsewhere if this backend fails before answering.
     pub retryable: bool,
-}
-
-/// The replica a session reads from while `replica_affinity: session` keeps it there.
-#[derive(Debug, Clone)]
-pub(crate) struct ReadHome {
-    pub backend: String,
-    /// The topology generation it was last confirmed against.
-    pub generation: u64,
-    /// [`readable_set_id`] (less this session's exclusions) when it was chosen.
-    pub readable_set: u64,
-    /// Some replica was excluded for this session when it was chosen: checked again at every
-    /// read, so the session may move back when the exclusion ends.
-    pub with_exclusions: bool,
 }
 
 /// Why a statement could not be run; the client gets the error packet.
@@ -88,57 +73,6 @@ impl Session {
             user_vars_on_primary: self.state.user_vars_on_primary,
             last_backend: self.state.last_backend.as_deref(),
             user_consistency,
-        }
-    }
-
-    /// The replica a read should stay on, under `replica_affinity: session`: the last one,
-    /// unless the set of readable replicas changed since it was chosen (call
-    /// [`Session::refresh_read_home`] with the same topology first).
-    pub(crate) fn preferred_replica(&self, config: &rwproxy_config::Config) -> Option<&str> {
-        match config.routing.replica_affinity {
-            ReplicaAffinity::Session => self.read_home.as_ref().map(|h| h.backend.as_str()),
-            ReplicaAffinity::Statement => None,
-        }
-    }
-
-    /// Forgets the read home when the readable replicas changed since it was chosen, so that
-    /// sessions spread again over a replica that joined (or came back).
-    pub(crate) fn refresh_read_home(&mut self, topology: &rwproxy_monitor::Topology) {
-        let Some(home) = &self.read_home else {
-            return;
-        };
-        if !self.excluded.is_empty() {
-            self.excluded.retain(|(_, at)| at.elapsed() < EXCLUDE_FOR);
-        }
-        if home.generation == topology.generation
-            && !home.with_exclusions
-            && self.excluded.is_empty()
-        {
-            return;
-        }
-        let set = readable_set_id(topology, &|name| self.is_excluded(name));
-        let with_exclusions = !self.excluded.is_empty();
-        match &mut self.read_home {
-            Some(home) if home.readable_set == set => {
-                home.generation = topology.generation;
-                home.with_exclusions = with_exclusions;
-            }
-            _ => self.read_home = None,
-        }
-    }
-
-    /// Remembers the replica a read was sent to.
-    pub(crate) fn set_read_home(&mut self, name: &str, topology: &rwproxy_monitor::Topology) {
-        match &mut self.read_home {
-            Some(home) if home.backend == name => {}
-            _ => {
-                self.read_home = Some(ReadHome {
-                    backend: name.to_string(),
-                    generation: topology.generation,
-                    readable_set: readable_set_id(topology, &|n| self.is_excluded(n)),
-                    with_exclusions: !self.excluded.is_empty(),
-                })
-            }
         }
     }
 

@@ -44,7 +44,7 @@ pub struct Session {
     /// This session's round-robin position over replicas.
     pub(crate) rr: u64,
     /// The replica this session reads from (`replica_affinity: session`).
-    pub(crate) read_home: Option<crate::query::ReadHome>,
+    pub(crate) read_home: Option<crate::read_home::ReadHome>,
     /// Backends that failed for this session, and when; skipped for a back-off period.
     pub(crate) excluded: Vec<(String, std::time::Instant)>,
     pub(crate) initial_database: Option<String>,
