@@ -10,7 +10,7 @@ use rwproxy_protocol::command::{
 use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::StatusFlags;
-use rwproxy_sql::{classify, Flags, StatementKind};
+use rwproxy_sql::{classify, Classification, Flags, StatementKind};
 
 use crate::error::ClientError;
 use crate::prepared::{execute_for_backend, OnBackend, Prepared};
@@ -19,8 +19,12 @@ use crate::relay::RelayOutcome;
 use crate::session::{Flow, Session};
 
 impl Session {
-    fn route_statement_text(&self, sql: &[u8]) -> (OwnedTarget, &'static str, Consistency) {
-        match self.route(&classify(sql), sql) {
+    fn route_statement_text(
+        &self,
+        class: &Classification<'_>,
+        sql: &[u8],
+    ) -> (OwnedTarget, &'static str, Consistency) {
+        match self.route(class, sql) {
             // Session commands cannot be prepared usefully; run them on the primary.
             (OwnedTarget::SessionHome, reason, consistency) => {
                 (OwnedTarget::Primary, reason, consistency)
@@ -44,8 +48,8 @@ impl Session {
     pub(crate) async fn stmt_prepare(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
         // A prepare reads the schema, which may have changed by this session's own DDL: it is
         // placed with the same consistency check as a read.
-        let (target, reason, consistency) =
-            self.route_statement_text(payload.get(1..).unwrap_or_default());
+        let sql = payload.get(1..).unwrap_or_default();
+        let (target, reason, consistency) = self.route_statement_text(&classify(sql), sql);
         let id = self.prepared.next_id();
         let outcome = self
             .run_routed(
@@ -203,10 +207,12 @@ impl Session {
         let long_data_on = stmt.long_data_on.take();
         let prepare_payload = stmt.prepare_payload.clone();
         let sql = prepare_payload.get(1..).unwrap_or_default();
+        // Classified once per execute: for routing, then for what the statement changed.
+        let class = classify(sql);
         let (target, reason, consistency) = match long_data_on {
             Some(b) => (OwnedTarget::Backend(b), "pinned", Consistency::Eventual),
             None if bulk => (OwnedTarget::Primary, "write", Consistency::Eventual),
-            None => self.route_statement_text(sql),
+            None => self.route_statement_text(&class, sql),
         };
         let mut attempts = 0;
         loop {
@@ -281,7 +287,7 @@ impl Session {
                     self.ctx
                         .observer
                         .query_finished(chosen.role, started.elapsed());
-                    self.learn_from_execute(sql, params, &chosen.backend, &outcome);
+                    self.learn_from_execute(&class, sql, params, &chosen.backend, &outcome);
                     if let Some(stmt) = self.prepared.get_mut(id) {
                         stmt.cursor_on = (cursor
                             && outcome.status.is_some_and(|s| {
@@ -312,12 +318,12 @@ impl Session {
     /// parameters cannot be replayed as text, so it keeps the session on the primary.
     fn learn_from_execute(
         &mut self,
+        class: &Classification<'_>,
         sql: &[u8],
         params: u16,
         backend: &str,
         outcome: &RelayOutcome,
     ) {
-        let class = classify(sql);
         let session_command = rwproxy_router::is_session_command(class.kind);
         let matters = session_command
             || matches!(
@@ -346,7 +352,7 @@ impl Session {
         text.push(rwproxy_protocol::command::COM_QUERY);
         text.extend_from_slice(sql);
         let multi = class.flags.contains(Flags::MULTI_STATEMENT);
-        self.learn(&class, &Bytes::from(text), backend, outcome, multi);
+        self.learn(class, &Bytes::from(text), backend, outcome, multi);
     }
 
     /// `COM_STMT_SEND_LONG_DATA` (no reply): sent to the primary, where the next execute of
