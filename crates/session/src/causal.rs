@@ -94,7 +94,7 @@ impl Session {
                 },
                 &mut rr,
             )
-            .map(|b| b.name.clone());
+            .map(|b| b.name.as_str());
             // Only when no replica is known fresh: one balancing step per read.
             let any = if fresh.is_none() {
                 choose_replica(
@@ -108,13 +108,17 @@ impl Session {
                     },
                     &mut rr,
                 )
-                .map(|b| b.name.clone())
+                .map(|b| b.name.as_str())
             } else {
                 None
             };
             (fresh, any, rr)
         };
         self.rr = rr;
+        let (fresh, any) = (
+            fresh.map(|n| self.names.get(n)),
+            any.map(|n| self.names.get(n)),
+        );
         if let Some(backend) = fresh {
             self.set_read_home(&backend, &topology);
             self.ctx.observer.causal_read(CausalOutcome::ReplicaFresh);
@@ -156,7 +160,7 @@ impl Session {
     }
 
     /// No replica confirmed the position in time: the read goes to the primary.
-    async fn primary_fallback(&self) -> Result<Option<Chosen>, Refusal> {
+    async fn primary_fallback(&mut self) -> Result<Option<Chosen>, Refusal> {
         self.ctx
             .observer
             .causal_read(CausalOutcome::PrimaryFallback);

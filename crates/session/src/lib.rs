@@ -20,6 +20,7 @@ pub mod down_watch;
 pub mod error;
 mod kill;
 pub mod listener;
+mod names;
 pub mod observer;
 mod prepared;
 mod query;

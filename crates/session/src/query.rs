@@ -25,7 +25,7 @@ pub(crate) const EXCLUDE_FOR: Duration = Duration::from_secs(2);
 /// A decision resolved to one backend.
 #[derive(Debug, Clone)]
 pub(crate) struct Chosen {
-    pub backend: String,
+    pub backend: std::sync::Arc<str>,
     pub role: DestRole,
     pub reason: &'static str,
     /// A read that may be retried elsewhere if this backend fails before answering.
@@ -90,13 +90,13 @@ impl Session {
 
     /// The current primary, waiting up to `write_wait_timeout` for one to appear (a failover
     /// in progress). When no backend at all is reachable the error comes at once.
-    pub(crate) async fn primary(&self) -> Result<String, Refusal> {
+    pub(crate) async fn primary(&mut self) -> Result<std::sync::Arc<str>, Refusal> {
         let wait = self.ctx.config().monitor.write_wait_timeout;
         let deadline = Instant::now() + wait;
         loop {
             let topology = self.ctx.monitor().snapshot();
             match &topology.primary {
-                PrimaryState::One(name) => return Ok(name.clone()),
+                PrimaryState::One(name) => return Ok(self.names.get(name)),
                 PrimaryState::Conflict(names) => {
                     return Err(Refusal::new(
                         codes::OPTION_PREVENTS_STATEMENT,
@@ -187,7 +187,7 @@ impl Session {
                 };
                 let _ = status;
                 Ok(Chosen {
-                    backend: name.to_string(),
+                    backend: self.names.get(name),
                     role,
                     reason,
                     retryable: false,
@@ -197,7 +197,7 @@ impl Session {
                 let topology = self.ctx.monitor().snapshot();
                 if let PrimaryState::One(p) = &topology.primary {
                     return Ok(Chosen {
-                        backend: p.clone(),
+                        backend: self.names.get(p),
                         role: DestRole::Primary,
                         reason,
                         retryable: false,
@@ -206,7 +206,7 @@ impl Session {
                 // No primary: any server the session already uses, else any replica.
                 if let Some(name) = self.backends.names().next() {
                     return Ok(Chosen {
-                        backend: name.to_string(),
+                        backend: self.names.get(name),
                         role: DestRole::Replica,
                         reason,
                         retryable: false,
@@ -227,7 +227,7 @@ impl Session {
     /// With no primary at all (it died; a failover is under way) replicas cannot catch up with
     /// anyone, so reads go to a replica that still answers, whatever its lag, as long as it has
     /// what the session must see (`required`).
-    fn degraded_replica(&mut self, required: Option<&GtidPosition>) -> Option<String> {
+    fn degraded_replica(&mut self, required: Option<&GtidPosition>) -> Option<std::sync::Arc<str>> {
         let topology = self.ctx.monitor().snapshot();
         if !matches!(topology.primary, PrimaryState::None) {
             return None;
@@ -253,7 +253,10 @@ impl Session {
             return None;
         }
         self.rr = self.rr.wrapping_add(1);
-        Some(candidates[(self.rr % candidates.len() as u64) as usize].to_string())
+        Some(
+            self.names
+                .get(candidates[(self.rr % candidates.len() as u64) as usize]),
+        )
     }
 
     async fn pick_replica(
@@ -276,11 +279,12 @@ impl Session {
                 preferred: self.preferred_replica(&config),
             };
             let mut rr = self.rr;
-            let chosen = choose_replica(&topology, &input, &mut rr).map(|b| b.name.clone());
+            let chosen = choose_replica(&topology, &input, &mut rr).map(|b| b.name.as_str());
             (chosen, rr)
         };
         let (chosen, rr) = chosen;
         self.rr = rr;
+        let chosen = chosen.map(|name| self.names.get(name));
         if let Some(name) = &chosen {
             self.set_read_home(name, &topology);
         }

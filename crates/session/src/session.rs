@@ -43,6 +43,8 @@ pub struct Session {
     pub(crate) packet: BytesMut,
     /// This session's round-robin position over replicas.
     pub(crate) rr: u64,
+    /// Backend names handed out without allocating (see [`crate::names`]).
+    pub(crate) names: crate::names::NameCache,
     /// The replica this session reads from (`replica_affinity: session`).
     pub(crate) read_home: Option<crate::read_home::ReadHome>,
     /// Backends that failed for this session, and when; skipped for a back-off period.
@@ -84,6 +86,7 @@ impl Session {
             scratch: BytesMut::new(),
             packet: BytesMut::new(),
             rr,
+            names: Default::default(),
             read_home: None,
             excluded: Vec::new(),
             initial_database: auth.database,

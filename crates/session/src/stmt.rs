@@ -71,7 +71,7 @@ impl Session {
                         types: None,
                         types_version: 0,
                         on: vec![OnBackend {
-                            backend: chosen.backend,
+                            backend: chosen.backend.to_string(),
                             id: ok.stmt_id,
                             types_seen: 0,
                         }],
@@ -293,7 +293,7 @@ impl Session {
                             && outcome.status.is_some_and(|s| {
                                 s.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS)
                             }))
-                        .then(|| chosen.backend.clone());
+                        .then(|| chosen.backend.to_string());
                     }
                     return Ok(Flow::Continue);
                 }
@@ -364,21 +364,22 @@ impl Session {
         let Ok(id) = command::stmt_id(&payload) else {
             return Ok(Flow::Continue);
         };
-        let target = match self.prepared.get(id) {
-            Some(stmt) => match &stmt.long_data_on {
-                Some(b) => b.clone(),
-                None => match self.state.transaction_backend.clone() {
-                    Some(b) => b,
-                    None => match self.primary().await {
-                        Ok(p) => p,
-                        Err(r) => {
-                            tracing::warn!(message = %r.message, "long data for a statement while no primary is known; dropped");
-                            return Ok(Flow::Continue);
-                        }
-                    },
-                },
-            },
+        let known = match self.prepared.get(id) {
+            Some(stmt) => stmt
+                .long_data_on
+                .clone()
+                .or_else(|| self.state.transaction_backend.clone()),
             None => return Ok(Flow::Continue), // the server ignores unknown ids here too
+        };
+        let target = match known {
+            Some(b) => b,
+            None => match self.primary().await {
+                Ok(p) => p.to_string(),
+                Err(r) => {
+                    tracing::warn!(message = %r.message, "long data for a statement while no primary is known; dropped");
+                    return Ok(Flow::Continue);
+                }
+            },
         };
         let backend_id = match self.prepare_on(id, &target).await {
             Ok(b) => b,
