@@ -339,6 +339,51 @@ class Bench:
             )
         return out
 
+    def mallocs(self):
+        """Calls to libc's malloc per query (a uprobe, `perf probe`), HAProxy and rwproxy, one
+        point-select run each; returns {target: per query} or None when uprobes are unavailable."""
+        libc = None
+        for path in ("/lib/x86_64-linux-gnu/libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6",
+                     "/usr/lib64/libc.so.6", "/lib64/libc.so.6"):
+            if os.path.exists(path):
+                libc = path
+                break
+        if libc is None:
+            return None
+        add = subprocess.run(["perf", "probe", "-x", libc, "--add", "malloc"],
+                             capture_output=True, text=True)
+        if add.returncode != 0 and "already exists" not in add.stderr:
+            log(f"perf probe on malloc failed: {add.stderr.strip()[-200:]}")
+            return None
+        seconds = max(min(self.a.time, 8), 3)
+        out = {}
+        for target in ("haproxy", "rwproxy"):
+            stat = subprocess.Popen(
+                ["perf", "stat", "-x", ",", "-e", "probe_libc:malloc", "-p", str(self.pids[target]),
+                 "--", "sleep", str(seconds + 2)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )
+            time.sleep(0.5)
+            sb = subprocess.run(
+                self.sysbench_cmd("oltp_point_select", ["--db-ps-mode=disable"],
+                                  self.ports[target], 8, seconds),
+                capture_output=True, text=True, timeout=seconds + 120,
+            )
+            _, err = stat.communicate(timeout=seconds + 60)
+            queries = parse_sysbench(sb.stdout + sb.stderr)["queries"]
+            count = None
+            for line in err.splitlines():
+                fields = line.split(",")
+                if len(fields) > 2 and "probe_libc:malloc" in fields[2] and fields[0].isdigit():
+                    count = int(fields[0])
+            if count is None or not queries:
+                log(f"counting {target}'s mallocs failed: {err.strip()[-200:]}")
+                return None
+            out[target] = count / queries
+            log(f"{target}: {count / queries:.2f} malloc calls per query")
+        subprocess.run(["perf", "probe", "--del", "probe_libc:malloc"], capture_output=True)
+        return out
+
 
 # ---------------------------------------------------------------- the report
 
@@ -630,6 +675,16 @@ def render(args, results, cells, rss, prof, started):
                     + f" | {sum(t['per_query'].values()):.2f} | "
                     f"{t['voluntary']:.2f} / {t['involuntary']:.2f} |"
                 )
+        mallocs = prof.get("mallocs_per_query")
+        if mallocs:
+            w("")
+            w(
+                "Heap allocations: calls to libc's `malloc` per query during one more such run "
+                "(a `perf probe` uprobe, counted over the whole process, monitor included): "
+                f"HAProxy {mallocs['haproxy']:.2f}, rwproxy {mallocs['rwproxy']:.2f}. "
+                "HAProxy allocates from its own pools; rwproxy's remaining calls come from its "
+                "monitor's checks and the clients' connection set-up, not from the statements."
+            )
     else:
         w("No profile in this run (perf missing or `--no-profile`).")
     w("")
@@ -695,6 +750,7 @@ def main():
     prof = bench.profile() if args.profile else None
     if prof is not None:
         prof["syscalls_per_query"] = bench.syscalls()
+        prof["mallocs_per_query"] = bench.mallocs()
     rss = {"start": rss_start, "hwm": proc_status_kib(args.rwproxy_pid, "VmHWM")}
     with open(os.path.join(args.scratch, "bench-sysbench.json"), "w") as f:
         json.dump({"results": results, "rss_kib": rss, "profile": prof}, f, indent=1)
