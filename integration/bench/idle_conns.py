@@ -28,6 +28,8 @@ import sys
 import time
 import urllib.request
 
+from doc_section import write_section
+
 START_MARK = "<!-- bench:connections:start -->"
 END_MARK = "<!-- bench:connections:end -->"
 
@@ -412,22 +414,6 @@ def render(args, r, started):
     return "\n".join(L) + "\n"
 
 
-def write_section(doc, block):
-    try:
-        with open(doc) as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = "# Benchmarks\n"
-    start, end = text.find(START_MARK), text.find(END_MARK)
-    if start != -1 and end > start:
-        rest = text[end + len(END_MARK) :].lstrip("\n")
-        text = text[:start] + block + ("\n" + rest if rest else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    with open(doc, "w") as f:
-        f.write(text)
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, required=True)
@@ -451,7 +437,7 @@ def main():
             log(e)
         return 1
     block = render(args, result, started)
-    write_section(args.doc, block)
+    write_section(args.doc, block, START_MARK, END_MARK)
     print(block)
     log(f"wrote the section into {args.doc}")
     return 0

@@ -30,6 +30,8 @@ import sys
 import time
 import urllib.request
 
+from doc_section import write_section
+
 START_MARK = "<!-- bench:sysbench:start -->"
 END_MARK = "<!-- bench:sysbench:end -->"
 
@@ -705,22 +707,6 @@ def render(args, results, cells, rss, prof, started):
     return "\n".join(L) + "\n"
 
 
-def write_section(doc, block):
-    try:
-        with open(doc) as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = "# Benchmarks\n"
-    start, end = text.find(START_MARK), text.find(END_MARK)
-    if start != -1 and end > start:
-        rest = text[end + len(END_MARK) :].lstrip("\n")
-        text = text[:start] + block + ("\n" + rest if rest else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    with open(doc, "w") as f:
-        f.write(text)
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=3)
@@ -760,7 +746,7 @@ def main():
         return 1
     cells = summarize(results, [int(t) for t in args.threads.split()])
     block = render(args, results, cells, rss, prof, started)
-    write_section(args.doc, block)
+    write_section(args.doc, block, START_MARK, END_MARK)
     print(block)
     log(f"wrote the section into {args.doc}")
     return 0
