@@ -23,12 +23,11 @@ import json
 import os
 import resource
 import struct
-import subprocess
 import sys
 import time
 import urllib.request
 
-from doc_section import write_section
+from report import machine, revision, write_section
 
 START_MARK = "<!-- bench:connections:start -->"
 END_MARK = "<!-- bench:connections:end -->"
@@ -316,29 +315,8 @@ async def run(args):
     }
 
 
-def machine():
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kib = int(f.readline().split()[1])
-    return f"{os.cpu_count()} CPUs ({model}), {mem_kib / 1024 / 1024:.1f} GiB RAM"
-
-
-def git(*cmd):
-    try:
-        return subprocess.run(["git", *cmd], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
 def render(args, r, started):
-    rev = git("rev-parse", "--short", "HEAD").strip() or "unknown"
-    if git("status", "--porcelain", "--untracked-files=no", "--", "crates").strip():
-        rev += " (with uncommitted changes under crates/)"
+    rev = revision()
     opened = r["opened"]
     delta = r["rss_idle_kib"] - r["rss_before_kib"]
     per_conn = delta * 1024 / opened if opened else 0

@@ -30,7 +30,7 @@ import sys
 import time
 import urllib.request
 
-from doc_section import write_section
+from report import machine, revision, write_section
 
 START_MARK = "<!-- bench:sysbench:start -->"
 END_MARK = "<!-- bench:sysbench:end -->"
@@ -390,46 +390,12 @@ class Bench:
 # ---------------------------------------------------------------- the report
 
 
-def machine():
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kib = int(f.readline().split()[1])
-    return f"{os.cpu_count()} CPUs ({model}), {mem_kib / 1024 / 1024:.1f} GiB RAM"
-
-
 def tool_version(cmd):
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout
         return out.splitlines()[0].strip()
     except (OSError, IndexError, subprocess.SubprocessError):
         return "unknown"
-
-
-def commit():
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def dirty():
-    try:
-        out = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "crates"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout
-        return bool(out.strip())
-    except (OSError, subprocess.SubprocessError):
-        return False
 
 
 def med(values):
@@ -488,7 +454,7 @@ def render(args, results, cells, rss, prof, started):
     threads_list = [int(t) for t in args.threads.split()]
     label = {k: lbl for k, lbl, *_ in WORKLOADS}
     now = started.strftime("%Y-%m-%d %H:%M UTC")
-    rev = commit() + (" (with uncommitted changes under crates/)" if dirty() else "")
+    rev = revision()
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
     L = []
