@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use rwproxy_protocol::handshake::{self, ClientHandshake};
+use rwproxy_protocol::handshake::{self, ClientHandshake, Greeting};
 use rwproxy_protocol::{auth, reply, CapabilityFlags};
 use rwproxy_transport::{MaybeTls, PacketStream, TransportError};
 use tokio::net::TcpStream;
@@ -59,6 +59,9 @@ pub struct ConnectParams<'a> {
 pub const SHAPING_CAPABILITIES: CapabilityFlags = CapabilityFlags::from_bits_retain(
     CapabilityFlags::CLIENT_FOUND_ROWS.bits()
         | CapabilityFlags::CLIENT_LONG_FLAG.bits()
+        | CapabilityFlags::CLIENT_NO_SCHEMA.bits()
+        | CapabilityFlags::CLIENT_ODBC.bits()
+        | CapabilityFlags::CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS.bits()
         | CapabilityFlags::CLIENT_LOCAL_FILES.bits()
         | CapabilityFlags::CLIENT_IGNORE_SPACE.bits()
         | CapabilityFlags::CLIENT_INTERACTIVE.bits()
@@ -85,8 +88,8 @@ const BASE_CAPABILITIES: CapabilityFlags = CapabilityFlags::from_bits_retain(
 pub struct BackendConn {
     name: Arc<str>,
     stream: PacketStream,
-    server_version: String,
-    thread_id: u32,
+    /// The server's greeting (its nonce cleared): what rwproxy shows clients as the server.
+    greeting: Greeting,
     capabilities: CapabilityFlags,
     mariadb: bool,
 }
@@ -102,11 +105,16 @@ impl BackendConn {
 
     /// The server's own connection id (what `KILL` on that server needs).
     pub fn thread_id(&self) -> u32 {
-        self.thread_id
+        self.greeting.connection_id
     }
 
     pub fn server_version(&self) -> &str {
-        &self.server_version
+        &self.greeting.server_version
+    }
+
+    /// The greeting this connection's server sent (nonce cleared).
+    pub fn greeting(&self) -> &Greeting {
+        &self.greeting
     }
 
     pub fn is_mariadb(&self) -> bool {
@@ -132,6 +140,12 @@ impl BackendConn {
             backend: self.name.to_string(),
             source,
         }
+    }
+
+    /// Says goodbye (`COM_QUIT`) and closes; errors are of no interest by then.
+    pub async fn quit(mut self) {
+        let mut seq = 0u8;
+        let _ = self.stream.write_packet(&mut seq, &[0x01]).await;
     }
 
     /// Connects and logs in.
@@ -185,7 +199,7 @@ impl BackendConn {
                 message: String::from_utf8_lossy(e.message).into_owned(),
             });
         }
-        let g = handshake::parse_greeting(&greeting).map_err(|e| protocol(e.to_string()))?;
+        let mut g = handshake::parse_greeting(&greeting).map_err(|e| protocol(e.to_string()))?;
         let mariadb = g.server_version.contains("MariaDB");
         let mut caps =
             (BASE_CAPABILITIES | (p.client_capabilities & SHAPING_CAPABILITIES)) & g.capabilities;
@@ -319,15 +333,62 @@ impl BackendConn {
                 }
             }
         }
+        g.nonce.clear();
         Ok(Self {
             name: Arc::from(p.name),
             stream,
-            server_version: g.server_version,
-            thread_id: g.connection_id,
+            greeting: g,
             capabilities: caps,
             mariadb,
         })
     }
+}
+
+/// Reads only a server's greeting, without logging in (the connection is then closed: the
+/// server counts it as an aborted connect, so this is for when no credentials are known).
+pub async fn read_greeting(
+    name: &str,
+    address: &str,
+    connect_timeout: Duration,
+    login_timeout: Duration,
+) -> Result<Greeting, BackendError> {
+    let tcp = match timeout(connect_timeout, TcpStream::connect(address)).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => {
+            return Err(BackendError::Connect {
+                backend: name.to_string(),
+                address: address.to_string(),
+                reason: e.to_string(),
+            })
+        }
+        Err(_) => {
+            return Err(BackendError::Timeout {
+                backend: name.to_string(),
+                phase: "connect",
+                millis: connect_timeout.as_millis() as u64,
+            })
+        }
+    };
+    let mut stream = PacketStream::new(MaybeTls::Plain(tcp), 1 << 16);
+    let (_, payload) = match timeout(login_timeout, stream.read_packet()).await {
+        Ok(r) => r.map_err(|source| BackendError::Lost {
+            backend: name.to_string(),
+            source,
+        })?,
+        Err(_) => {
+            return Err(BackendError::Timeout {
+                backend: name.to_string(),
+                phase: "greeting",
+                millis: login_timeout.as_millis() as u64,
+            })
+        }
+    };
+    let mut g = handshake::parse_greeting(&payload).map_err(|e| BackendError::Protocol {
+        backend: name.to_string(),
+        what: e.to_string(),
+    })?;
+    g.nonce.clear();
+    Ok(g)
 }
 
 /// The plugin and token to answer with. For the first answer any plugin the server names is

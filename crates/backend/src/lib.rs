@@ -9,6 +9,6 @@ mod connect;
 mod error;
 mod exchange;
 
-pub use connect::{BackendConn, BackendSecret, BackendTls, ConnectParams};
+pub use connect::{read_greeting, BackendConn, BackendSecret, BackendTls, ConnectParams};
 pub use error::{BackendError, Failure};
 pub use exchange::Outcome;

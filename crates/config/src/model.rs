@@ -24,6 +24,8 @@ pub struct Config {
     /// Largest packet (query or row) in bytes, at most 1 GiB.
     #[serde(serialize_with = "as_size")]
     pub max_allowed_packet: u64,
+    /// The version string clients see in the greeting instead of the primary's own.
+    pub server_version: Option<String>,
     /// Users declared in the file.
     pub users: Vec<UserConfig>,
     /// Whether accounts are also read from the backend's `mysql.user`

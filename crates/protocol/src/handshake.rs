@@ -28,8 +28,17 @@ pub struct Greeting {
     pub mariadb_ext: u32,
 }
 
+/// MariaDB extended capability: progress reports (ERR packets with code 0xFFFF) during long
+/// statements.
+pub const MARIADB_PROGRESS: u32 = 0x1;
 /// MariaDB extended capability: `COM_STMT_BULK_EXECUTE`.
 pub const MARIADB_STMT_BULK_OPERATIONS: u32 = 0x4;
+/// MariaDB extended capability: extended type information in column definitions (JSON, UUID,
+/// INET, GEOMETRY subtypes).
+pub const MARIADB_EXTENDED_METADATA: u32 = 0x8;
+/// MariaDB extended capability: a prepared statement's result metadata is sent only when it
+/// changed (a flag byte after the column count says whether it follows).
+pub const MARIADB_CACHE_METADATA: u32 = 0x10;
 
 /// Encodes a HandshakeV10 payload.
 pub fn encode_greeting(out: &mut BytesMut, g: &Greeting) {

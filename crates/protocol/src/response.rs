@@ -65,6 +65,12 @@ fn is_terminator(len: usize, deprecate_eof: bool) -> bool {
     len < 9 || (deprecate_eof && len < crate::frame::MAX_CHUNK)
 }
 
+/// MariaDB's progress report: an ERR header with error code 0xFFFF.
+#[inline]
+fn is_progress_report(payload: &[u8]) -> bool {
+    matches!(payload, [ERR_HEADER, 0xFF, 0xFF, ..])
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     First,
@@ -143,6 +149,13 @@ impl ResponseTracker {
     /// small); `len` is the packet's full payload length.
     pub fn on_packet(&mut self, payload: &[u8], len: usize) -> Result<Step, ProtocolError> {
         let first = payload.first().copied();
+        if self.state != State::Finished && is_progress_report(payload) {
+            // MariaDB's progress report (only to clients that asked for them): more follows.
+            return Ok(Step {
+                kind: PacketKind::Data,
+                done: false,
+            });
+        }
         match self.state {
             State::Finished => Err(ProtocolError::Unexpected(
                 "packet after the end of a response",
@@ -194,9 +207,14 @@ impl ResponseTracker {
                 Some(ERR_HEADER) => Ok(self.end(PacketKind::Err, None)),
                 Some(LOCAL_INFILE_HEADER) => Ok(self.more(PacketKind::LocalInfile, State::First)),
                 Some(_) => {
-                    let (columns, _) = lenenc::read_int(payload)?;
+                    let (columns, used) = lenenc::read_int(payload)?;
                     if columns == 0 {
                         return Err(ProtocolError::Malformed("result set with no columns"));
+                    }
+                    // MariaDB's metadata caching (MARIADB_CLIENT_CACHE_METADATA) adds one byte:
+                    // 0 when the column definitions (and their EOF) are left out.
+                    if payload.get(used) == Some(&0) && len == used + 1 {
+                        return Ok(self.more(PacketKind::ColumnCount, State::Rows));
                     }
                     Ok(self.more(PacketKind::ColumnCount, State::Columns { left: columns }))
                 }
@@ -360,6 +378,46 @@ mod tests {
                 done: true
             }
         );
+    }
+
+    #[test]
+    fn progress_reports_do_not_end_a_response() {
+        let progress = vec![0xFF, 0xFF, 0xFF, 1, 1, 0x10, 0x27, 0, 0];
+        let mut t = ResponseTracker::new(Expect::ResultSet, true);
+        let steps = feed(&mut t, &[progress.clone(), progress, ok(NONE)]);
+        assert_eq!(steps[0].kind, PacketKind::Data);
+        assert!(!steps[0].done && !steps[1].done && steps[2].done);
+    }
+
+    #[test]
+    fn cached_metadata_skips_column_definitions() {
+        // MARIADB_CLIENT_CACHE_METADATA: count 2, then 0 = "no metadata follows", rows directly.
+        for deprecate_eof in [false, true] {
+            let mut t = ResponseTracker::new(Expect::ResultSet, deprecate_eof);
+            let end = if deprecate_eof {
+                term_ok(NONE)
+            } else {
+                eof(NONE)
+            };
+            let steps = feed(&mut t, &[vec![2, 0], vec![0, 0, 1, 2], end]);
+            assert_eq!(steps[1].kind, PacketKind::Row);
+            assert!(steps[2].done);
+            // 1 = "metadata follows": the usual shape.
+            let mut t = ResponseTracker::new(Expect::ResultSet, deprecate_eof);
+            let mut packets = vec![vec![1, 1], b"coldef".to_vec()];
+            if !deprecate_eof {
+                packets.push(eof(NONE));
+            }
+            packets.push(vec![0, 0, 7]);
+            packets.push(if deprecate_eof {
+                term_ok(NONE)
+            } else {
+                eof(NONE)
+            });
+            let steps = feed(&mut t, &packets);
+            assert_eq!(steps[1].kind, PacketKind::Column);
+            assert!(steps.last().is_some_and(|s| s.done));
+        }
     }
 
     #[test]

@@ -116,6 +116,7 @@ async fn serve(
     );
     tokio::spawn(rwproxy_session::accounts::refresher(ctx.clone()));
     tokio::spawn(rwproxy_session::down_watch::run(ctx.clone()));
+    tokio::spawn(rwproxy_session::greeting::watch(ctx.clone()));
 
     shutdown_signal().await;
     tracing::info!(clients = ctx.clients(), "shutting down");

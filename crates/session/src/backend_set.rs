@@ -170,6 +170,7 @@ async fn open(
         tls: tls.as_deref(),
     };
     let mut conn = BackendConn::connect(&params).await?;
+    ctx.learn_greeting(name, conn.greeting());
     // Session tracking of the GTID each write produces (read-your-writes).
     let sql = if conn.is_mariadb() {
         "SET SESSION session_track_system_variables = 'autocommit,character_set_client,character_set_connection,character_set_results,time_zone,last_gtid'"

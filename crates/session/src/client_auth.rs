@@ -8,38 +8,14 @@ use bytes::BytesMut;
 use rand::RngCore;
 use rwproxy_backend::BackendSecret;
 use rwproxy_config::{AuthPlugin, UserConfig};
-use rwproxy_protocol::handshake::{self, ClientHandshake, Greeting};
+use rwproxy_protocol::handshake::{self, ClientHandshake};
 use rwproxy_protocol::reply::{self, codes};
-use rwproxy_protocol::{auth, CapabilityFlags, StatusFlags};
+use rwproxy_protocol::{auth, CapabilityFlags};
 use rwproxy_transport::PacketStream;
 
 use crate::accounts::AccountProblem;
 use crate::context::{LoginUser, ProxyContext};
 use crate::error::ClientError;
-
-/// What rwproxy offers clients (TLS is added when configured).
-pub const SERVER_CAPABILITIES: CapabilityFlags = CapabilityFlags::from_bits_retain(
-    CapabilityFlags::CLIENT_LONG_PASSWORD.bits()
-        | CapabilityFlags::CLIENT_FOUND_ROWS.bits()
-        | CapabilityFlags::CLIENT_LONG_FLAG.bits()
-        | CapabilityFlags::CLIENT_CONNECT_WITH_DB.bits()
-        | CapabilityFlags::CLIENT_LOCAL_FILES.bits()
-        | CapabilityFlags::CLIENT_IGNORE_SPACE.bits()
-        | CapabilityFlags::CLIENT_PROTOCOL_41.bits()
-        | CapabilityFlags::CLIENT_INTERACTIVE.bits()
-        | CapabilityFlags::CLIENT_IGNORE_SIGPIPE.bits()
-        | CapabilityFlags::CLIENT_TRANSACTIONS.bits()
-        | CapabilityFlags::CLIENT_SECURE_CONNECTION.bits()
-        | CapabilityFlags::CLIENT_MULTI_STATEMENTS.bits()
-        | CapabilityFlags::CLIENT_MULTI_RESULTS.bits()
-        | CapabilityFlags::CLIENT_PS_MULTI_RESULTS.bits()
-        | CapabilityFlags::CLIENT_PLUGIN_AUTH.bits()
-        | CapabilityFlags::CLIENT_CONNECT_ATTRS.bits()
-        | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.bits()
-        | CapabilityFlags::CLIENT_SESSION_TRACK.bits()
-        | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits()
-        | CapabilityFlags::CLIENT_COMPRESS.bits(),
-);
 
 /// A client that proved who it is.
 #[derive(Debug)]
@@ -84,29 +60,17 @@ pub async fn authenticate(
 ) -> Result<(PacketStream, AuthenticatedClient), ClientError> {
     let nonce = random_nonce();
     let tls = ctx.tls_acceptor();
-    let mut caps = SERVER_CAPABILITIES;
-    if tls.is_some() {
-        caps |= CapabilityFlags::CLIENT_SSL;
-    }
-    // MariaDB's extended capabilities (bulk execute) are offered when rwproxy presents itself
-    // as MariaDB; they travel in the greeting only with CLIENT_LONG_PASSWORD clear.
-    let server_version = ctx.server_version();
-    let mariadb_ext = if server_version.contains("MariaDB") {
-        caps.remove(CapabilityFlags::CLIENT_LONG_PASSWORD);
-        handshake::MARIADB_STMT_BULK_OPERATIONS
-    } else {
-        0
-    };
-    let greeting = Greeting {
-        server_version,
-        connection_id: conn_id,
-        nonce: nonce.to_vec(),
-        capabilities: caps,
-        collation: 45,
-        status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
-        auth_plugin: auth::NATIVE_PASSWORD.to_string(),
-        mariadb_ext,
-    };
+    let learned = crate::greeting::current(ctx).await;
+    let greeting = crate::greeting::for_client(
+        learned.as_deref(),
+        ctx.config_guard().server_version.as_deref(),
+        tls.is_some(),
+        conn_id,
+        &nonce,
+    );
+    let caps = greeting.capabilities;
+    let mariadb_ext = greeting.mariadb_ext;
+    let server_status = greeting.status;
     let mut out = BytesMut::new();
     handshake::encode_greeting(&mut out, &greeting);
     let mut seq = 0u8;
@@ -339,14 +303,7 @@ pub async fn authenticate(
 
     let negotiated = client.capabilities & (caps | CapabilityFlags::CLIENT_SSL);
     let mut out = BytesMut::new();
-    reply::encode_ok(
-        &mut out,
-        0,
-        0,
-        StatusFlags::SERVER_STATUS_AUTOCOMMIT,
-        0,
-        negotiated,
-    );
+    reply::encode_ok(&mut out, 0, 0, server_status, 0, negotiated);
     if let Err(e) = stream.write_packet(&mut seq, &out).await {
         return Err(ClientError::Transport(e));
     }

@@ -11,6 +11,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use rwproxy_backend::BackendTls;
 use rwproxy_config::{Config, UserConfig};
 use rwproxy_monitor::MonitorHandle;
+use rwproxy_protocol::handshake::Greeting;
 use sha2_digest::digest;
 
 use crate::accounts::{AccountProblem, AccountTable, ON_DEMAND_REFRESH_EVERY};
@@ -33,7 +34,9 @@ pub struct ProxyContext {
     monitor: MonitorHandle,
     tls: ArcSwapOption<tokio_rustls::TlsAcceptor>,
     backend_tls: ArcSwapOption<BackendTls>,
-    server_version: ArcSwap<String>,
+    /// Each backend's greeting, as last seen (nonce cleared): what clients are greeted with.
+    greetings: ArcSwap<HashMap<String, Arc<Greeting>>>,
+    greeting_fetch: tokio::sync::Mutex<()>,
     pub registry: Registry,
     pub observer: Arc<dyn SessionObserver>,
     next_conn_id: AtomicU32,
@@ -73,7 +76,8 @@ impl ProxyContext {
             monitor,
             tls: ArcSwapOption::empty(),
             backend_tls: ArcSwapOption::empty(),
-            server_version: ArcSwap::new(Arc::new("10.11.0-MariaDB-rwproxy".to_string())),
+            greetings: ArcSwap::new(Arc::new(HashMap::new())),
+            greeting_fetch: tokio::sync::Mutex::new(()),
             registry: Registry::default(),
             observer,
             next_conn_id: AtomicU32::new(1),
@@ -132,13 +136,61 @@ impl ProxyContext {
         self.backend_tls.load_full()
     }
 
-    /// The version string clients see in the greeting.
-    pub fn server_version(&self) -> String {
-        self.server_version.load().as_ref().clone()
+    /// Records the greeting a backend sent (on every login; stored only when it changed).
+    pub fn learn_greeting(&self, backend: &str, greeting: &Greeting) {
+        let same = |known: &Greeting| {
+            known.server_version == greeting.server_version
+                && known.capabilities == greeting.capabilities
+                && known.collation == greeting.collation
+                && known.status == greeting.status
+                && known.auth_plugin == greeting.auth_plugin
+                && known.mariadb_ext == greeting.mariadb_ext
+        };
+        if self.greetings.load().get(backend).is_some_and(|k| same(k)) {
+            return;
+        }
+        let learned = Arc::new(Greeting {
+            connection_id: 0,
+            nonce: Vec::new(),
+            ..greeting.clone()
+        });
+        tracing::debug!(backend, version = %learned.server_version, "server greeting learned");
+        self.greetings.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(backend.to_string(), learned.clone());
+            map
+        });
     }
 
-    pub fn set_server_version(&self, v: String) {
-        self.server_version.store(Arc::new(v));
+    /// Whether `backend`'s greeting is known.
+    pub fn has_greeting(&self, backend: &str) -> bool {
+        self.greetings.load().contains_key(backend)
+    }
+
+    /// The greeting clients should see: the primary's, or while there is no primary (or its
+    /// greeting is not known yet) the first backend's in configuration order that is known.
+    pub fn known_greeting(&self) -> Option<Arc<Greeting>> {
+        let greetings = self.greetings.load();
+        if greetings.is_empty() {
+            return None;
+        }
+        let topology = self.monitor.snapshot();
+        topology
+            .primary()
+            .and_then(|p| greetings.get(&p.name))
+            .or_else(|| {
+                topology
+                    .backends
+                    .iter()
+                    .find_map(|b| greetings.get(&b.name))
+            })
+            .cloned()
+    }
+
+    /// Held while a session learns a greeting for the first time, so that a burst of clients
+    /// at startup opens one backend connection, not one each.
+    pub async fn greeting_fetch_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.greeting_fetch.lock().await
     }
 
     pub fn user(&self, name: &str) -> Option<UserConfig> {

@@ -18,6 +18,7 @@ mod connection_id;
 pub mod context;
 pub mod down_watch;
 pub mod error;
+pub mod greeting;
 mod kill;
 pub mod listener;
 mod names;

@@ -27,6 +27,7 @@ const TOP_KEYS: &[&str] = &[
     "listen",
     "max_client_connections",
     "max_allowed_packet",
+    "server_version",
     "users",
     "users_from_backend",
     "accounts_refresh_interval",
@@ -77,6 +78,16 @@ pub(crate) fn build_config(
             problems,
         )
         .unwrap_or(DEFAULT_MAX_ALLOWED_PACKET);
+    let server_version = root.string("server_version", problems);
+    if let Some(v) = &server_version {
+        if v.is_empty() || v.len() > 250 || v.bytes().any(|b| b == 0 || b.is_ascii_control()) {
+            problems.add(
+                &root.path_of("server_version"),
+                root.get("server_version"),
+                "server_version must be 1 to 250 printable characters (or left out to announce the primary's own version)",
+            );
+        }
+    }
     let accounts_refresh_interval = root
         .duration("accounts_refresh_interval", true, problems)
         .unwrap_or(DEFAULT_ACCOUNTS_REFRESH);
@@ -103,6 +114,7 @@ pub(crate) fn build_config(
         listen: listen.unwrap_or(DEFAULT_LISTEN),
         max_client_connections: usize::try_from(max_client_connections).unwrap_or(usize::MAX),
         max_allowed_packet,
+        server_version,
         users: users.users,
         users_from_backend,
         accounts_refresh_interval,
