@@ -1,13 +1,15 @@
-//! `COM_CHANGE_USER`: the new user is authenticated by rwproxy, the session's state is reset,
-//! and its backend connections are closed so the next statements log in as the new user.
+//! `COM_CHANGE_USER`: the new user is authenticated by rwproxy as the server would (the answer
+//! is checked against the greeting's nonce; an account unknown to rwproxy waits for a fresh
+//! account list), the session's state is reset, and its backend connections are closed so the
+//! next statements log in as the new user.
 
 use bytes::{Bytes, BytesMut};
-use rand::RngCore;
 use rwproxy_protocol::auth;
 use rwproxy_protocol::handshake;
 use rwproxy_protocol::reply::codes;
 
 use crate::client_auth::verify_native_or_sha2;
+use crate::context::LoginUser;
 use crate::error::ClientError;
 use crate::session::{Flow, Session};
 
@@ -30,34 +32,46 @@ pub(crate) async fn change_user(s: &mut Session, payload: Bytes) -> Result<Flow,
         s.peer.ip()
     );
     let mut lookup = s.ctx.login_user(&request.user, s.peer.ip());
-    if matches!(lookup, crate::context::LoginUser::Unknown)
-        && s.ctx.refresh_accounts_on_demand().await
-    {
+    if matches!(lookup, LoginUser::Unknown) && s.ctx.refresh_accounts_on_demand().await {
+        // Perhaps created on the server a moment ago: the refresh waited for a fresh list.
         lookup = s.ctx.login_user(&request.user, s.peer.ip());
     }
-    let user = match lookup {
-        crate::context::LoginUser::Configured(u) | crate::context::LoginUser::FromBackend(u) => {
-            Some(u)
+    let (user, from_backend) = match lookup {
+        LoginUser::Configured(u) => (u, false),
+        LoginUser::FromBackend(u) => (u, true),
+        LoginUser::Unusable(_) | LoginUser::Unknown => {
+            tracing::info!(user = %request.user, "COM_CHANGE_USER refused: unknown user");
+            s.send_error(1, codes::ACCESS_DENIED, denied).await?;
+            return Ok(Flow::Close);
         }
-        _ => None,
     };
-    let Some(user) = user else {
-        tracing::info!(user = %request.user, "COM_CHANGE_USER refused: unknown user");
-        s.send_error(1, codes::ACCESS_DENIED, denied).await?;
-        return Ok(Flow::Close);
-    };
-    // Always authenticate against a fresh nonce with the account's own plugin.
-    let mut random = [0u8; auth::NONCE_LEN];
-    rand::thread_rng().fill_bytes(&mut random);
-    let nonce = auth::nonce_from_random(random);
+    // Like the server: the answer was computed with the greeting's nonce; a client that used
+    // another plugin than the account's is switched to it (with the same nonce).
     let plugin = user.auth_plugin.as_str();
-    let mut out = BytesMut::new();
-    handshake::encode_auth_switch(&mut out, plugin, &nonce);
+    let client_plugin = request
+        .auth_plugin
+        .as_deref()
+        .unwrap_or(auth::NATIVE_PASSWORD);
+    let nonce = s.nonce;
     let mut seq = 1u8;
-    s.client.write_packet(&mut seq, &out).await?;
-    let (rseq, token) = s.client.read_packet().await?;
-    let mut seq = rseq.wrapping_add(1);
-    let Some(secret) = verify_native_or_sha2(&user, &nonce, &token, plugin) else {
+    let token = if client_plugin == plugin {
+        request.auth_response.clone()
+    } else {
+        let mut out = BytesMut::new();
+        handshake::encode_auth_switch(&mut out, plugin, &nonce);
+        s.client.write_packet(&mut seq, &out).await?;
+        let (rseq, token) = s.client.read_packet().await?;
+        seq = rseq.wrapping_add(1);
+        token.to_vec()
+    };
+    let mut verified = verify_native_or_sha2(&user, &nonce, &token, plugin);
+    if verified.is_none() && from_backend && s.ctx.refresh_accounts_on_demand().await {
+        // The password may have changed on the server since the last refresh.
+        if let LoginUser::FromBackend(fresh) = s.ctx.login_user(&request.user, s.peer.ip()) {
+            verified = verify_native_or_sha2(&fresh, &nonce, &token, plugin);
+        }
+    }
+    let Some(secret) = verified else {
         tracing::info!(user = %request.user, "COM_CHANGE_USER refused: wrong password");
         s.send_error(seq, codes::ACCESS_DENIED, denied).await?;
         return Ok(Flow::Close);

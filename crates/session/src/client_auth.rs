@@ -30,6 +30,9 @@ pub struct AuthenticatedClient {
     pub tls: bool,
     /// MariaDB extended capabilities both sides agreed on.
     pub mariadb_ext: u32,
+    /// The nonce of the greeting: `COM_CHANGE_USER` answers are computed with it, as with the
+    /// server.
+    pub nonce: [u8; auth::NONCE_LEN],
 }
 
 /// Sends an error packet to the client and returns the matching error.
@@ -323,6 +326,7 @@ pub async fn authenticate(
             max_packet: client.max_packet,
             tls: on_tls,
             mariadb_ext: client.mariadb_ext & mariadb_ext,
+            nonce,
         },
     ))
 }

@@ -48,7 +48,8 @@ pub struct ProxyContext {
     /// Accounts read from the primary (`users_from_backend`).
     accounts: ArcSwap<AccountTable>,
     accounts_wanted: tokio::sync::Notify,
-    accounts_last_on_demand: Mutex<Option<Instant>>,
+    /// When the last on-demand account refresh started (held while one runs or waits).
+    accounts_on_demand: tokio::sync::Mutex<Option<Instant>>,
     /// Why the last account refresh failed, if it did (shown by `/backends`).
     accounts_error: Mutex<Option<String>>,
 }
@@ -87,7 +88,7 @@ impl ProxyContext {
             global_write: ArcSwapOption::empty(),
             accounts: ArcSwap::new(Arc::new(AccountTable::default())),
             accounts_wanted: tokio::sync::Notify::new(),
-            accounts_last_on_demand: Mutex::new(None),
+            accounts_on_demand: tokio::sync::Mutex::new(None),
             accounts_error: Mutex::new(None),
         }
     }
@@ -319,29 +320,43 @@ impl ProxyContext {
             Ok(table) => {
                 tracing::debug!(accounts = table.len(), "backend accounts loaded");
                 self.accounts.store(Arc::new(table));
+                *self
+                    .accounts_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = None;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read accounts from the backend; keeping the previous list")
+                tracing::warn!(error = %e, "cannot read accounts from the backend; keeping the previous list");
+                *self
+                    .accounts_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(e);
             }
         }
     }
 
-    /// Refreshes the accounts for a login that did not match, at most once per second.
-    /// Returns whether a refresh ran.
+    /// Refreshes the accounts for a login (or change user) that named an unknown user or whose
+    /// password did not match: waits for a refresh that starts after this call, so an account
+    /// created a moment ago is found. Refreshes run at most once per
+    /// [`ON_DEMAND_REFRESH_EVERY`] (a caller waits for the next slot, so the wait is bounded) and
+    /// concurrent callers share one. Returns whether a refresh ran for this call.
     pub async fn refresh_accounts_on_demand(&self) -> bool {
         if !self.config.load().users_from_backend {
             return false;
         }
-        {
-            let mut last = self
-                .accounts_last_on_demand
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < ON_DEMAND_REFRESH_EVERY) {
-                return false;
+        let asked = Instant::now();
+        let mut last = self.accounts_on_demand.lock().await;
+        if let Some(started) = *last {
+            if started >= asked {
+                // A refresh that started after this call completed while it waited.
+                return true;
             }
-            *last = Some(Instant::now());
+            let next = started + ON_DEMAND_REFRESH_EVERY;
+            if next > Instant::now() {
+                tokio::time::sleep_until(next.into()).await;
+            }
         }
+        *last = Some(Instant::now());
         self.refresh_accounts().await;
         true
     }

@@ -116,10 +116,10 @@ pub fn for_client(
     }
 }
 
-/// How long a client's greeting may wait for a first backend greeting to be learned.
+/// How long a client's greeting may wait for a first backend greeting to be learned: half the
+/// client's own handshake budget.
 fn learn_budget(ctx: &ProxyContext) -> Duration {
-    let config = ctx.config_guard();
-    config.timeouts.connect + config.timeouts.handshake
+    ctx.config_guard().timeouts.handshake / 2
 }
 
 /// The greeting to base a client's on: the known one, or one learned now from the backends

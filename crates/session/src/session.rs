@@ -50,6 +50,8 @@ pub struct Session {
     /// Backends that failed for this session, and when; skipped for a back-off period.
     pub(crate) excluded: Vec<(String, std::time::Instant)>,
     pub(crate) initial_database: Option<String>,
+    /// The greeting's nonce (what `COM_CHANGE_USER` scrambles are computed with).
+    pub(crate) nonce: [u8; rwproxy_protocol::auth::NONCE_LEN],
 }
 
 impl Session {
@@ -90,6 +92,7 @@ impl Session {
             read_home: None,
             excluded: Vec::new(),
             initial_database: auth.database,
+            nonce: auth.nonce,
         }
     }
 
