@@ -200,6 +200,24 @@ public final class DropIn {
                 }
             }
         }
+        // A 20 MiB value in a text-protocol statement inside compressed frames: the statement is
+        // more than one 16 MiB packet, and the reply's sequence ids must be the server's.
+        try (Connection c = open(proxyPort, "useCompression=true&maxAllowedPacket=67108864")) {
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + blobTable + " VALUES (?, ?)")) {
+                ps.setInt(1, 2);
+                ps.setBytes(2, blob);
+                check(ps.executeUpdate() == 1, "compressed: 20 MiB blob inserted (text protocol)");
+            }
+            c.setAutoCommit(false);
+            try (PreparedStatement ps = c.prepareStatement("SELECT b FROM " + blobTable + " WHERE id = ?")) {
+                ps.setInt(1, 2);
+                try (ResultSet rs = ps.executeQuery()) {
+                    check(rs.next() && Arrays.equals(rs.getBytes(1), blob), "compressed: 20 MiB blob read back intact");
+                }
+            }
+            c.commit();
+            c.setAutoCommit(true);
+        }
 
         try (Connection c = open(proxyPort, "")) {
             try (Statement st = c.createStatement()) {

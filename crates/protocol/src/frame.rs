@@ -74,6 +74,17 @@ pub fn check_logical(
     buf: &[u8],
     max_payload: usize,
 ) -> Result<Option<LogicalPacket>, ProtocolError> {
+    check_logical_with(buf, max_payload, true)
+}
+
+/// [`check_logical`], optionally without checking the sequence ids of continuation packets:
+/// inside compressed frames the server ignores them (the frames carry the sequence), and
+/// Connector/C numbers every chunk of a large packet 0 there.
+pub fn check_logical_with(
+    buf: &[u8],
+    max_payload: usize,
+    check_sequence: bool,
+) -> Result<Option<LogicalPacket>, ProtocolError> {
     let mut offset = 0;
     let mut payload_len = 0usize;
     let mut chunks = 0;
@@ -84,7 +95,7 @@ pub fn check_logical(
         };
         if chunks == 0 {
             first_seq = seq;
-        } else if seq != first_seq.wrapping_add(chunks as u8) {
+        } else if check_sequence && seq != first_seq.wrapping_add(chunks as u8) {
             return Err(ProtocolError::Sequence {
                 expected: first_seq.wrapping_add(chunks as u8),
                 got: seq,

@@ -145,7 +145,9 @@ impl Session {
                 }
                 Err(e) => return Err(ClientError::Transport(e)),
             };
-            if seq != 0 {
+            // Inside compressed frames only the frames are numbered (the server ignores the
+            // packets' own ids, and Connector/J does not start them at 0).
+            if seq != 0 && !self.client.is_compressed() {
                 tracing::warn!(seq, "command packet with sequence id other than 0; closing");
                 let _ = self
                     .send_error(

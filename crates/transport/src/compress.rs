@@ -2,6 +2,11 @@
 //! frames `3-byte compressed length | 1-byte sequence id | 3-byte uncompressed length |
 //! zlib data` (uncompressed length 0: the data is stored as is). Frames have their own sequence
 //! ids; a reply's frames continue from the last frame the peer sent.
+//!
+//! rwproxy speaks it as the server does (it is the server side of a client connection): the
+//! sequence ids of the plain packets inside the frames are not checked on reading, and on
+//! writing they are numbered like the frames, continuing from the last frame read (a 20 MiB
+//! statement sent in four frames is answered with frame 4 holding packet 4).
 
 use std::io::{Read, Write};
 
@@ -21,6 +26,15 @@ pub struct Compressor {
     /// Compressed bytes read and not yet decoded.
     pub(crate) incoming: BytesMut,
     seq: u8,
+    /// The sequence id the next plain packet written gets.
+    plain_seq: u8,
+    /// Payload bytes of the current outgoing plain packet still to come.
+    out_left: usize,
+    /// The outgoing plain packet header being read (it may straddle two writes).
+    header: [u8; 4],
+    header_have: usize,
+    /// Plain bytes being renumbered (reused).
+    scratch: Vec<u8>,
 }
 
 impl Compressor {
@@ -64,11 +78,52 @@ impl Compressor {
                 produced += ulen;
             }
             self.seq = seq.wrapping_add(1);
+            self.plain_seq = self.seq;
         }
     }
 
-    /// Encodes `plain` as frames appended to `out`.
+    /// Gives the plain packets in `buf` (a continuation of what was renumbered before) the
+    /// sequence ids the server would: consecutive, from the last frame read.
+    fn renumber(&mut self, buf: &mut [u8]) {
+        let mut i = 0;
+        while i < buf.len() {
+            if self.out_left > 0 {
+                let n = self.out_left.min(buf.len() - i);
+                self.out_left -= n;
+                i += n;
+                continue;
+            }
+            let n = (4 - self.header_have).min(buf.len() - i);
+            self.header[self.header_have..self.header_have + n].copy_from_slice(&buf[i..i + n]);
+            self.header_have += n;
+            i += n;
+            if self.header_have == 4 {
+                // The sequence id is the header's last byte: always in this buffer.
+                buf[i - 1] = self.plain_seq;
+                self.plain_seq = self.plain_seq.wrapping_add(1);
+                self.out_left = self.header[0] as usize
+                    | (self.header[1] as usize) << 8
+                    | (self.header[2] as usize) << 16;
+                self.header_have = 0;
+            }
+        }
+    }
+
+    /// Encodes `plain` (whole or partial packets with their headers) as frames appended to
+    /// `out`, renumbering the packets inside.
     pub fn encode(&mut self, plain: &[u8], out: &mut BytesMut) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(plain);
+        self.renumber(&mut scratch);
+        self.encode_frames(&scratch, out);
+        if scratch.capacity() > 1 << 20 {
+            scratch = Vec::new();
+        }
+        self.scratch = scratch;
+    }
+
+    fn encode_frames(&mut self, plain: &[u8], out: &mut BytesMut) {
         for chunk in plain.chunks(MAX_CHUNK) {
             let start = out.len();
             out.put_slice(&[0; FRAME_HEADER]);
@@ -115,7 +170,7 @@ mod tests {
             let plain: Vec<u8> = (0..len).map(|i| (i % 7) as u8).collect();
             let mut a = Compressor::default();
             let mut wire = BytesMut::new();
-            a.encode(&plain, &mut wire);
+            a.encode_frames(&plain, &mut wire);
             let mut b = Compressor::default();
             b.incoming.extend_from_slice(&wire);
             let mut out = BytesMut::new();
@@ -134,7 +189,7 @@ mod tests {
     fn partial_frames_wait_and_garbage_is_an_error() {
         let mut a = Compressor::default();
         let mut wire = BytesMut::new();
-        a.encode(&[5u8; 500], &mut wire);
+        a.encode_frames(&[5u8; 500], &mut wire);
         let mut b = Compressor::default();
         b.incoming.extend_from_slice(&wire[..wire.len() - 1]);
         let mut out = BytesMut::new();
@@ -143,5 +198,68 @@ mod tests {
         c.incoming
             .extend_from_slice(&[5, 0, 0, 0, 100, 0, 0, 1, 2, 3, 4, 5]);
         assert!(c.decode(&mut out, 1 << 24).is_err());
+    }
+
+    fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![
+            payload.len() as u8,
+            (payload.len() >> 8) as u8,
+            (payload.len() >> 16) as u8,
+            seq,
+        ];
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn decode_all(c: &mut Compressor, wire: &[u8]) -> BytesMut {
+        c.incoming.extend_from_slice(wire);
+        let mut out = BytesMut::new();
+        c.decode(&mut out, 1 << 30).unwrap();
+        out
+    }
+
+    #[test]
+    fn replies_are_numbered_from_the_last_frame_read() {
+        // A client sends a command in four frames (seq 0..=3), as Connector/C does for 20 MiB.
+        let mut client = Compressor::default();
+        let mut wire = BytesMut::new();
+        for _ in 0..4 {
+            client.encode_frames(&[0u8; 10], &mut wire);
+        }
+        let mut server = Compressor::default();
+        decode_all(&mut server, &wire);
+        // The reply (an OK relayed with the backend's numbering, 2) becomes frame 4, packet 4;
+        // a result set of several packets, written in pieces with a header split across two
+        // writes, continues 5, 6, 7.
+        let mut out = BytesMut::new();
+        server.encode(&packet(2, &[0, 0, 0, 2, 0, 0, 0]), &mut out);
+        let mut reader = Compressor::default();
+        let plain = decode_all(&mut reader, &out);
+        assert_eq!((reader.seq, plain[3]), (5, 4));
+        let stream = [packet(1, b"abc"), packet(2, &[7u8; 100]), packet(3, b"z")].concat();
+        let mut out = BytesMut::new();
+        server.encode(&stream[..2], &mut out);
+        server.encode(&stream[2..50], &mut out);
+        server.encode(&stream[50..], &mut out);
+        let plain = decode_all(&mut reader, &out);
+        assert_eq!(plain.len(), stream.len());
+        assert_eq!((plain[3], plain[10], plain[114]), (5, 6, 7));
+        assert_eq!(&plain[4..7], b"abc");
+    }
+
+    #[test]
+    fn continuation_chunks_of_a_large_packet_are_renumbered_too() {
+        let mut server = Compressor::default();
+        let mut plain = packet(0, &[]);
+        plain[..3].copy_from_slice(&[0xFF, 0xFF, 0xFF]);
+        plain.resize(4 + MAX_CHUNK, 1);
+        plain.extend_from_slice(&packet(0, b"tail"));
+        let mut out = BytesMut::new();
+        server.encode(&plain, &mut out);
+        let mut reader = Compressor::default();
+        let back = decode_all(&mut reader, &out);
+        assert_eq!(back[3], 0);
+        assert_eq!(back[4 + MAX_CHUNK + 3], 1);
+        assert_eq!(&back[back.len() - 4..], b"tail");
     }
 }

@@ -151,7 +151,11 @@ impl PacketStream {
     /// Reads one whole logical packet (joined if it spans several physical packets).
     pub async fn read_packet(&mut self) -> Result<(u8, Bytes), TransportError> {
         loop {
-            if let Some(info) = frame::check_logical(&self.rbuf, self.max_payload)? {
+            // Inside compressed frames only the frames' own sequence ids count.
+            let check_sequence = self.compress.is_none();
+            if let Some(info) =
+                frame::check_logical_with(&self.rbuf, self.max_payload, check_sequence)?
+            {
                 let payload = frame::take_logical(&mut self.rbuf, &info);
                 self.maybe_shrink();
                 return Ok((info.first_seq, payload));
