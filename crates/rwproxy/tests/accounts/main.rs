@@ -12,3 +12,4 @@ mod backend_accounts;
 mod bulk;
 mod compression;
 mod drivers;
+mod just_created;

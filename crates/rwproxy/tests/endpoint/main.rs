@@ -11,6 +11,7 @@ mod auth_errors;
 mod backend_down;
 mod bad_handshake;
 mod connection_limits;
+mod greeting;
 mod kill_query;
 mod large_packets;
 mod load_data;
