@@ -27,6 +27,9 @@ pub struct Prepared {
     pub cursor_on: Option<String>,
     /// The backend that received `COM_STMT_SEND_LONG_DATA` for the next execute.
     pub long_data_on: Option<String>,
+    /// The statement's `CONNECTION_ID()` calls were replaced (result column names are mapped
+    /// back).
+    pub names: Option<std::sync::Arc<crate::connection_id::Substituted>>,
 }
 
 impl Prepared {
@@ -135,6 +138,7 @@ mod tests {
                 on: vec![],
                 cursor_on: None,
                 long_data_on: None,
+                names: None,
             },
         );
         let b = s.next_id();

@@ -57,6 +57,17 @@ pub(crate) enum RunError {
     Client(ClientError),
 }
 
+/// What the relay changes in a reply.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReplyRewrite {
+    /// rwproxy's own id for a prepared statement (in the `COM_STMT_PREPARE` OK).
+    pub stmt_id: Option<u32>,
+    /// The statement reads the process list (ids of rwproxy's backend threads are rewritten).
+    pub process_list: Option<crate::processlist::ProcessList>,
+    /// The statement's `CONNECTION_ID()` calls were replaced: column names are mapped back.
+    pub names: Option<std::sync::Arc<crate::connection_id::Substituted>>,
+}
+
 impl Session {
     pub(crate) fn view(&self) -> SessionView<'_> {
         let user_consistency = self
@@ -320,7 +331,7 @@ impl Session {
         backend: &str,
         payload: &[u8],
         expect: Expect,
-        rewrite_stmt_id: Option<u32>,
+        rewrite: ReplyRewrite,
     ) -> Result<RelayOutcome, RunError> {
         let opening = !self.backends.is_open(backend);
         self.backends
@@ -346,6 +357,18 @@ impl Session {
                 backend: backend.to_string(),
             }));
         }
+        // A process-list statement sees the server's id of the connection it runs on.
+        let thread_id = slot.conn.thread_id();
+        let substituted = rewrite
+            .process_list
+            .and_then(|_| crate::connection_id::substitute(payload.get(1..)?, thread_id));
+        let resent = substituted
+            .as_ref()
+            .map(|s| [&payload[..1], &s.sql[..]].concat());
+        let payload = resent.as_deref().unwrap_or(payload);
+        let owners = rewrite
+            .process_list
+            .map(|_| self.ctx.registry.thread_owners(backend));
         let mut seq = 0u8;
         if let Err(e) = slot.conn.stream().write_packet(&mut seq, payload).await {
             self.handle.set_in_flight(None);
@@ -361,7 +384,9 @@ impl Session {
             strip_session_state: !self
                 .client_caps
                 .contains(CapabilityFlags::CLIENT_SESSION_TRACK),
-            rewrite_stmt_id,
+            rewrite_stmt_id: rewrite.stmt_id,
+            process_list: rewrite.process_list.zip(owners.as_ref()),
+            column_names: substituted.as_ref().or(rewrite.names.as_deref()),
         };
         let mut progress = Progress::default();
         let result = {
@@ -472,7 +497,7 @@ impl Session {
         consistency: Consistency,
         payload: &[u8],
         expect: Expect,
-        rewrite_stmt_id: Option<u32>,
+        rewrite: ReplyRewrite,
     ) -> Result<Option<(Chosen, RelayOutcome)>, ClientError> {
         let mut attempts = 0;
         loop {
@@ -489,7 +514,7 @@ impl Session {
             self.ctx.observer.routed(chosen.role, chosen.reason);
             let started = Instant::now();
             match self
-                .run_on(&chosen.backend, payload, expect, rewrite_stmt_id)
+                .run_on(&chosen.backend, payload, expect, rewrite.clone())
                 .await
             {
                 Ok(outcome) => {
@@ -525,16 +550,25 @@ impl Session {
 
     /// `COM_QUERY`.
     pub(crate) async fn com_query(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
-        let payload =
-            match crate::connection_id::substitute(payload.get(1..).unwrap_or_default(), self.id) {
-                Some(sql) => {
-                    let mut p = Vec::with_capacity(sql.len() + 1);
-                    p.push(rwproxy_protocol::command::COM_QUERY);
-                    p.extend_from_slice(&sql);
-                    Bytes::from(p)
-                }
-                None => payload,
-            };
+        let text = payload.get(1..).unwrap_or_default();
+        let process_list = crate::processlist::reads_process_list(text, || {
+            classify(text).kind == StatementKind::Show
+        });
+        // CONNECTION_ID() is the client's id; in a process-list statement it is substituted
+        // where the statement runs (run_on).
+        let substituted = match process_list {
+            None => crate::connection_id::substitute(text, self.id),
+            Some(_) => None,
+        };
+        let payload = match &substituted {
+            Some(s) => {
+                let mut p = Vec::with_capacity(s.sql.len() + 1);
+                p.push(rwproxy_protocol::command::COM_QUERY);
+                p.extend_from_slice(&s.sql);
+                Bytes::from(p)
+            }
+            None => payload,
+        };
         let sql = payload.get(1..).unwrap_or_default();
         let class = classify(sql);
         if class.kind == StatementKind::Kill {
@@ -551,7 +585,11 @@ impl Session {
                 consistency,
                 &payload,
                 Expect::ResultSet,
-                None,
+                ReplyRewrite {
+                    stmt_id: None,
+                    process_list,
+                    names: substituted.map(std::sync::Arc::new),
+                },
             )
             .await?;
         if let Some((chosen, outcome)) = outcome {
@@ -686,7 +724,7 @@ impl Session {
             Consistency::Eventual,
             payload,
             expect,
-            None,
+            ReplyRewrite::default(),
         )
         .await
     }

@@ -75,6 +75,18 @@ impl Registry {
     pub fn len(&self) -> usize {
         lock(&self.sessions).len()
     }
+    /// Which session holds each thread of `backend` (thread id → rwproxy connection id).
+    pub fn thread_owners(&self, backend: &str) -> HashMap<u32, u32> {
+        let mut owners = HashMap::new();
+        for (id, handle) in lock(&self.sessions).iter() {
+            for t in lock(&handle.threads).iter() {
+                if t.backend == backend {
+                    owners.insert(t.thread_id, *id);
+                }
+            }
+        }
+        owners
+    }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

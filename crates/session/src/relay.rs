@@ -7,12 +7,18 @@
 //! packets that must change (a prepared statement's id, session-state information a client did
 //! not ask for) are rewritten into a reused scratch buffer.
 
+use std::collections::HashMap;
+
 use bytes::BytesMut;
 use rwproxy_protocol::command::{self, PrepareOk};
 use rwproxy_protocol::frame::{self, HEADER_LEN, MAX_CHUNK};
 use rwproxy_protocol::response::{Expect, PacketKind, ResponseTracker};
 use rwproxy_protocol::{reply, CapabilityFlags, StatusFlags};
 use rwproxy_transport::{PacketStream, TransportError};
+
+use crate::coldef;
+use crate::connection_id::Substituted;
+use crate::processlist::{self, ProcessList};
 
 /// Packets up to this size are examined whole (OK, ERR, EOF and LOCAL INFILE requests are far
 /// smaller); larger ones by their first bytes.
@@ -21,7 +27,7 @@ const WHOLE_PACKET_LIMIT: usize = 64 * 1024;
 const PREFIX_LEN: usize = 16;
 
 #[derive(Debug, Clone, Copy)]
-pub struct RelayOptions {
+pub struct RelayOptions<'a> {
     pub expect: Expect,
     pub deprecate_eof: bool,
     /// The backend connection negotiated `CLIENT_SESSION_TRACK`.
@@ -30,6 +36,11 @@ pub struct RelayOptions {
     pub strip_session_state: bool,
     /// Replace the statement id in a `COM_STMT_PREPARE` OK with this one.
     pub rewrite_stmt_id: Option<u32>,
+    /// The statement reads the process list: ids of threads owned by rwproxy sessions (thread
+    /// id → session id) are rewritten (see [`crate::processlist`]).
+    pub process_list: Option<(ProcessList, &'a HashMap<u32, u32>)>,
+    /// The statement had `CONNECTION_ID()` replaced: column names are mapped back.
+    pub column_names: Option<&'a Substituted>,
 }
 
 /// What the relay learned from the response.
@@ -78,7 +89,7 @@ pub struct Progress {
 pub async fn relay_response(
     backend: &mut PacketStream,
     client: &mut PacketStream,
-    opts: RelayOptions,
+    opts: RelayOptions<'_>,
     scratch: &mut BytesMut,
     progress: &mut Progress,
 ) -> Result<RelayOutcome, RelayError> {
@@ -91,6 +102,11 @@ pub async fn relay_response(
     let mut passthrough = 0usize;
     // The current logical packet continues in the next physical packet.
     let mut continuation = false;
+    // Process-list statements: the current result set's column index, and its id columns.
+    let mut column = 0usize;
+    let mut id_columns: Vec<usize> = Vec::new();
+    // Where the search for the next column's name in the sent statement goes on.
+    let mut name_cursor = 0usize;
     let backend_caps = if opts.backend_session_track {
         CapabilityFlags::CLIENT_SESSION_TRACK
     } else {
@@ -174,6 +190,35 @@ pub async fn relay_response(
                             }
                         }
                         PacketKind::LocalInfile => infile = true,
+                        PacketKind::ColumnCount => {
+                            column = 0;
+                            id_columns.clear();
+                            name_cursor = 0;
+                        }
+                        PacketKind::Column => {
+                            if let Some((form, _)) = opts.process_list {
+                                if whole && processlist::is_process_id_column(payload, form) {
+                                    id_columns.push(column);
+                                }
+                                column += 1;
+                            }
+                            if let Some(names) = opts.column_names.filter(|_| whole) {
+                                if let Some(n) = coldef::names(payload) {
+                                    if let Some(original) =
+                                        names.original_name(n.name, &mut name_cursor)
+                                    {
+                                        coldef::with_name(payload, &n, &original, scratch);
+                                        rewritten = true;
+                                    }
+                                }
+                            }
+                        }
+                        PacketKind::Row if whole && len < MAX_CHUNK && !id_columns.is_empty() => {
+                            if let Some((_, owners)) = opts.process_list {
+                                rewritten =
+                                    processlist::rewrite_row(payload, &id_columns, owners, scratch);
+                            }
+                        }
                         _ => {}
                     }
                     if rewritten {

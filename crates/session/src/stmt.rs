@@ -14,7 +14,7 @@ use rwproxy_sql::{classify, Classification, Flags, StatementKind};
 
 use crate::error::ClientError;
 use crate::prepared::{execute_for_backend, OnBackend, Prepared};
-use crate::query::{OwnedTarget, RunError};
+use crate::query::{OwnedTarget, ReplyRewrite, RunError};
 use crate::relay::RelayOutcome;
 use crate::session::{Flow, Session};
 
@@ -51,6 +51,13 @@ impl Session {
         let sql = payload.get(1..).unwrap_or_default();
         let (target, reason, consistency) = self.route_statement_text(&classify(sql), sql);
         let id = self.prepared.next_id();
+        // CONNECTION_ID() is the client's id here too (prepared once, it stays right: the id of
+        // a session never changes).
+        let names = crate::connection_id::substitute(sql, self.id).map(std::sync::Arc::new);
+        let payload = match &names {
+            Some(s) => Bytes::from([&payload[..1], &s.sql[..]].concat()),
+            None => payload,
+        };
         let outcome = self
             .run_routed(
                 target.as_target(),
@@ -58,7 +65,11 @@ impl Session {
                 consistency,
                 &payload,
                 Expect::Prepare,
-                Some(id),
+                ReplyRewrite {
+                    stmt_id: Some(id),
+                    process_list: None,
+                    names: names.clone(),
+                },
             )
             .await?;
         if let Some((chosen, outcome)) = outcome {
@@ -77,6 +88,7 @@ impl Session {
                         }],
                         cursor_on: None,
                         long_data_on: None,
+                        names,
                     },
                 );
             }
@@ -206,6 +218,7 @@ impl Session {
                 .is_some_and(|f| f & CURSOR_TYPE_READ_ONLY != 0);
         let long_data_on = stmt.long_data_on.take();
         let prepare_payload = stmt.prepare_payload.clone();
+        let names = stmt.names.clone();
         let sql = prepare_payload.get(1..).unwrap_or_default();
         // Classified once per execute: for routing, then for what the statement changed.
         let class = classify(sql);
@@ -279,7 +292,15 @@ impl Session {
             self.ctx.observer.routed(chosen.role, chosen.reason);
             let started = std::time::Instant::now();
             let result = self
-                .run_on(&chosen.backend, &packet, Expect::ResultSet, None)
+                .run_on(
+                    &chosen.backend,
+                    &packet,
+                    Expect::ResultSet,
+                    ReplyRewrite {
+                        names: names.clone(),
+                        ..ReplyRewrite::default()
+                    },
+                )
                 .await;
             self.packet = packet;
             match result {
@@ -484,7 +505,10 @@ impl Session {
         };
         let mut packet = BytesMut::from(&payload[..]);
         let _ = command::set_stmt_id(&mut packet, backend_id);
-        match self.run_on(&backend, &packet, Expect::Fetch, None).await {
+        match self
+            .run_on(&backend, &packet, Expect::Fetch, ReplyRewrite::default())
+            .await
+        {
             Ok(outcome) => self.state.after_statement(&backend, outcome.status),
             Err(RunError::Client(e)) => return Err(e),
             Err(RunError::MidResponse) => {}

@@ -10,6 +10,7 @@ mod support;
 mod auth_errors;
 mod backend_down;
 mod bad_handshake;
+mod connection_ids;
 mod connection_limits;
 mod greeting;
 mod kill_query;
