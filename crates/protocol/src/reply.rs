@@ -119,16 +119,31 @@ pub fn encode_ok(
     last_insert_id: u64,
     status: StatusFlags,
     warnings: u16,
-    caps: CapabilityFlags,
 ) {
     out.put_u8(OK_HEADER);
     lenenc::put_int(out, affected_rows);
     lenenc::put_int(out, last_insert_id);
     out.put_u16_le(status.bits() & !StatusFlags::SERVER_SESSION_STATE_CHANGED.bits());
     out.put_u16_le(warnings);
-    if caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK) {
-        lenenc::put_str(out, b"");
-    }
+    // Like the server: with nothing to report (no info, no state change) the packet ends here,
+    // with or without CLIENT_SESSION_TRACK.
+}
+
+/// Appends an OK packet reporting a new default schema (session-state tracking), as the server
+/// answers a login with a database to a client that tracks session state.
+pub fn encode_ok_with_schema(out: &mut BytesMut, status: StatusFlags, schema: &[u8]) {
+    out.put_u8(OK_HEADER);
+    lenenc::put_int(out, 0);
+    lenenc::put_int(out, 0);
+    out.put_u16_le((status | StatusFlags::SERVER_SESSION_STATE_CHANGED).bits());
+    out.put_u16_le(0);
+    lenenc::put_str(out, b"");
+    let mut entry = BytesMut::new();
+    lenenc::put_str(&mut entry, schema);
+    let mut state = BytesMut::new();
+    state.put_u8(crate::session_track::SCHEMA);
+    lenenc::put_str(&mut state, &entry);
+    lenenc::put_str(out, &state);
 }
 
 /// Appends an old-style EOF packet payload.
@@ -226,14 +241,7 @@ mod tests {
             CapabilityFlags::CLIENT_SESSION_TRACK,
         ] {
             let mut b = BytesMut::new();
-            encode_ok(
-                &mut b,
-                300,
-                70000,
-                StatusFlags::SERVER_STATUS_IN_TRANS,
-                2,
-                caps,
-            );
+            encode_ok(&mut b, 300, 70000, StatusFlags::SERVER_STATUS_IN_TRANS, 2);
             let ok = parse_ok(&b, caps).unwrap();
             assert_eq!(ok.affected_rows, 300);
             assert_eq!(ok.last_insert_id, 70000);
@@ -317,6 +325,110 @@ pub fn strip_session_state(payload: &[u8], out: &mut BytesMut) -> Result<bool, P
     Ok(true)
 }
 
+/// Rewrites an OK packet (or an OK-format terminator) without the session-state entries that
+/// report changes of the system variable `name` (rwproxy tracks `last_gtid` for itself; a
+/// client that did not ask for it must not see it). The state flag and block go when nothing
+/// else is left. Returns `false` (and writes nothing) when there is nothing to remove.
+pub fn strip_system_variable(
+    payload: &[u8],
+    name: &[u8],
+    out: &mut BytesMut,
+) -> Result<bool, ProtocolError> {
+    let ok = parse_ok(payload, CapabilityFlags::CLIENT_SESSION_TRACK)?;
+    if ok.session_state.is_empty() {
+        return Ok(false);
+    }
+    let changes = crate::session_track::SessionChanges::new(ok.session_state);
+    let is_hidden = |kind: u8, data: &[u8]| {
+        kind == crate::session_track::SYSTEM_VARIABLES
+            && lenenc::read_str(data).is_ok_and(|(n, _)| n == name)
+    };
+    if !changes.entries().any(|(k, d)| is_hidden(k, d)) {
+        return Ok(false);
+    }
+    let mut kept = BytesMut::new();
+    for (kind, data) in changes.entries().filter(|(k, d)| !is_hidden(*k, d)) {
+        kept.put_u8(kind);
+        lenenc::put_str(&mut kept, data);
+    }
+    let mut status = ok.status;
+    if kept.is_empty() {
+        status.remove(StatusFlags::SERVER_SESSION_STATE_CHANGED);
+    }
+    out.clear();
+    out.put_u8(payload[0]);
+    lenenc::put_int(out, ok.affected_rows);
+    lenenc::put_int(out, ok.last_insert_id);
+    out.put_u16_le(status.bits());
+    out.put_u16_le(ok.warnings);
+    if !kept.is_empty() || !ok.info.is_empty() {
+        lenenc::put_str(out, ok.info);
+    }
+    if !kept.is_empty() {
+        lenenc::put_str(out, &kept);
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod strip_variable_tests {
+    use super::*;
+
+    fn ok_with_state(info: &[u8], entries: &[(u8, Vec<u8>)]) -> BytesMut {
+        let mut state = BytesMut::new();
+        for (k, d) in entries {
+            state.put_u8(*k);
+            lenenc::put_str(&mut state, d);
+        }
+        let mut b = BytesMut::new();
+        b.put_u8(0);
+        lenenc::put_int(&mut b, 1);
+        lenenc::put_int(&mut b, 0);
+        b.put_u16_le(0x4000 | 0x0002);
+        b.put_u16_le(0);
+        lenenc::put_str(&mut b, info);
+        lenenc::put_str(&mut b, &state);
+        b
+    }
+
+    fn var(name: &[u8], value: &[u8]) -> Vec<u8> {
+        let mut v = BytesMut::new();
+        lenenc::put_str(&mut v, name);
+        lenenc::put_str(&mut v, value);
+        v.to_vec()
+    }
+
+    #[test]
+    fn removes_only_the_named_variable() {
+        let mut out = BytesMut::new();
+        // Only last_gtid: the packet becomes a plain OK, as without the tracking.
+        let b = ok_with_state(b"", &[(0, var(b"last_gtid", b"0-1-5"))]);
+        assert!(strip_system_variable(&b, b"last_gtid", &mut out).unwrap());
+        // What MariaDB sends for an INSERT when nothing tracked changed.
+        assert_eq!(&out[..], &[0, 1, 0, 2, 0, 0, 0]);
+        // With a schema change and a tracked variable: those stay.
+        let b = ok_with_state(
+            b"",
+            &[
+                (1, b"\x03app".to_vec()),
+                (0, var(b"last_gtid", b"0-1-6")),
+                (0, var(b"autocommit", b"OFF")),
+            ],
+        );
+        assert!(strip_system_variable(&b, b"last_gtid", &mut out).unwrap());
+        let ok = parse_ok(&out, CapabilityFlags::CLIENT_SESSION_TRACK).unwrap();
+        let vars: Vec<_> = ok.session_changes().system_variables().collect();
+        assert_eq!(vars, vec![(&b"autocommit"[..], &b"OFF"[..])]);
+        assert!(ok
+            .status
+            .contains(StatusFlags::SERVER_SESSION_STATE_CHANGED));
+        // Nothing to remove: untouched.
+        let b = ok_with_state(b"", &[(0, var(b"autocommit", b"ON"))]);
+        assert!(!strip_system_variable(&b, b"last_gtid", &mut out).unwrap());
+        assert!(strip_system_variable(&[0, 1], b"last_gtid", &mut out).is_err());
+    }
+}
+
 #[cfg(test)]
 mod strip_tests {
     use super::*;
@@ -341,14 +453,7 @@ mod strip_tests {
         assert_eq!(ok.status, StatusFlags::SERVER_STATUS_AUTOCOMMIT);
         assert_eq!(ok.info, b"Rows matched: 3");
         let mut plain = BytesMut::new();
-        encode_ok(
-            &mut plain,
-            1,
-            0,
-            StatusFlags::empty(),
-            0,
-            CapabilityFlags::CLIENT_SESSION_TRACK,
-        );
+        encode_ok(&mut plain, 1, 0, StatusFlags::empty(), 0);
         let mut out = BytesMut::new();
         assert!(!strip_session_state(&plain, &mut out).unwrap());
         assert!(out.is_empty());

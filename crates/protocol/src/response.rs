@@ -332,12 +332,11 @@ impl ResponseTracker {
 mod tests {
     use super::*;
     use crate::reply::{encode_eof, encode_err, encode_ok};
-    use crate::CapabilityFlags;
     use bytes::BytesMut;
 
     fn ok(status: StatusFlags) -> Vec<u8> {
         let mut b = BytesMut::new();
-        encode_ok(&mut b, 0, 0, status, 0, CapabilityFlags::empty());
+        encode_ok(&mut b, 0, 0, status, 0);
         b.to_vec()
     }
     fn eof(status: StatusFlags) -> Vec<u8> {

@@ -306,7 +306,14 @@ pub async fn authenticate(
 
     let negotiated = client.capabilities & (caps | CapabilityFlags::CLIENT_SSL);
     let mut out = BytesMut::new();
-    reply::encode_ok(&mut out, 0, 0, server_status, 0, negotiated);
+    match &client.database {
+        // The server reports the schema of a login with a database to a client that tracks
+        // session state (session_track_schema is on by default).
+        Some(db) if negotiated.contains(CapabilityFlags::CLIENT_SESSION_TRACK) => {
+            reply::encode_ok_with_schema(&mut out, server_status, db.as_bytes())
+        }
+        _ => reply::encode_ok(&mut out, 0, 0, server_status, 0),
+    }
     if let Err(e) = stream.write_packet(&mut seq, &out).await {
         return Err(ClientError::Transport(e));
     }

@@ -384,6 +384,7 @@ impl Session {
             strip_session_state: !self
                 .client_caps
                 .contains(CapabilityFlags::CLIENT_SESSION_TRACK),
+            hide_last_gtid: !self.state.client_tracks_variables,
             rewrite_stmt_id: rewrite.stmt_id,
             process_list: rewrite.process_list.zip(owners.as_ref()),
             column_names: substituted.as_ref().or(rewrite.names.as_deref()),
@@ -653,10 +654,19 @@ impl Session {
             return;
         }
         match class.kind {
-            StatementKind::SetSession
-            | StatementKind::SetNames
-            | StatementKind::SetAutocommit(_)
-            | StatementKind::Use => self.record_session_command(payload, backend),
+            StatementKind::SetSession => {
+                const TRACKING: &[u8] = b"session_track_system_variables";
+                if payload
+                    .windows(TRACKING.len())
+                    .any(|w| w.eq_ignore_ascii_case(TRACKING))
+                {
+                    self.state.client_tracks_variables = true;
+                }
+                self.record_session_command(payload, backend)
+            }
+            StatementKind::SetNames | StatementKind::SetAutocommit(_) | StatementKind::Use => {
+                self.record_session_command(payload, backend)
+            }
             // `SET TRANSACTION` without SESSION shapes only the next transaction, on the server
             // that ran it: never replayed.
             StatementKind::SetTransaction if class.flags.contains(Flags::SESSION_SCOPE) => {

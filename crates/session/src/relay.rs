@@ -34,6 +34,9 @@ pub struct RelayOptions<'a> {
     pub backend_session_track: bool,
     /// The client did not: session-state information is removed from OK packets.
     pub strip_session_state: bool,
+    /// The client tracks session state but did not ask for `last_gtid` (rwproxy did, for
+    /// read-your-writes): its entries are removed from OK packets.
+    pub hide_last_gtid: bool,
     /// Replace the statement id in a `COM_STMT_PREPARE` OK with this one.
     pub rewrite_stmt_id: Option<u32>,
     /// The statement reads the process list: ids of threads owned by rwproxy sessions (thread
@@ -172,6 +175,12 @@ pub async fn relay_response(
                                 if opts.strip_session_state {
                                     scratch.clear();
                                     if let Ok(true) = reply::strip_session_state(payload, scratch) {
+                                        rewritten = true;
+                                    }
+                                } else if opts.hide_last_gtid {
+                                    if let Ok(true) =
+                                        reply::strip_system_variable(payload, b"last_gtid", scratch)
+                                    {
                                         rewritten = true;
                                     }
                                 }

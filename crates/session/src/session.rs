@@ -248,14 +248,7 @@ impl Session {
     /// Sends an OK packet with the session's current status.
     pub(crate) async fn send_ok(&mut self, seq: u8) -> Result<(), ClientError> {
         self.packet.clear();
-        reply::encode_ok(
-            &mut self.packet,
-            0,
-            0,
-            self.state.status,
-            0,
-            self.client_caps,
-        );
+        reply::encode_ok(&mut self.packet, 0, 0, self.state.status, 0);
         let mut s = seq;
         self.client.queue_packet(&mut s, &self.packet);
         self.client.flush().await?;

@@ -55,6 +55,9 @@ pub struct SessionState {
     pub last_write: Option<std::sync::Arc<rwproxy_monitor::GtidPosition>>,
     /// A write's position could not be learned: reads needing it go to the primary.
     pub write_position_unknown: bool,
+    /// The client set `session_track_system_variables` itself: it sees every tracked variable
+    /// the server reports (rwproxy's own `last_gtid` is otherwise hidden from it).
+    pub client_tracks_variables: bool,
 }
 
 impl SessionState {
@@ -71,6 +74,7 @@ impl SessionState {
             last_backend: None,
             last_write: None,
             write_position_unknown: false,
+            client_tracks_variables: false,
         }
     }
 

@@ -11,7 +11,8 @@ use tokio::net::TcpStream;
 use crate::support::{cluster, start_proxy};
 use rwproxy_testkit::proxy_config::standard_yaml;
 
-/// The greeting payload, split into what must match and what differs per connection.
+/// The greeting payload, split into what must match and what differs per connection
+/// (`CLIENT_SSL` masked out of `fixed`).
 #[derive(Debug, PartialEq, Eq)]
 struct Shape {
     version: Vec<u8>,
@@ -36,7 +37,10 @@ async fn greeting(port: u16) -> Shape {
     let version = p[1..nul].to_vec();
     // id (4) and first nonce part (8) follow the version; then 1 filler byte.
     let fixed_at = nul + 1 + 4 + 8;
-    let fixed = p[fixed_at..fixed_at + 19].to_vec();
+    let mut fixed = p[fixed_at..fixed_at + 19].to_vec();
+    // CLIENT_SSL (0x0800) is rwproxy's own (offered when client TLS is configured), not the
+    // server's: compared separately.
+    fixed[2] &= !0x08;
     // The second nonce part: 12 bytes and a NUL.
     let tail = p[fixed_at + 19 + 13..].to_vec();
     Shape {

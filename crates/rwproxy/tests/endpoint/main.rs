@@ -18,6 +18,7 @@ mod large_packets;
 mod load_data;
 mod mariadb_cli;
 mod multi_statements;
+mod ok_packets;
 mod packet_limits;
 mod prepared;
 mod queries;

@@ -1,0 +1,76 @@
+//! OK packets reach a client that tracks session state (`CLIENT_SESSION_TRACK`) byte for byte
+//! as the server sends them: the login OK reports the schema, a `SET` reports the variable,
+//! and the `last_gtid` rwproxy tracks for itself (read-your-writes) is not shown.
+
+use std::net::SocketAddr;
+
+use rwproxy_testkit::wire::{
+    handshake_response, scramble_native, Greeting, RawConn, CLIENT_MULTI_RESULTS,
+    CLIENT_PLUGIN_AUTH, CLIENT_PROTOCOL_41, CLIENT_SECURE_CONNECTION, CLIENT_TRANSACTIONS,
+    COM_QUERY,
+};
+
+use crate::support::{cluster, start_standard_proxy, unique_table};
+
+const CLIENT_SESSION_TRACK: u32 = 0x0080_0000;
+const CLIENT_DEPRECATE_EOF: u32 = 0x0100_0000;
+
+/// Logs in with session tracking and runs `statements`; returns every OK payload, the login's
+/// first.
+async fn ok_payloads(port: u16, statements: &[String]) -> Vec<Vec<u8>> {
+    let app = &cluster().app;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut conn = RawConn::connect(addr).await.unwrap();
+    let Greeting::Handshake(greeting) = conn.read_greeting().await.unwrap() else {
+        panic!("no greeting from port {port}");
+    };
+    let caps = CLIENT_PROTOCOL_41
+        | CLIENT_SECURE_CONNECTION
+        | CLIENT_PLUGIN_AUTH
+        | CLIENT_TRANSACTIONS
+        | CLIENT_MULTI_RESULTS
+        | CLIENT_SESSION_TRACK
+        | CLIENT_DEPRECATE_EOF;
+    let auth = scramble_native(&app.password, &greeting.scramble);
+    let login = handshake_response(caps, &app.user, &auth, Some("app"), "mysql_native_password");
+    conn.write_packet(1, &login).await.unwrap();
+    let mut out = Vec::new();
+    let (_, ok) = conn.read_packet().await.unwrap().expect("login answer");
+    out.push(ok);
+    for sql in statements {
+        let mut payload = vec![COM_QUERY];
+        payload.extend_from_slice(sql.as_bytes());
+        conn.write_packet(0, &payload).await.unwrap();
+        let (_, reply) = conn.read_packet().await.unwrap().expect("an answer");
+        assert_eq!(reply.first(), Some(&0), "{sql}: not an OK: {reply:?}");
+        out.push(reply);
+    }
+    out
+}
+
+#[tokio::test]
+async fn ok_packets_are_the_servers() {
+    let proxy = start_standard_proxy();
+    let run = |t: String| {
+        vec![
+            format!("CREATE TABLE {t} (id INT PRIMARY KEY, v INT)"),
+            format!("INSERT INTO {t} VALUES (1, 1), (2, 2)"),
+            format!("UPDATE {t} SET v = v + 1"),
+            "SET time_zone = '+01:00'".to_string(),
+            "SET autocommit = 1".to_string(),
+            "USE app".to_string(),
+            format!("DROP TABLE {t}"),
+        ]
+    };
+    let direct = ok_payloads(cluster().primary().port, &run(unique_table("okd"))).await;
+    let through = ok_payloads(proxy.port, &run(unique_table("okp"))).await;
+    assert_eq!(direct.len(), through.len());
+    for (i, (d, t)) in direct.iter().zip(&through).enumerate() {
+        assert_eq!(
+            t,
+            d,
+            "OK packet {i} differs (0 is the login)\n--- proxy log ---\n{}",
+            proxy.log_tail(10)
+        );
+    }
+}
