@@ -193,6 +193,26 @@ innodb_flush_log_at_trx_commit = 2
 sync_binlog               = 0
 performance_schema        = OFF
 EOF
+    # TLS is offered (never required) when the cluster's certificate exists; see ensure_tls_files.
+    if [[ -r $CDIR/tls/server-cert.pem && -r $CDIR/tls/server-key.pem ]]; then
+        printf 'ssl_cert                  = %s\nssl_key                   = %s\n' \
+            "$CDIR/tls/server-cert.pem" "$CDIR/tls/server-key.pem" >>"$(node_cnf "$node")"
+    fi
+}
+
+# A self-signed certificate for 127.0.0.1 shared by the nodes, so clients may ask for TLS
+# (integration/differential compares results over TLS). Skipped without openssl.
+ensure_tls_files() {
+    local d=$CDIR/tls
+    [[ -r $d/server-cert.pem && -r $d/server-key.pem ]] && return 0
+    command -v openssl >/dev/null 2>&1 || return 0
+    mkdir -p "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=rwproxy test cluster" \
+        -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+        -keyout "$d/server-key.pem.tmp" -out "$d/server-cert.pem.tmp" >/dev/null 2>&1 || return 0
+    chmod 644 "$d/server-key.pem.tmp"
+    mv "$d/server-key.pem.tmp" "$d/server-key.pem"
+    mv "$d/server-cert.pem.tmp" "$d/server-cert.pem"
 }
 
 # A pristine system datadir; every node starts as a copy, so all begin with an empty GTID state.
@@ -394,6 +414,7 @@ cmd_up() {
         done
     fi
     ensure_template
+    ensure_tls_files
     for ((node = 0; node < NODES; node++)); do
         mkdir -p "$(node_dir "$node")" "$(node_dir "$node")/tmp"
         write_cnf "$node"
