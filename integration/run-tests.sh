@@ -143,6 +143,27 @@ if ((PY_STATUS == 5)); then
     echo "pytest collected no test" >&2
 fi
 
+# ---------------------------------------------------------------- differential
+# Client libraries (Python, Node, PHP, Java) run the same scenarios directly against the primary
+# and through rwproxy; any difference not listed in docs/compatibility.md fails.
+say "differential: client libraries directly vs. through rwproxy"
+DIFF_LOG_FILE=$LOG_DIR/differential.log
+set +e
+if ((BUILD_STATUS == 0)); then
+    { bash integration/differential/setup.sh &&
+        python3 integration/differential/run.py --proxy-bin target/debug/rwproxy; } 2>&1 | tee "$DIFF_LOG_FILE"
+    DIFF_STATUS=${PIPESTATUS[0]}
+else
+    echo "skipped: rwproxy did not build" | tee "$DIFF_LOG_FILE"
+    DIFF_STATUS=1
+fi
+set -e
+read -r DIFF_PASSED DIFF_FAILED DIFF_SKIPPED < <(
+    sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$DIFF_LOG_FILE" |
+        tail -n 1 | awk '{print $1 + 0, $2 + 0, $3 + 0} END {if (NR == 0) print 0, 0, 0}'
+)
+if ((DIFF_STATUS != 0 && DIFF_FAILED == 0)); then DIFF_FAILED=1; fi
+
 # ---------------------------------------------------------------- summary
 
 # Sum "test result: ok. N passed; M failed; K ignored" lines of cargo test.
@@ -164,16 +185,17 @@ say "summary"
 echo "rust:   $(status_word "$RUST_STATUS"): $RUST_PASSED passed, $RUST_FAILED failed, $RUST_IGNORED ignored (log: $RUST_LOG_FILE)"
 echo "python: $(status_word "$PY_STATUS"): $PY_PASSED passed, $((PY_FAILED + PY_ERRORS)) failed, $PY_SKIPPED skipped (log: $PY_LOG_FILE)"
 echo "deploy: $(status_word "$DEPLOY_STATUS"): docker-compose.yml and the container's configuration"
+echo "differential: $(status_word "$DIFF_STATUS"): $DIFF_PASSED passed, $DIFF_FAILED failed, $DIFF_SKIPPED unsupported (library x scenario; log: $DIFF_LOG_FILE)"
 
 if ((DOWN)); then
     say "stopping the cluster"
     bash integration/cluster.sh down
 fi
 
-TOTAL_PASSED=$((RUST_PASSED + PY_PASSED))
-TOTAL_FAILED=$((RUST_FAILED + PY_FAILED + PY_ERRORS))
+TOTAL_PASSED=$((RUST_PASSED + PY_PASSED + DIFF_PASSED))
+TOTAL_FAILED=$((RUST_FAILED + PY_FAILED + PY_ERRORS + DIFF_FAILED))
 echo
 echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
-if ((RUST_STATUS != 0 || PY_STATUS != 0 || BUILD_STATUS != 0 || DEPLOY_STATUS != 0)); then
+if ((RUST_STATUS != 0 || PY_STATUS != 0 || BUILD_STATUS != 0 || DEPLOY_STATUS != 0 || DIFF_STATUS != 0)); then
     exit 1
 fi

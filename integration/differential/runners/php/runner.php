@@ -39,7 +39,7 @@ function big_param($p) {
 
 class MysqliDriver {
     public array $features = ['multi_statements', 'multi_results', 'local_infile', 'tls', 'compress',
-                              'change_user', 'prepared', 'cursor', 'reset_connection'];
+                              'change_user', 'prepared', 'cursor'];
     private ?mysqli $c = null;
 
     function __construct(private array $a) {
