@@ -1,4 +1,13 @@
 //! Logs: `tracing` to stderr, as text or JSON, with a level filter that a reload can change.
+//!
+//! Every field of a text line is escaped and capped ([`Shown`]): values can carry what clients
+//! sent (user names, statements, error messages), and must not forge lines or flood the log.
+//! JSON lines are escaped by JSON itself; the strings clients send are capped where they are
+//! logged. Colours only when stderr is a terminal.
+
+use std::io::IsTerminal;
+
+use rwproxy_session::shown::Shown;
 
 use rwproxy_config::{LogConfig, LogFormat};
 use tracing_subscriber::layer::SubscriberExt;
@@ -26,10 +35,33 @@ pub fn init(config: &LogConfig) -> LevelHandle {
             )
             .init(),
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .fmt_fields(escaped_fields()),
+            )
             .init(),
     }
     handle
+}
+
+/// Longest value a text log field shows.
+const FIELD_BYTES: usize = 1024;
+
+/// Text fields as `name=value`, each value escaped and capped.
+fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = format!("{value:?}");
+        let shown = Shown::controls_only(&text, FIELD_BYTES);
+        if field.name() == "message" {
+            write!(w, "{shown}")
+        } else {
+            write!(w, "{field}={shown}")
+        }
+    })
+    .delimited(" ")
 }
 
 pub fn set_level(handle: &LevelHandle, level: &str) {

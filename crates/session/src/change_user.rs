@@ -12,6 +12,7 @@ use crate::client_auth::verify_native_or_sha2;
 use crate::context::LoginUser;
 use crate::error::ClientError;
 use crate::session::{Flow, Session};
+use crate::shown::Shown;
 
 pub(crate) async fn change_user(s: &mut Session, payload: Bytes) -> Result<Flow, ClientError> {
     let request = match handshake::parse_change_user(&payload) {
@@ -40,7 +41,7 @@ pub(crate) async fn change_user(s: &mut Session, payload: Bytes) -> Result<Flow,
         LoginUser::Configured(u) => (u, false),
         LoginUser::FromBackend(u) => (u, true),
         LoginUser::Unusable(_) | LoginUser::Unknown => {
-            tracing::info!(user = %request.user, "COM_CHANGE_USER refused: unknown user");
+            tracing::info!(user = %Shown::new(&request.user), "COM_CHANGE_USER refused: unknown user");
             s.send_error(1, codes::ACCESS_DENIED, denied).await?;
             return Ok(Flow::Close);
         }
@@ -72,7 +73,7 @@ pub(crate) async fn change_user(s: &mut Session, payload: Bytes) -> Result<Flow,
         }
     }
     let Some(secret) = verified else {
-        tracing::info!(user = %request.user, "COM_CHANGE_USER refused: wrong password");
+        tracing::info!(user = %Shown::new(&request.user), "COM_CHANGE_USER refused: wrong password");
         s.send_error(seq, codes::ACCESS_DENIED, denied).await?;
         return Ok(Flow::Close);
     };

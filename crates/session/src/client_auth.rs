@@ -16,6 +16,7 @@ use rwproxy_transport::PacketStream;
 use crate::accounts::AccountProblem;
 use crate::context::{LoginUser, ProxyContext};
 use crate::error::ClientError;
+use crate::shown::Shown;
 
 /// A client that proved who it is.
 #[derive(Debug)]
@@ -189,11 +190,11 @@ pub async fn authenticate(
                     ),
                 ),
             };
-            tracing::info!(user = %client.user, %peer, %message, "login refused");
+            tracing::info!(user = %Shown::new(&client.user), %peer, %message, "login refused");
             return Err(refuse(&mut stream, &mut seq, code, message).await);
         }
         LoginUser::Unknown => {
-            tracing::info!(user = %client.user, %peer, "login refused: unknown user");
+            tracing::info!(user = %Shown::new(&client.user), %peer, "login refused: unknown user");
             let err = refuse(
                 &mut stream,
                 &mut seq,
@@ -233,7 +234,7 @@ pub async fn authenticate(
             match verified {
                 Some(secret) => secret,
                 None => {
-                    tracing::info!(user = %client.user, %peer, "login refused: wrong password");
+                    tracing::info!(user = %Shown::new(&client.user), %peer, "login refused: wrong password");
                     let err = refuse(
                         &mut stream,
                         &mut seq,
@@ -261,7 +262,7 @@ pub async fn authenticate(
                 auth::constant_time_eq(&token, &auth::sha2_scramble(&nonce, password.as_bytes()))
                     || (token.is_empty() && password.is_empty());
             if !fast_ok {
-                tracing::info!(user = %client.user, %peer, "login refused: wrong password");
+                tracing::info!(user = %Shown::new(&client.user), %peer, "login refused: wrong password");
                 let err = refuse(
                     &mut stream,
                     &mut seq,
@@ -282,7 +283,7 @@ pub async fn authenticate(
                 let clear = read!();
                 let clear = clear.strip_suffix(&[0]).unwrap_or(&clear);
                 if !auth::constant_time_eq(clear, password.as_bytes()) {
-                    tracing::info!(user = %client.user, %peer, "login refused: wrong password (full authentication)");
+                    tracing::info!(user = %Shown::new(&client.user), %peer, "login refused: wrong password (full authentication)");
                     let err = refuse(
                         &mut stream,
                         &mut seq,

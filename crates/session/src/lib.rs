@@ -32,6 +32,7 @@ pub mod registry;
 pub mod relay;
 mod session;
 mod session_state;
+pub mod shown;
 mod stmt;
 mod temp_tables;
 pub mod workers;

@@ -67,7 +67,7 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
                 ctx.observer.client_rejected("login_failed");
             }
             Ok(Ok((stream, client))) => {
-                tracing::debug!(user = %client.user, tls = client.tls, "client authenticated");
+                tracing::debug!(user = %crate::shown::Shown::new(&client.user), tls = client.tls, "client authenticated");
                 let handle = Arc::new(SessionHandle::default());
                 if let Ok(mut u) = handle.user.lock() {
                     *u = client.user.clone();
@@ -89,10 +89,15 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
 }
 
 fn log_end(e: &ClientError, what: &str) {
+    // Error texts can hold what the client sent (a user name): capped and escaped.
+    let text = e.to_string();
+    let error = crate::shown::Shown::new(&text);
     match e {
         ClientError::Transport(t) if t.is_disconnect() => {
-            tracing::debug!(error = %e, "{what}: client disconnected")
+            tracing::debug!(%error, "{what}: client disconnected")
         }
-        _ => tracing::info!(error = %e, "{what}"),
+        // The refusal itself was logged where it was decided, with its reason: once is enough.
+        ClientError::Refused { .. } => tracing::debug!(%error, "{what}"),
+        _ => tracing::info!(%error, "{what}"),
     }
 }

@@ -81,3 +81,38 @@ async fn correct_password_logs_in_at_the_wire_level() {
         Reply::Rows(vec![vec![Some(b"app".to_vec()), Some(b"2".to_vec())]])
     );
 }
+
+/// A user name is what a client says it is: a newline in it cannot forge a log line, escape
+/// sequences are not written raw, a 100 KiB name costs the log a few hundred bytes, and a log
+/// written to a file has no colour codes.
+#[tokio::test]
+async fn hostile_user_names_do_not_forge_or_flood_the_log() {
+    let proxy = start_standard_proxy();
+    let forged = "evil\n2026-01-01T00:00:00Z  INFO rwproxy: forged line\u{1b}[2J";
+    let (_, reply) = RawConn::login(proxy.addr(), forged, "x", None)
+        .await
+        .unwrap();
+    assert_eq!(reply.err().map(|e| e.code), Some(1045), "{reply:?}");
+    let before = proxy.log_text().len();
+    let huge = "u".repeat(100 * 1024);
+    let (_, reply) = RawConn::login(proxy.addr(), &huge, "x", None)
+        .await
+        .unwrap();
+    assert!(reply.err().is_some(), "{reply:?}");
+    assert_proxy_serves(&proxy).await;
+    let log = proxy.log_text();
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("forged line") && !l.contains("evil")),
+        "a forged line reached the log:\n{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "raw escape sequences (or colours) in the log"
+    );
+    let grown = log.len() - before;
+    assert!(
+        grown < 8 * 1024,
+        "a refused 100 KiB user name grew the log by {grown} bytes"
+    );
+}
