@@ -26,11 +26,23 @@ impl std::fmt::Debug for BackendSecret {
     }
 }
 
-/// TLS towards a backend.
+/// TLS towards the backends. Each backend's certificate is checked against that backend's own
+/// host (the host part of its address).
 #[derive(Clone, Debug)]
 pub struct BackendTls {
     pub config: Arc<rustls::ClientConfig>,
-    pub server_name: rustls::pki_types::ServerName<'static>,
+}
+
+/// The TLS server name of a backend address (`host:port`, `[v6]:port` or a bare host).
+pub fn tls_server_name(
+    address: &str,
+) -> Result<rustls::pki_types::ServerName<'static>, rustls::pki_types::InvalidDnsNameError> {
+    let host = match address.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => address,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    rustls::pki_types::ServerName::try_from(host.to_string())
 }
 
 /// Everything needed to open one backend connection for one client session.
@@ -226,8 +238,13 @@ impl BackendConn {
             let mut req = BytesMut::new();
             handshake::encode_ssl_request(&mut req, caps, p.max_packet as u32, p.collation);
             stream.write_packet(&mut seq, &req).await.map_err(lost)?;
+            let server_name =
+                tls_server_name(p.address).map_err(|e| BackendError::Unsupported {
+                    backend: name.clone(),
+                    what: format!("'{}' is not a valid TLS server name: {e}", p.address),
+                })?;
             stream = stream
-                .upgrade_client(tls.config.clone(), tls.server_name.clone())
+                .upgrade_client(tls.config.clone(), server_name)
                 .await
                 .map_err(lost)?;
             tls_on = true;
@@ -434,6 +451,16 @@ fn parse_version(v: &str) -> (u16, u16, u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_server_names_are_each_backends_host() {
+        let name = |a: &str| tls_server_name(a).map(|n| n.to_str().into_owned());
+        assert_eq!(name("db2.example.com:3306").unwrap(), "db2.example.com");
+        assert_eq!(name("10.0.0.7:3306").unwrap(), "10.0.0.7");
+        assert_eq!(name("[::1]:3306").unwrap(), "::1");
+        assert_eq!(name("db3").unwrap(), "db3");
+        assert!(name("bad host:3306").is_err());
+    }
 
     #[test]
     fn versions() {

@@ -9,6 +9,8 @@ mod connect;
 mod error;
 mod exchange;
 
-pub use connect::{read_greeting, BackendConn, BackendSecret, BackendTls, ConnectParams};
+pub use connect::{
+    read_greeting, tls_server_name, BackendConn, BackendSecret, BackendTls, ConnectParams,
+};
 pub use error::{BackendError, Failure};
 pub use exchange::Outcome;

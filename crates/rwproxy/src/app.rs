@@ -45,18 +45,16 @@ fn backend_tls(config: &Config) -> anyhow::Result<Option<BackendTls>> {
         config.backend_tls.verify,
     )
     .context("backend_tls")?;
-    // Backends are addressed by IP or host name; the certificate is checked against the host.
-    let host = config
-        .backends
-        .first()
-        .map(|b| b.host.clone())
-        .unwrap_or_else(|| "localhost".into());
-    let server_name = rustls::pki_types::ServerName::try_from(host)
-        .context("backend_tls: backend host is not a valid TLS server name")?;
-    Ok(Some(BackendTls {
-        config: client,
-        server_name,
-    }))
+    // Each backend's certificate is checked against its own host (at connect time).
+    for b in &config.backends {
+        rwproxy_backend::tls_server_name(&b.address).with_context(|| {
+            format!(
+                "backend_tls: backend '{}' host is not a valid TLS server name",
+                b.name
+            )
+        })?;
+    }
+    Ok(Some(BackendTls { config: client }))
 }
 
 async fn serve(
