@@ -200,19 +200,34 @@ EOF
     fi
 }
 
-# A self-signed certificate for 127.0.0.1 shared by the nodes, so clients may ask for TLS
-# (integration/differential compares results over TLS). Skipped without openssl.
+# A test CA and a server certificate it signed for 127.0.0.1 and localhost, shared by the nodes,
+# so clients may ask for TLS and verify it (ca.pem): integration/differential compares results
+# over TLS, and rwproxy's backend_tls tests verify each backend. Skipped without openssl.
 ensure_tls_files() {
     local d=$CDIR/tls
-    [[ -r $d/server-cert.pem && -r $d/server-key.pem ]] && return 0
+    [[ -r $d/ca.pem && -r $d/server-cert.pem && -r $d/server-key.pem ]] && return 0
     command -v openssl >/dev/null 2>&1 || return 0
     mkdir -p "$d"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=rwproxy test cluster" \
-        -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
-        -keyout "$d/server-key.pem.tmp" -out "$d/server-cert.pem.tmp" >/dev/null 2>&1 || return 0
-    chmod 644 "$d/server-key.pem.tmp"
-    mv "$d/server-key.pem.tmp" "$d/server-key.pem"
-    mv "$d/server-cert.pem.tmp" "$d/server-cert.pem"
+    local tmp
+    tmp=$(mktemp -d "$d/new.XXXXXX")
+    if ! {
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=rwproxy test CA" \
+            -keyout "$tmp/ca-key.pem" -out "$tmp/ca.pem" &&
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=rwproxy test cluster" \
+                -keyout "$tmp/server-key.pem" -out "$tmp/server.csr" &&
+            printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$tmp/ext.cnf" &&
+            openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca-key.pem" \
+                -CAcreateserial -days 3650 -extfile "$tmp/ext.cnf" -out "$tmp/server-cert.pem"
+    } >/dev/null 2>&1; then
+        rm -rf "$tmp"
+        return 0
+    fi
+    chmod 644 "$tmp/server-key.pem"
+    mv "$tmp/server-key.pem" "$d/server-key.pem"
+    mv "$tmp/server-cert.pem" "$d/server-cert.pem"
+    mv "$tmp/ca-key.pem" "$d/ca-key.pem"
+    mv "$tmp/ca.pem" "$d/ca.pem"
+    rm -rf "$tmp"
 }
 
 # A pristine system datadir; every node starts as a copy, so all begin with an empty GTID state.

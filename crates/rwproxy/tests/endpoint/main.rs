@@ -9,6 +9,7 @@ mod support;
 
 mod auth_errors;
 mod backend_down;
+mod backend_tls;
 mod bad_handshake;
 mod connection_ids;
 mod connection_limits;
