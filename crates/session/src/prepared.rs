@@ -57,7 +57,13 @@ impl Prepared {
 pub struct PreparedSet {
     map: HashMap<u32, Prepared>,
     next_id: u32,
+    /// The statement prepared last (what MariaDB's id 0xFFFFFFFF means).
+    last: Option<u32>,
 }
+
+/// MariaDB: a statement id of `0xFFFFFFFF` names the statement this connection prepared last, so
+/// a client can send `COM_STMT_PREPARE` and `COM_STMT_EXECUTE` without waiting for the id.
+pub const LAST_PREPARED: u32 = u32::MAX;
 
 impl PreparedSet {
     /// The id the client will know the next statement by.
@@ -71,6 +77,15 @@ impl PreparedSet {
 
     pub fn insert(&mut self, id: u32, p: Prepared) {
         self.map.insert(id, p);
+        self.last = Some(id);
+    }
+
+    /// The client's statement id, with [`LAST_PREPARED`] resolved.
+    pub fn resolve(&self, id: u32) -> u32 {
+        match (id, self.last) {
+            (LAST_PREPARED, Some(last)) => last,
+            _ => id,
+        }
     }
 
     pub fn get(&self, id: u32) -> Option<&Prepared> {
@@ -93,6 +108,7 @@ impl PreparedSet {
 
     pub fn clear(&mut self) {
         self.map.clear();
+        self.last = None;
     }
 }
 

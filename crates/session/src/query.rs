@@ -501,6 +501,7 @@ impl Session {
         rewrite: ReplyRewrite,
     ) -> Result<Option<(Chosen, RelayOutcome)>, ClientError> {
         let mut attempts = 0;
+        let mut target = target;
         loop {
             attempts += 1;
             let chosen = match self.resolve(&target, reason, consistency).await {
@@ -527,10 +528,16 @@ impl Session {
                 Err(RunError::Client(e)) => return Err(e),
                 Err(RunError::MidResponse) => return Ok(None),
                 Err(RunError::Backend(err)) => {
-                    if matches!(err, BackendError::Auth { .. }) {
+                    let refused_login = matches!(err, BackendError::Auth { .. });
+                    if refused_login {
                         self.ctx.accounts_stale();
                     }
                     let retry = chosen.retryable && attempts == 1 && !self.state.in_transaction();
+                    if retry && refused_login && chosen.role != DestRole::Primary {
+                        // A replica that has not applied an account (or grant) created a moment
+                        // ago refuses the login the primary accepts: the primary answers.
+                        target = Target::Primary;
+                    }
                     if err.failure() == Failure::Unhealthy || retry {
                         self.note_backend_failure(&err);
                     } else {

@@ -196,7 +196,7 @@ impl Session {
     /// `COM_STMT_EXECUTE` (and MariaDB's `COM_STMT_BULK_EXECUTE`).
     pub(crate) async fn stmt_execute(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
         let id = match command::stmt_id(&payload) {
-            Ok(id) => id,
+            Ok(id) => self.prepared.resolve(id),
             Err(_) => return self.unknown_statement(0, "mysqld_stmt_execute").await,
         };
         let Some(stmt) = self.prepared.get_mut(id) else {
@@ -382,7 +382,7 @@ impl Session {
         &mut self,
         payload: Bytes,
     ) -> Result<Flow, ClientError> {
-        let Ok(id) = command::stmt_id(&payload) else {
+        let Ok(id) = command::stmt_id(&payload).map(|id| self.prepared.resolve(id)) else {
             return Ok(Flow::Continue);
         };
         let known = match self.prepared.get(id) {
@@ -430,7 +430,7 @@ impl Session {
 
     /// `COM_STMT_CLOSE` (no reply): closed on every backend that has it.
     pub(crate) async fn stmt_close(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
-        let Ok(id) = command::stmt_id(&payload) else {
+        let Ok(id) = command::stmt_id(&payload).map(|id| self.prepared.resolve(id)) else {
             return Ok(Flow::Continue);
         };
         let Some(stmt) = self.prepared.remove(id) else {
@@ -451,7 +451,7 @@ impl Session {
 
     /// `COM_STMT_RESET`: reset on every backend that has it; the client gets OK or the first error.
     pub(crate) async fn stmt_reset(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
-        let Ok(id) = command::stmt_id(&payload) else {
+        let Ok(id) = command::stmt_id(&payload).map(|id| self.prepared.resolve(id)) else {
             return self.unknown_statement(0, "mysqld_stmt_reset").await;
         };
         let Some(stmt) = self.prepared.get_mut(id) else {
@@ -485,7 +485,7 @@ impl Session {
 
     /// `COM_STMT_FETCH`: from the backend holding the statement's cursor.
     pub(crate) async fn stmt_fetch(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
-        let Ok(id) = command::stmt_id(&payload) else {
+        let Ok(id) = command::stmt_id(&payload).map(|id| self.prepared.resolve(id)) else {
             return self.unknown_statement(0, "mysqld_stmt_fetch").await;
         };
         let Some(stmt) = self.prepared.get(id) else {

@@ -75,3 +75,30 @@ async fn change_user_to_an_account_created_a_moment_ago() {
     );
     drop_user_blocking(&format!("DROP USER IF EXISTS '{name}'@'%'"));
 }
+
+/// An account the replicas do not have (here: created without binary logging, as if they had
+/// not applied it yet) still reads through rwproxy: the replica refuses the login, the primary
+/// answers, as a direct connection to the primary would.
+#[tokio::test]
+async fn reads_of_an_account_the_replicas_lack_go_to_the_primary() {
+    let proxy = start_accounts_proxy().await;
+    let name = unique_name("unrepl");
+    cluster()
+        .admin_exec(
+            0,
+            &format!(
+                "SET SESSION sql_log_bin = 0; \
+                 CREATE USER '{name}'@'%' IDENTIFIED BY 'pw'; \
+                 GRANT SELECT ON app.* TO '{name}'@'%'"
+            ),
+        )
+        .await
+        .unwrap();
+    let mut conn = login(&proxy, &Credentials::new(&name, "pw")).await;
+    let answer: Result<Option<String>, _> = conn.query_first("SELECT CURRENT_USER()").await;
+    let cleanup = format!("SET SESSION sql_log_bin = 0; DROP USER IF EXISTS '{name}'@'%'");
+    let answer = answer.map_err(|e| format!("{e}\n--- proxy log ---\n{}", proxy.log_tail(20)));
+    let _ = conn.disconnect().await;
+    cluster().admin_exec(0, &cleanup).await.unwrap();
+    assert_eq!(answer.unwrap(), Some(format!("{name}@%")));
+}
