@@ -60,6 +60,17 @@ pub struct SessionState {
     pub client_tracks_variables: bool,
 }
 
+/// Server status flags that describe the session between statements, as the server reports
+/// them in an OK to a command that ran nothing (per-statement flags such as
+/// `SERVER_MORE_RESULTS_EXISTS` or `SERVER_QUERY_NO_INDEX_USED` are not among them).
+pub const BETWEEN_STATEMENTS: StatusFlags = StatusFlags::from_bits_retain(
+    StatusFlags::SERVER_STATUS_IN_TRANS.bits()
+        | StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits()
+        | StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES.bits()
+        | StatusFlags::SERVER_STATUS_IN_TRANS_READONLY.bits()
+        | 0x8000, // MariaDB's SERVER_STATUS_ANSI_QUOTES
+);
+
 impl SessionState {
     pub fn new(schema: Option<String>) -> Self {
         Self {
@@ -117,7 +128,9 @@ impl SessionState {
     /// Applies the status flags of a finished statement run on `backend`.
     pub fn after_statement(&mut self, backend: &str, status: Option<StatusFlags>) {
         if let Some(status) = status {
-            self.status = status;
+            // Only what lasts between statements (a reply rwproxy makes itself, e.g. to
+            // COM_PING, must not say "more results" after a multi-statement that failed).
+            self.status = status & BETWEEN_STATEMENTS;
             if status.contains(StatusFlags::SERVER_STATUS_IN_TRANS) {
                 if self.transaction_backend.as_deref() != Some(backend) {
                     self.transaction_backend = Some(backend.to_string());

@@ -33,8 +33,8 @@ pub struct Compressor {
     /// The outgoing plain packet header being read (it may straddle two writes).
     header: [u8; 4],
     header_have: usize,
-    /// Plain bytes being renumbered (reused).
-    scratch: Vec<u8>,
+    /// Plain bytes written but not framed yet (the start of an incomplete packet).
+    pending: Vec<u8>,
 }
 
 impl Compressor {
@@ -83,14 +83,19 @@ impl Compressor {
     }
 
     /// Gives the plain packets in `buf` (a continuation of what was renumbered before) the
-    /// sequence ids the server would: consecutive, from the last frame read.
-    fn renumber(&mut self, buf: &mut [u8]) {
+    /// sequence ids the server would: consecutive, from the last frame read. Returns the offset
+    /// just after the last packet that ends in `buf` (0 when none does).
+    fn renumber(&mut self, buf: &mut [u8]) -> usize {
         let mut i = 0;
+        let mut boundary = 0;
         while i < buf.len() {
             if self.out_left > 0 {
                 let n = self.out_left.min(buf.len() - i);
                 self.out_left -= n;
                 i += n;
+                if self.out_left == 0 {
+                    boundary = i;
+                }
                 continue;
             }
             let n = (4 - self.header_have).min(buf.len() - i);
@@ -105,22 +110,52 @@ impl Compressor {
                     | (self.header[1] as usize) << 8
                     | (self.header[2] as usize) << 16;
                 self.header_have = 0;
+                if self.out_left == 0 {
+                    boundary = i;
+                }
             }
         }
+        boundary
     }
 
-    /// Encodes `plain` (whole or partial packets with their headers) as frames appended to
-    /// `out`, renumbering the packets inside.
+    /// Encodes `plain` (whole or partial packets with their headers, continuing what came
+    /// before) as frames appended to `out`, renumbering the packets inside. Like the server, a
+    /// frame holds whole packets: the bytes of a packet not complete yet wait (at most one
+    /// frame's worth, 16 MiB) for the rest or for [`Compressor::finish`]. Clients such as
+    /// Connector/Python read a packet from at most two frames.
     pub fn encode(&mut self, plain: &[u8], out: &mut BytesMut) {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        scratch.extend_from_slice(plain);
-        self.renumber(&mut scratch);
-        self.encode_frames(&scratch, out);
-        if scratch.capacity() > 1 << 20 {
-            scratch = Vec::new();
+        let start = self.pending.len();
+        self.pending.extend_from_slice(plain);
+        let mut pending = std::mem::take(&mut self.pending);
+        let boundary = self.renumber(&mut pending[start..]);
+        // Everything up to the last packet that ended; the rest is one incomplete packet.
+        let mut ready = if boundary > 0 { start + boundary } else { 0 };
+        // A packet longer than a frame is sent in full frames as it arrives (as the server
+        // splits it), never held whole.
+        let held = pending.len() - ready;
+        if held >= MAX_CHUNK {
+            ready += (held / MAX_CHUNK) * MAX_CHUNK;
         }
-        self.scratch = scratch;
+        self.encode_frames(&pending[..ready], out);
+        pending.drain(..ready);
+        if pending.is_empty() && pending.capacity() > 1 << 20 {
+            pending = Vec::new();
+        }
+        self.pending = pending;
+    }
+
+    /// Frames whatever plain bytes still wait (a flush: the peer must see what was written).
+    pub fn finish(&mut self, out: &mut BytesMut) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.encode_frames(&pending, out);
+        self.pending = pending;
+        self.pending.clear();
+        if self.pending.capacity() > 1 << 20 {
+            self.pending = Vec::new();
+        }
     }
 
     fn encode_frames(&mut self, plain: &[u8], out: &mut BytesMut) {
@@ -261,5 +296,37 @@ mod tests {
         assert_eq!(back[3], 0);
         assert_eq!(back[4 + MAX_CHUNK + 3], 1);
         assert_eq!(&back[back.len() - 4..], b"tail");
+    }
+
+    #[test]
+    fn a_packet_written_in_pieces_travels_in_one_frame() {
+        // A 1 MB row passed on in 16 KiB pieces, as the relay does: one frame, as from the
+        // server (Connector/Python reads a packet from at most two frames).
+        let row = packet(1, &vec![b'x'; 1_000_000]);
+        let mut server = Compressor::default();
+        let mut out = BytesMut::new();
+        for piece in row.chunks(16 * 1024) {
+            server.encode(piece, &mut out);
+        }
+        server.finish(&mut out);
+        let mut reader = Compressor::default();
+        reader.incoming.extend_from_slice(&out);
+        let mut plain = BytesMut::new();
+        let mut frames = 0;
+        while reader.incoming.len() >= FRAME_HEADER {
+            let before = reader.incoming.len();
+            reader.decode(&mut plain, 1 << 30).unwrap();
+            assert!(reader.incoming.len() < before);
+            frames += 1;
+        }
+        assert_eq!(reader.seq, 1, "one frame");
+        assert_eq!(frames, 1);
+        assert_eq!(plain.len(), row.len());
+        // Pieces of an unfinished packet wait; finish() sends them.
+        let mut out = BytesMut::new();
+        server.encode(&packet(2, b"abcdef")[..7], &mut out);
+        assert!(out.is_empty());
+        server.finish(&mut out);
+        assert!(!out.is_empty());
     }
 }

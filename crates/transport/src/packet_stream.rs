@@ -187,15 +187,17 @@ impl PacketStream {
 
     /// Writes everything queued.
     pub async fn flush(&mut self) -> Result<(), TransportError> {
-        if !self.wbuf.is_empty() {
-            if let Some(c) = self.compress.as_deref_mut() {
-                let (compressor, out) = c;
-                out.clear();
-                compressor.encode(&self.wbuf, out);
+        if let Some(c) = self.compress.as_deref_mut() {
+            let (compressor, out) = c;
+            out.clear();
+            compressor.encode(&self.wbuf, out);
+            compressor.finish(out);
+            if !out.is_empty() {
                 self.io.write_all(out).await?;
-            } else {
-                self.io.write_all(&self.wbuf).await?;
             }
+            self.wbuf.clear();
+        } else if !self.wbuf.is_empty() {
+            self.io.write_all(&self.wbuf).await?;
             self.wbuf.clear();
         }
         self.io.flush().await?;
@@ -213,7 +215,9 @@ impl PacketStream {
                 self.wbuf.clear();
             }
             compressor.encode(bytes, out);
-            self.io.write_all(out).await?;
+            if !out.is_empty() {
+                self.io.write_all(out).await?;
+            }
             return Ok(());
         }
         if !self.wbuf.is_empty() {
