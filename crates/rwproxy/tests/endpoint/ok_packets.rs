@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 
 use rwproxy_testkit::wire::{
     handshake_response, scramble_native, Greeting, RawConn, CLIENT_MULTI_RESULTS,
-    CLIENT_PLUGIN_AUTH, CLIENT_PROTOCOL_41, CLIENT_SECURE_CONNECTION, CLIENT_TRANSACTIONS,
-    COM_QUERY,
+    CLIENT_MULTI_STATEMENTS, CLIENT_PLUGIN_AUTH, CLIENT_PROTOCOL_41, CLIENT_SECURE_CONNECTION,
+    CLIENT_TRANSACTIONS, COM_PING, COM_QUERY,
 };
 
 use crate::support::{cluster, start_standard_proxy, unique_table};
@@ -15,8 +15,8 @@ use crate::support::{cluster, start_standard_proxy, unique_table};
 const CLIENT_SESSION_TRACK: u32 = 0x0080_0000;
 const CLIENT_DEPRECATE_EOF: u32 = 0x0100_0000;
 
-/// Logs in with session tracking and runs `statements`; returns every OK payload, the login's
-/// first.
+/// Logs in with session tracking (and multi-statements) and runs `statements` (`PING` sends
+/// COM_PING); returns the last packet of every reply, the login's first.
 async fn ok_payloads(port: u16, statements: &[String]) -> Vec<Vec<u8>> {
     let app = &cluster().app;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -30,7 +30,8 @@ async fn ok_payloads(port: u16, statements: &[String]) -> Vec<Vec<u8>> {
         | CLIENT_TRANSACTIONS
         | CLIENT_MULTI_RESULTS
         | CLIENT_SESSION_TRACK
-        | CLIENT_DEPRECATE_EOF;
+        | CLIENT_DEPRECATE_EOF
+        | CLIENT_MULTI_STATEMENTS;
     let auth = scramble_native(&app.password, &greeting.scramble);
     let login = handshake_response(caps, &app.user, &auth, Some("app"), "mysql_native_password");
     conn.write_packet(1, &login).await.unwrap();
@@ -38,14 +39,38 @@ async fn ok_payloads(port: u16, statements: &[String]) -> Vec<Vec<u8>> {
     let (_, ok) = conn.read_packet().await.unwrap().expect("login answer");
     out.push(ok);
     for sql in statements {
-        let mut payload = vec![COM_QUERY];
-        payload.extend_from_slice(sql.as_bytes());
+        let payload = if sql == "PING" {
+            vec![COM_PING]
+        } else {
+            [&[COM_QUERY][..], sql.as_bytes()].concat()
+        };
         conn.write_packet(0, &payload).await.unwrap();
-        let (_, reply) = conn.read_packet().await.unwrap().expect("an answer");
-        assert_eq!(reply.first(), Some(&0), "{sql}: not an OK: {reply:?}");
-        out.push(reply);
+        // OK packets until one without SERVER_MORE_RESULTS_EXISTS, or an ERR.
+        loop {
+            let (_, reply) = conn.read_packet().await.unwrap().expect("an answer");
+            match reply.first() {
+                Some(0xFF) => {
+                    out.push(reply);
+                    break;
+                }
+                Some(0) => {
+                    let more = ok_status(&reply) & 0x0008 != 0;
+                    out.push(reply);
+                    if !more {
+                        break;
+                    }
+                }
+                _ => panic!("{sql}: not an OK or ERR: {reply:?}"),
+            }
+        }
     }
     out
+}
+
+/// The status flags of an OK packet with one-byte affected rows and insert id.
+fn ok_status(ok: &[u8]) -> u16 {
+    assert!(ok[1] < 0xFB && ok[2] < 0xFB, "short lengths only here");
+    u16::from_le_bytes([ok[3], ok[4]])
 }
 
 #[tokio::test]
@@ -59,6 +84,13 @@ async fn ok_packets_are_the_servers() {
             "SET time_zone = '+01:00'".to_string(),
             "SET autocommit = 1".to_string(),
             "USE app".to_string(),
+            // A multi-statement that fails in its second statement, inside a transaction, then
+            // COM_PING: the ping's OK says "in transaction", not "more results".
+            "SET autocommit = 0".to_string(),
+            format!("INSERT INTO {t} VALUES (9, 9); INSERT INTO {t} VALUES (9, 9)"),
+            "PING".to_string(),
+            "ROLLBACK".to_string(),
+            "SET autocommit = 1".to_string(),
             format!("DROP TABLE {t}"),
         ]
     };
