@@ -415,9 +415,17 @@ impl Session {
                 sent_to_client,
                 last_seq,
             }) => {
-                let err = BackendError::Lost {
-                    backend: backend.to_string(),
-                    source,
+                let err = match source {
+                    // A reply rwproxy cannot follow: this connection is unusable, the server
+                    // is not thereby broken.
+                    rwproxy_transport::TransportError::Protocol(e) => BackendError::Protocol {
+                        backend: backend.to_string(),
+                        what: format!("a reply rwproxy cannot follow ({e})"),
+                    },
+                    source => BackendError::Lost {
+                        backend: backend.to_string(),
+                        source,
+                    },
                 };
                 if !sent_to_client {
                     return Err(RunError::Backend(err));
@@ -456,9 +464,14 @@ impl Session {
                 .status
                 .remove(rwproxy_protocol::StatusFlags::SERVER_STATUS_IN_TRANS);
         }
-        if err.failure() == Failure::Unhealthy {
-            self.ctx.monitor().report_failure(&name, &err.to_string());
-            self.ctx.observer.backend_failure(&name, "connection");
+        match err.failure() {
+            // The monitor confirms with its own check before it changes the backend's state.
+            Failure::Unhealthy => {
+                self.ctx.monitor().report_failure(&name, &err.to_string());
+                self.ctx.observer.backend_failure(&name, failure_kind(err));
+            }
+            Failure::Connection => self.ctx.observer.backend_failure(&name, failure_kind(err)),
+            Failure::Refused => {}
         }
         self.exclude(&name);
     }
@@ -711,6 +724,15 @@ impl Session {
             }
         }
         Ok(Flow::Continue)
+    }
+}
+
+/// The `kind` label of `rwproxy_backend_failures_total` for a failure.
+fn failure_kind(err: &BackendError) -> &'static str {
+    match err {
+        BackendError::Connect { .. } | BackendError::Auth { .. } => "connect",
+        BackendError::Timeout { .. } => "timeout",
+        _ => "query",
     }
 }
 

@@ -10,6 +10,7 @@ mod support;
 mod auth_errors;
 mod backend_down;
 mod bad_handshake;
+mod command_bytes;
 mod connection_limits;
 mod kill_query;
 mod large_packets;
