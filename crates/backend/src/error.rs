@@ -37,6 +37,8 @@ pub enum BackendError {
         #[source]
         source: TransportError,
     },
+    #[error("the connection to backend '{backend}' was closed while idle (server restart, wait_timeout or KILL); {lost}")]
+    Stale { backend: String, lost: &'static str },
     #[error("backend '{backend}' was declared down by the monitor while the statement ran on it")]
     MarkedDown { backend: String },
     #[error("backend '{backend}' sent something unexpected: {what}")]
@@ -68,6 +70,7 @@ impl BackendError {
             | BackendError::Server { backend, .. }
             | BackendError::Lost { backend, .. }
             | BackendError::MarkedDown { backend }
+            | BackendError::Stale { backend, .. }
             | BackendError::Protocol { backend, .. }
             | BackendError::Unsupported { backend, .. } => backend,
         }
@@ -79,7 +82,7 @@ impl BackendError {
             | BackendError::Timeout { .. }
             | BackendError::Lost { .. }
             | BackendError::MarkedDown { .. } => Failure::Unhealthy,
-            BackendError::Protocol { .. } => Failure::Connection,
+            BackendError::Protocol { .. } | BackendError::Stale { .. } => Failure::Connection,
             BackendError::Server { code, .. } if *code == 1040 || *code == 1129 => {
                 Failure::Unhealthy
             }
@@ -107,7 +110,9 @@ impl BackendError {
                 *codes::CANNOT_CONNECT.1,
                 self.to_string(),
             ),
-            BackendError::Lost { .. } | BackendError::MarkedDown { .. } => (
+            BackendError::Lost { .. }
+            | BackendError::MarkedDown { .. }
+            | BackendError::Stale { .. } => (
                 codes::SERVER_LOST.0,
                 *codes::SERVER_LOST.1,
                 self.to_string(),

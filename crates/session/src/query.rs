@@ -322,38 +322,58 @@ impl Session {
         expect: Expect,
         rewrite_stmt_id: Option<u32>,
     ) -> Result<RelayOutcome, RunError> {
-        let opening = !self.backends.is_open(backend);
-        self.backends
-            .ready(&self.ctx, backend, &self.who, &self.state)
-            .await
-            .map_err(RunError::Backend)?;
-        if opening {
-            self.publish_threads();
-        }
-        let Some(slot) = self.backends.get_mut(backend) else {
-            return Err(RunError::Backend(BackendError::Protocol {
-                backend: backend.to_string(),
-                what: "connection vanished after it was opened".into(),
-            }));
+        // A statement not yet written to any server is sent on a fresh connection when the one
+        // kept for it turns out to be dead: once when it was closed while idle, once more when
+        // writing to it fails.
+        let mut attempt = 0;
+        let (slot, backend_caps) = loop {
+            attempt += 1;
+            self.drop_if_stale(backend).map_err(RunError::Backend)?;
+            let opening = !self.backends.is_open(backend);
+            self.backends
+                .ready(&self.ctx, backend, &self.who, &self.state)
+                .await
+                .map_err(RunError::Backend)?;
+            if opening {
+                self.publish_threads();
+            }
+            let Some(slot) = self.backends.get_mut(backend) else {
+                return Err(RunError::Backend(BackendError::Protocol {
+                    backend: backend.to_string(),
+                    what: "connection vanished after it was opened".into(),
+                }));
+            };
+            let backend_caps = slot.conn.capabilities();
+            self.handle.set_in_flight(Some(slot.thread.clone()));
+            // Checked after the statement is registered as in flight: a backend declared down
+            // from here on notifies this session (`down_watch`); one declared down before is
+            // seen now.
+            if crate::down_watch::is_down(&self.ctx, backend) {
+                self.handle.set_in_flight(None);
+                return Err(RunError::Backend(BackendError::MarkedDown {
+                    backend: backend.to_string(),
+                }));
+            }
+            let mut seq = 0u8;
+            match slot.conn.stream().write_packet(&mut seq, payload).await {
+                Ok(()) => break (slot, backend_caps),
+                Err(e) => {
+                    self.handle.set_in_flight(None);
+                    // Prepared-statement commands name the statement by its id on the lost
+                    // connection: they cannot simply be sent again.
+                    let resendable = !matches!(payload.first(), Some(0x16..=0x1c | 0xfa));
+                    if opening || attempt > 1 || !resendable {
+                        return Err(RunError::Backend(BackendError::Lost {
+                            backend: backend.to_string(),
+                            source: e,
+                        }));
+                    }
+                    // The server closed the kept connection: nothing was executed.
+                    tracing::info!(backend, error = %e, "writing to a kept backend connection failed; sending the statement on a new one");
+                    self.forget_connection(backend).map_err(RunError::Backend)?;
+                }
+            }
         };
-        let backend_caps = slot.conn.capabilities();
-        self.handle.set_in_flight(Some(slot.thread.clone()));
-        // Checked after the statement is registered as in flight: a backend declared down from
-        // here on notifies this session (`down_watch`); one declared down before is seen now.
-        if crate::down_watch::is_down(&self.ctx, backend) {
-            self.handle.set_in_flight(None);
-            return Err(RunError::Backend(BackendError::MarkedDown {
-                backend: backend.to_string(),
-            }));
-        }
-        let mut seq = 0u8;
-        if let Err(e) = slot.conn.stream().write_packet(&mut seq, payload).await {
-            self.handle.set_in_flight(None);
-            return Err(RunError::Backend(BackendError::Lost {
-                backend: backend.to_string(),
-                source: e,
-            }));
-        }
         let opts = RelayOptions {
             expect,
             deprecate_eof: backend_caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
@@ -438,6 +458,42 @@ impl Session {
                 Err(RunError::MidResponse)
             }
         }
+    }
+
+    /// Before a kept connection to `backend` is used: if the server closed it while it was
+    /// idle (a restart, `wait_timeout`, `KILL`), it is dropped so that the next use opens a new
+    /// one with the session's state replayed. That says nothing against the server (it is not
+    /// reported); only an open transaction on it is lost, which the client is told.
+    pub(crate) fn drop_if_stale(&mut self, backend: &str) -> Result<(), BackendError> {
+        let Some(slot) = self.backends.get_mut(backend) else {
+            return Ok(());
+        };
+        if !slot.conn.stream().closed_while_idle() {
+            return Ok(());
+        }
+        tracing::info!(
+            backend,
+            "backend connection was closed while idle; opening a new one"
+        );
+        self.forget_connection(backend)
+    }
+
+    /// Drops a kept connection that died before a statement was written to it.
+    fn forget_connection(&mut self, backend: &str) -> Result<(), BackendError> {
+        self.backends.discard(&self.ctx, backend);
+        self.prepared.forget_backend(backend);
+        self.publish_threads();
+        if self.state.transaction_backend.as_deref() == Some(backend) {
+            self.state.transaction_backend = None;
+            self.state
+                .status
+                .remove(rwproxy_protocol::StatusFlags::SERVER_STATUS_IN_TRANS);
+            return Err(BackendError::Stale {
+                backend: backend.to_string(),
+                lost: "the open transaction is lost",
+            });
+        }
+        Ok(())
     }
 
     /// Tells the registry which backend threads this session holds (for `KILL CONNECTION`).
