@@ -12,7 +12,7 @@ use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::CapabilityFlags;
 use rwproxy_router::{choose_replica, decide, BalanceInput, Decision, SessionView, Target};
-use rwproxy_sql::{classify, Classification, Flags, StatementKind};
+use rwproxy_sql::{classify_session, Classification, ClassifyOptions, Flags, StatementKind};
 
 use crate::error::ClientError;
 use crate::observer::DestRole;
@@ -605,7 +605,7 @@ impl Session {
                 None => payload,
             };
         let sql = payload.get(1..).unwrap_or_default();
-        let class = classify(sql);
+        let class = self.classify(sql);
         if class.kind == StatementKind::Kill {
             if let Some((id, query_only)) = crate::kill::parse_kill(sql) {
                 return self.kill(id, query_only).await;
@@ -625,8 +625,63 @@ impl Session {
             .await?;
         if let Some((chosen, outcome)) = outcome {
             self.learn(&class, &payload, &chosen.backend, &outcome, multi);
+            if outcome.error_code.is_none()
+                && matches!(class.kind, StatementKind::SetSession)
+                && mentions_sql_mode(sql)
+            {
+                self.refresh_sql_mode(&chosen.backend).await;
+            }
         }
         Ok(Flow::Continue)
+    }
+
+    /// How the session's server reads statement text: `NO_BACKSLASH_ESCAPES` from the status
+    /// flags of its last answer, `ANSI_QUOTES` from what the server said after the last `SET`
+    /// of `sql_mode`.
+    pub(crate) fn classify_options(&self) -> ClassifyOptions {
+        ClassifyOptions {
+            no_backslash_escapes: self
+                .state
+                .status
+                .contains(rwproxy_protocol::StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES),
+            ansi_quotes: self.state.ansi_quotes,
+        }
+    }
+
+    /// Classifies statement text under the session's modes (see
+    /// [`rwproxy_sql::classify_session`]).
+    pub(crate) fn classify<'a>(&self, sql: &'a [u8]) -> Classification<'a> {
+        classify_session(sql, self.classify_options())
+    }
+
+    /// After a `SET` of `sql_mode`: asks the server that ran it which modes are now on (the
+    /// value may be an expression; `ANSI` implies `ANSI_QUOTES`). If it cannot be learnt,
+    /// `ANSI_QUOTES` is assumed (the cautious reading: double-quoted text with a backslash then
+    /// goes to the primary).
+    async fn refresh_sql_mode(&mut self, backend: &str) {
+        let Some(slot) = self.backends.get_mut(backend) else {
+            return;
+        };
+        let mode = match slot.conn.query("SELECT @@SESSION.sql_mode").await {
+            Ok(outcome) if outcome.error.is_none() => outcome
+                .rows
+                .first()
+                .and_then(|r| r.first().cloned().flatten()),
+            Ok(_) => None,
+            Err(err) => {
+                self.note_backend_failure(&err);
+                None
+            }
+        };
+        self.state.ansi_quotes = match &mode {
+            Some(mode) => mode
+                .split(',')
+                .any(|m| m.trim().eq_ignore_ascii_case("ANSI_QUOTES")),
+            None => {
+                tracing::warn!(backend, "cannot read @@sql_mode; assuming ANSI_QUOTES");
+                true
+            }
+        };
     }
 
     /// The routing decision for a classified statement, owned so the session can be borrowed
@@ -781,6 +836,11 @@ impl Session {
         }
         Ok(Flow::Continue)
     }
+}
+
+/// Whether statement text mentions `sql_mode` (any case).
+fn mentions_sql_mode(sql: &[u8]) -> bool {
+    sql.windows(8).any(|w| w.eq_ignore_ascii_case(b"sql_mode"))
 }
 
 /// The `kind` label of `rwproxy_backend_failures_total` for a failure.

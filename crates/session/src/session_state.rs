@@ -55,6 +55,8 @@ pub struct SessionState {
     pub last_write: Option<std::sync::Arc<rwproxy_monitor::GtidPosition>>,
     /// A write's position could not be learned: reads needing it go to the primary.
     pub write_position_unknown: bool,
+    /// `sql_mode` contains `ANSI_QUOTES` (learnt from the server after a `SET` of `sql_mode`).
+    pub ansi_quotes: bool,
 }
 
 impl SessionState {
@@ -71,6 +73,7 @@ impl SessionState {
             last_backend: None,
             last_write: None,
             write_position_unknown: false,
+            ansi_quotes: false,
         }
     }
 
