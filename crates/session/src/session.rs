@@ -289,6 +289,14 @@ impl Session {
                 Ok(o) if o.is_ok() => {
                     slot.applied = 0;
                     slot.schema = self.initial_database.clone();
+                    // The reset switched GTID tracking off again (server defaults).
+                    let name = slot.conn.name().to_string();
+                    if crate::backend_set::enable_tracking(&mut slot.conn, &name)
+                        .await
+                        .is_err()
+                    {
+                        failed.push(name);
+                    }
                 }
                 _ => failed.push(slot.conn.name().to_string()),
             }
