@@ -56,6 +56,9 @@ impl SessionObserver for MetricsObserver {
     fn query_finished(&self, r: DestRole, elapsed: Duration) {
         self.metrics.observe_query(role(r), elapsed);
     }
+    fn replay_log_overflow(&self) {
+        self.metrics.replay_log_overflow();
+    }
     fn error_sent(&self, code: u16) {
         self.metrics.error_sent(code);
     }

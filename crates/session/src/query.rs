@@ -493,6 +493,14 @@ impl Session {
                 lost: "the open transaction is lost",
             });
         }
+        if self.state.pins.replay_overflow {
+            // Session commands past the replay log (or inside multi-statement text) were not
+            // logged: a new connection would not have them.
+            return Err(BackendError::Stale {
+                backend: backend.to_string(),
+                lost: "session settings that rwproxy could not log (replay log limit or multi-statement text) are lost",
+            });
+        }
         Ok(())
     }
 
@@ -778,11 +786,23 @@ impl Session {
     /// Logs a session command that succeeded on `backend`, for replay on the session's other
     /// connections; `backend` itself is already up to date.
     fn record_session_command(&mut self, payload: &Bytes, backend: &str) {
-        let seq = self.state.log_command(payload.clone());
-        if let Some(slot) = self.backends.get_mut(backend) {
-            if slot.applied + 1 == seq {
-                slot.applied = seq;
+        match self.state.log_command(payload.clone()) {
+            crate::session_state::Logged::At(seq) => {
+                if let Some(slot) = self.backends.get_mut(backend) {
+                    if slot.applied + 1 == seq {
+                        slot.applied = seq;
+                    }
+                }
             }
+            crate::session_state::Logged::Overflow { first: true } => {
+                tracing::warn!(
+                    limit = crate::session_state::MAX_REPLAY_LOG,
+                    bytes = crate::session_state::MAX_REPLAY_BYTES,
+                    "session command replay log is full; the session stays on the primary"
+                );
+                self.ctx.observer.replay_log_overflow();
+            }
+            crate::session_state::Logged::Overflow { first: false } => {}
         }
     }
 
