@@ -92,6 +92,7 @@ struct Inner {
     config_last_reload: FloatGauge,
     write_conflicts: Counter,
     writable_backends: Gauge,
+    replay_log_overflows: Counter,
     backends: BackendMetrics,
 }
 
@@ -222,6 +223,13 @@ impl Metrics {
             "Times more than one backend was found writable (no primary chosen)",
             write_conflicts.clone(),
         );
+        let replay_log_overflows = Counter::default();
+        registry.register(
+            "session_replay_log_overflows",
+            "Sessions whose session-command replay log reached its limit (count or bytes): \
+             they stay on the primary from then on",
+            replay_log_overflows.clone(),
+        );
         let writable_backends = Gauge::default();
         registry.register(
             "writable_backends",
@@ -247,6 +255,7 @@ impl Metrics {
                 config_last_reload,
                 write_conflicts,
                 writable_backends,
+                replay_log_overflows,
                 backends,
             }),
         }
@@ -336,6 +345,11 @@ impl Metrics {
     /// More than one backend was found writable.
     pub fn write_conflict(&self) {
         self.inner.write_conflicts.inc();
+    }
+
+    /// A session's replay log reached its limit; the session stays on the primary.
+    pub fn replay_log_overflow(&self) {
+        self.inner.replay_log_overflows.inc();
     }
 
     /// Sets how many backends are currently writable.

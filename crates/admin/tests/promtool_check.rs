@@ -16,7 +16,7 @@ use rwproxy_admin::{
 };
 
 /// Every metric family the proxy exports, as it appears in `# TYPE` lines.
-const FAMILIES: [&str; 20] = [
+const FAMILIES: [&str; 21] = [
     "rwproxy_routing_decisions_total",
     "rwproxy_query_duration_seconds",
     "rwproxy_client_connections",
@@ -28,6 +28,7 @@ const FAMILIES: [&str; 20] = [
     "rwproxy_config_info",
     "rwproxy_config_last_reload_timestamp_seconds",
     "rwproxy_write_conflicts_total",
+    "rwproxy_session_replay_log_overflows_total",
     "rwproxy_writable_backends",
     "rwproxy_backend_up",
     "rwproxy_backend_role",
@@ -53,6 +54,7 @@ fn populated_metrics() -> String {
     m.config_loaded("3f2a9c");
     m.config_reload_failed();
     m.write_conflict();
+    m.replay_log_overflow();
     m.set_writable_backends(1);
     let mut replica = backend("db2", BackendRole::Replica);
     replica.lag_seconds = Some(0.35);

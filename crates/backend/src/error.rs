@@ -37,6 +37,8 @@ pub enum BackendError {
         #[source]
         source: TransportError,
     },
+    #[error("the connection to backend '{backend}' was closed while idle (server restart, wait_timeout or KILL); {lost}")]
+    Stale { backend: String, lost: &'static str },
     #[error("backend '{backend}' was declared down by the monitor while the statement ran on it")]
     MarkedDown { backend: String },
     #[error("backend '{backend}' sent something unexpected: {what}")]
@@ -48,8 +50,13 @@ pub enum BackendError {
 /// Whether a failure says something about the backend's health (for the circuit breaker).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
-    /// The server is unreachable, hung or went away: stop choosing it.
+    /// The connection to the server failed (refused, reset, closed, timed out): the server may
+    /// be gone. Reported to the monitor, which confirms with its own check before it changes
+    /// the backend's state.
     Unhealthy,
+    /// This one connection is unusable (the server sent something rwproxy cannot follow): it
+    /// is closed, and nothing is concluded about the server.
+    Connection,
     /// The server is fine; the request was refused (bad credentials, unknown database, ...).
     Refused,
 }
@@ -63,6 +70,7 @@ impl BackendError {
             | BackendError::Server { backend, .. }
             | BackendError::Lost { backend, .. }
             | BackendError::MarkedDown { backend }
+            | BackendError::Stale { backend, .. }
             | BackendError::Protocol { backend, .. }
             | BackendError::Unsupported { backend, .. } => backend,
         }
@@ -73,8 +81,8 @@ impl BackendError {
             BackendError::Connect { .. }
             | BackendError::Timeout { .. }
             | BackendError::Lost { .. }
-            | BackendError::MarkedDown { .. }
-            | BackendError::Protocol { .. } => Failure::Unhealthy,
+            | BackendError::MarkedDown { .. } => Failure::Unhealthy,
+            BackendError::Protocol { .. } | BackendError::Stale { .. } => Failure::Connection,
             BackendError::Server { code, .. } if *code == 1040 || *code == 1129 => {
                 Failure::Unhealthy
             }
@@ -104,10 +112,15 @@ impl BackendError {
             ),
             BackendError::Lost { .. }
             | BackendError::MarkedDown { .. }
-            | BackendError::Protocol { .. } => (
+            | BackendError::Stale { .. } => (
                 codes::SERVER_LOST.0,
                 *codes::SERVER_LOST.1,
                 self.to_string(),
+            ),
+            BackendError::Protocol { .. } => (
+                codes::MALFORMED_PACKET.0,
+                *codes::MALFORMED_PACKET.1,
+                format!("{self}; rwproxy closed its connection to the backend"),
             ),
             BackendError::Unsupported { .. } => (
                 codes::NOT_SUPPORTED.0,
@@ -115,5 +128,28 @@ impl BackendError {
                 self.to_string(),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_reply_blames_the_connection_not_the_server() {
+        let err = BackendError::Protocol {
+            backend: "db1".into(),
+            what: "packet truncated".into(),
+        };
+        assert_eq!(err.failure(), Failure::Connection);
+        let (code, _, message) = err.client_error();
+        assert_eq!(code, 2027);
+        assert!(message.contains("db1"), "{message}");
+        let lost = BackendError::Lost {
+            backend: "db1".into(),
+            source: TransportError::Closed,
+        };
+        assert_eq!(lost.failure(), Failure::Unhealthy);
+        assert_eq!(lost.client_error().0, 2013);
     }
 }

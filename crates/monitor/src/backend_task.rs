@@ -43,7 +43,7 @@ pub(crate) async fn run(
             )
             .await;
         match shared.upgrade() {
-            Some(strong) => strong.record_check(&name, task_id, outcome),
+            Some(strong) => strong.record_check(&name, task_id, started, outcome),
             None => return,
         }
         let pause = jittered(inputs.interval)

@@ -28,6 +28,23 @@ pub(crate) enum ConnError {
 }
 
 impl ConnError {
+    /// The connection broke (closed, reset): a kept connection may simply be older than a
+    /// server restart, so one fresh attempt is worth making.
+    pub fn is_disconnect(&self) -> bool {
+        use mysql_async::{DriverError, Error, IoError};
+        match self {
+            Self::Sql(Error::Io(IoError::Io(io))) => matches!(
+                io.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            ),
+            Self::Sql(Error::Driver(DriverError::ConnectionClosed)) => true,
+            _ => false,
+        }
+    }
+
     /// Short, human wording for a state reason.
     pub fn describe(&self) -> String {
         match self {
@@ -117,6 +134,11 @@ impl KeptConnection {
             .as_mut()
             .map(|conn| (conn, generation))
             .ok_or_else(|| ConnError::Unexpected("connection vanished".to_string()))
+    }
+
+    /// Whether a connection from an earlier call is open (it may have died since).
+    pub fn is_open(&self) -> bool {
+        self.conn.is_some()
     }
 
     /// Forgets the connection and any connect attempt in flight.

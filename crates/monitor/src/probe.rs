@@ -68,7 +68,19 @@ impl Prober {
     ) -> Result<Observation, CheckFailure> {
         let started = Instant::now();
         self.phase = Phase::Connecting;
-        let outcome = tokio::time::timeout(timeout, self.run(credentials, heartbeat)).await;
+        let reused = self.conn.is_open();
+        let mut outcome = tokio::time::timeout(timeout, self.run(credentials, heartbeat)).await;
+        // A kept connection older than a server restart fails on first use; that says nothing
+        // about the server now, so one new connection is tried within the same timeout.
+        if let Ok(Err(err)) = &outcome {
+            let left = timeout.saturating_sub(started.elapsed());
+            if reused && err.is_disconnect() && !left.is_zero() {
+                tracing::debug!(error = %err.describe(), "kept monitor connection broke; checking again on a new one");
+                self.conn.discard();
+                self.phase = Phase::Connecting;
+                outcome = tokio::time::timeout(left, self.run(credentials, heartbeat)).await;
+            }
+        }
         let latency = started.elapsed();
         match outcome {
             Ok(Ok(mut obs)) => {

@@ -57,6 +57,17 @@ pub(crate) struct Registry {
     pub heartbeat_task: Option<JoinHandle<()>>,
     pub last_heartbeat_ok: Option<Instant>,
     pub shut_down: bool,
+    /// Data-path failure reports waiting for the backend's own check to confirm them
+    /// (monitored mode): backend name → the newest report.
+    pub reports: HashMap<String, PendingReport>,
+}
+
+/// A data-path failure report not yet confirmed or refuted by a check.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingReport {
+    pub reason: String,
+    /// When it arrived: only a check started after this refutes it.
+    pub at: Instant,
 }
 
 impl Registry {
@@ -73,6 +84,7 @@ impl Registry {
             heartbeat_task: None,
             last_heartbeat_ok: None,
             shut_down: false,
+            reports: HashMap::new(),
         }
     }
 
@@ -173,12 +185,17 @@ impl Shared {
         self.published.send_replace(registry.generation);
     }
 
-    /// Records a finished check from task `task_id` (ignored if that task
-    /// has since been replaced or the monitor shut down).
+    /// Records a finished check from task `task_id`, started at `started` (ignored if that
+    /// task has since been replaced or the monitor shut down).
+    ///
+    /// A pending data-path report is settled here: a failed check confirms it (Down at once,
+    /// whatever `failure_threshold` says); a successful check that started after the report
+    /// refutes it (no state change).
     pub fn record_check(
         &self,
         name: &str,
         task_id: u64,
+        started: Instant,
         outcome: Result<Observation, CheckFailure>,
     ) {
         let mut registry = self.lock();
@@ -187,12 +204,35 @@ impl Shared {
         }
         let ctx = registry.check_context();
         let now = SystemTime::now();
+        let report = match &outcome {
+            Err(_) => registry.reports.remove(name),
+            Ok(_) => {
+                let refuted = registry.reports.get(name).is_some_and(|r| started >= r.at);
+                if refuted {
+                    registry.reports.remove(name)
+                } else {
+                    None
+                }
+            }
+        };
         let Some(status) = registry.statuses.iter_mut().find(|s| s.name == name) else {
             return;
         };
-        match &outcome {
-            Ok(obs) => state_machine::apply_success(status, obs, &ctx, now),
-            Err(failure) => {
+        match (&outcome, report) {
+            (Ok(obs), report) => {
+                if let Some(report) = report {
+                    tracing::info!(backend = %name, report = %report.reason, "a data-path failure report was not confirmed by the backend's check; state unchanged");
+                }
+                state_machine::apply_success(status, obs, &ctx, now)
+            }
+            (Err(failure), Some(report)) => state_machine::apply_confirmed_failure(
+                status,
+                &failure.reason,
+                &report.reason,
+                failure.latency,
+                now,
+            ),
+            (Err(failure), None) => {
                 state_machine::apply_failure(status, &failure.reason, failure.latency, &ctx, now)
             }
         }
@@ -242,28 +282,45 @@ impl Shared {
         self.lock().last_heartbeat_ok = Some(at);
     }
 
-    /// Circuit breaker: Down at once. Returns the wake handle of the
-    /// backend's task (monitored mode) when the state changed.
+    /// A data-path failure report. Monitored mode: nothing changes yet; the
+    /// report waits for the backend's next check, which is started at once
+    /// (the returned wake handle). Static mode (no checks): circuit breaker,
+    /// Down at once for the cooldown.
     pub fn report_failure(&self, name: &str, reason: &str) -> ReportOutcome {
         let mut registry = self.lock();
         if registry.shut_down {
             return ReportOutcome::Unchanged;
         }
         let now = SystemTime::now();
+        let mode = registry.mode;
         let Some(status) = registry.statuses.iter_mut().find(|s| s.name == name) else {
             return ReportOutcome::Unchanged;
         };
-        if !state_machine::apply_reported_failure(status, reason, now) {
-            return ReportOutcome::Unchanged;
-        }
-        let since = status.since;
-        self.publish(&mut registry);
-        match registry.mode {
-            Mode::Monitored => match registry.tasks.get(name) {
-                Some(task) => ReportOutcome::WakeTask(Arc::clone(&task.wake)),
-                None => ReportOutcome::Unchanged,
-            },
-            Mode::Static { cooldown } => ReportOutcome::StaticCooldown { cooldown, since },
+        match mode {
+            Mode::Monitored => {
+                if status.state == BackendState::Down {
+                    return ReportOutcome::Unchanged;
+                }
+                let Some(wake) = registry.tasks.get(name).map(|t| Arc::clone(&t.wake)) else {
+                    return ReportOutcome::Unchanged;
+                };
+                registry.reports.insert(
+                    name.to_string(),
+                    PendingReport {
+                        reason: reason.to_string(),
+                        at: Instant::now(),
+                    },
+                );
+                ReportOutcome::WakeTask(wake)
+            }
+            Mode::Static { cooldown } => {
+                if !state_machine::apply_reported_failure(status, reason, now) {
+                    return ReportOutcome::Unchanged;
+                }
+                let since = status.since;
+                self.publish(&mut registry);
+                ReportOutcome::StaticCooldown { cooldown, since }
+            }
         }
     }
 
@@ -338,5 +395,101 @@ fn log_change(change: &StateChange) {
             }
             _ => tracing::warn!(from = %old, to = %new, "primary changed"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::BackendSpec;
+    use crate::status::ServerFlavor;
+
+    fn primary_obs() -> Observation {
+        Observation {
+            flavor: ServerFlavor::MariaDb,
+            version: "10.11.6-MariaDB".into(),
+            server_id: 1,
+            read_only: false,
+            gtid_current_pos: None,
+            gtid_slave_pos: None,
+            channels: vec![],
+            replication_error: None,
+            heartbeat_lag: None,
+            latency: Duration::from_millis(1),
+        }
+    }
+
+    fn refused() -> CheckFailure {
+        CheckFailure {
+            reason: "connection refused".into(),
+            latency: Duration::from_millis(1),
+        }
+    }
+
+    /// A monitored registry with one backend, Up as the primary, and a task entry (id 1) that
+    /// does nothing.
+    fn monitored() -> Shared {
+        let spec = BackendSpec::new("db1", "127.0.0.1:1");
+        let statuses = vec![BackendStatus::starting(&spec, SystemTime::now())];
+        let mut registry = Registry::new(Mode::Monitored, MonitorSettings::default(), statuses);
+        registry.tasks.insert(
+            "db1".into(),
+            BackendTask {
+                id: 1,
+                handle: tokio::spawn(async {}),
+                wake: Arc::new(Notify::new()),
+            },
+        );
+        let shared = Shared::new(registry);
+        shared.record_check("db1", 1, Instant::now(), Ok(primary_obs()));
+        assert_eq!(shared.primary_state(), PrimaryState::One("db1".into()));
+        shared
+    }
+
+    fn state(shared: &Shared) -> BackendState {
+        shared.snapshot.load().backends[0].state
+    }
+
+    #[tokio::test]
+    async fn a_report_changes_nothing_until_a_check_confirms_it() {
+        let shared = monitored();
+        let generation = shared.snapshot.load().generation;
+        assert!(matches!(
+            shared.report_failure("db1", "connection reset"),
+            ReportOutcome::WakeTask(_)
+        ));
+        assert_eq!(state(&shared), BackendState::Up);
+        assert_eq!(shared.snapshot.load().generation, generation);
+        // One failed check confirms it: Down at once, although the threshold is 2.
+        shared.record_check("db1", 1, Instant::now(), Err(refused()));
+        assert_eq!(state(&shared), BackendState::Down);
+        let reason = shared.snapshot.load().backends[0].reason.clone();
+        assert!(reason.contains("connection refused"), "{reason}");
+        assert!(reason.contains("connection reset"), "{reason}");
+        assert!(shared.lock().reports.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_healthy_check_refutes_a_report() {
+        let shared = monitored();
+        shared.report_failure("db1", "packet truncated");
+        shared.record_check("db1", 1, Instant::now(), Ok(primary_obs()));
+        assert_eq!(state(&shared), BackendState::Up);
+        assert!(shared.lock().reports.is_empty());
+        // A later single failed check is judged by the threshold again.
+        shared.record_check("db1", 1, Instant::now(), Err(refused()));
+        assert_eq!(state(&shared), BackendState::Up);
+    }
+
+    #[tokio::test]
+    async fn a_check_started_before_the_report_does_not_refute_it() {
+        let shared = monitored();
+        let started = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        shared.report_failure("db1", "connection reset");
+        shared.record_check("db1", 1, started, Ok(primary_obs()));
+        assert_eq!(shared.lock().reports.len(), 1);
+        shared.record_check("db1", 1, Instant::now(), Err(refused()));
+        assert_eq!(state(&shared), BackendState::Down);
     }
 }

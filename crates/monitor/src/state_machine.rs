@@ -142,8 +142,30 @@ pub fn apply_failure(
     }
 }
 
-/// The data path could not use the backend: Down at once (circuit
-/// breaker). Returns true if the state changed.
+/// A check failed right after the data path reported the backend: the
+/// report is confirmed, Down at once whatever the failure threshold.
+pub fn apply_confirmed_failure(
+    status: &mut BackendStatus,
+    reason: &str,
+    report: &str,
+    latency: Duration,
+    now: SystemTime,
+) {
+    status.checks = status.checks.saturating_add(1);
+    status.last_check_at = Some(now);
+    status.last_check_latency = Some(latency);
+    status.consecutive_failures = status.consecutive_failures.saturating_add(1);
+    status.consecutive_successes = 0;
+    enter(
+        status,
+        BackendState::Down,
+        format!("{reason} (confirms a data-path report: {report})"),
+        now,
+    );
+}
+
+/// Static mode (no checks to confirm with): the data path could not use the
+/// backend, Down at once (circuit breaker). Returns true if the state changed.
 pub fn apply_reported_failure(status: &mut BackendStatus, reason: &str, now: SystemTime) -> bool {
     if status.state == BackendState::Down {
         return false;

@@ -222,6 +222,8 @@ pub mod codes {
     pub const CANNOT_CONNECT: (u16, &[u8; 5]) = (2003, b"HY000");
     /// `CR_SERVER_LOST`-style: the backend went away during a command.
     pub const SERVER_LOST: (u16, &[u8; 5]) = (2013, b"HY000");
+    /// CR_MALFORMED_PACKET: a reply rwproxy cannot follow.
+    pub const MALFORMED_PACKET: (u16, &[u8; 5]) = (2027, b"HY000");
     /// `ER_LOCK_WAIT_TIMEOUT`-free timeout for causal reads and writes waiting for a primary.
     pub const QUERY_TIMEOUT: (u16, &[u8; 5]) = (1969, b"70100");
     /// `ER_NOT_SUPPORTED_YET`.

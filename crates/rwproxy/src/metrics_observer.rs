@@ -56,12 +56,19 @@ impl SessionObserver for MetricsObserver {
     fn query_finished(&self, r: DestRole, elapsed: Duration) {
         self.metrics.observe_query(role(r), elapsed);
     }
+    fn replay_log_overflow(&self) {
+        self.metrics.replay_log_overflow();
+    }
     fn error_sent(&self, code: u16) {
         self.metrics.error_sent(code);
     }
-    fn backend_failure(&self, backend: &str, _kind: &'static str) {
-        self.metrics
-            .backend_failure(backend, l::FailureKind::Connect);
+    fn backend_failure(&self, backend: &str, kind: &'static str) {
+        let kind = match kind {
+            "connect" => l::FailureKind::Connect,
+            "timeout" => l::FailureKind::Timeout,
+            _ => l::FailureKind::Query,
+        };
+        self.metrics.backend_failure(backend, kind);
     }
     fn causal_read(&self, outcome: CausalOutcome) {
         self.metrics.causal_read(match outcome {

@@ -171,7 +171,16 @@ async fn open(
     };
     let mut conn = BackendConn::connect(&params).await?;
     ctx.learn_greeting(name, conn.greeting());
-    // Session tracking of the GTID each write produces (read-your-writes).
+    enable_tracking(&mut conn, name).await?;
+    Ok((conn, backend.address.clone()))
+}
+
+/// Switches on session tracking of the GTID each write produces (read-your-writes), on a new
+/// connection and again after `COM_RESET_CONNECTION`, which restores the server's defaults.
+pub(crate) async fn enable_tracking(
+    conn: &mut BackendConn,
+    name: &str,
+) -> Result<(), BackendError> {
     let sql = if conn.is_mariadb() {
         "SET SESSION session_track_system_variables = 'autocommit,character_set_client,character_set_connection,character_set_results,time_zone,last_gtid'"
     } else {
@@ -184,5 +193,5 @@ async fn open(
     if let Some((code, _, message)) = outcome.error {
         tracing::warn!(backend = name, code, %message, "cannot enable GTID session tracking; read-your-writes falls back to the primary");
     }
-    Ok((conn, backend.address.clone()))
+    Ok(())
 }

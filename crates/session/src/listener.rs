@@ -20,6 +20,13 @@ use crate::session::Session;
 /// Read granularity of client connections.
 const CLIENT_READ_CHUNK: usize = 2048;
 
+/// The largest packet a client may send before it is authenticated. A handshake response is
+/// small: fixed fields, user, schema and plugin names, an auth response (at most an RSA-encrypted
+/// password), and connection attributes, which MySQL and MariaDB clients keep under 64 KiB. So
+/// an unauthenticated connection cannot make the proxy buffer `max_allowed_packet` (64 MiB by
+/// default) per connection; a bigger packet gets ERR 1153 and a close.
+pub const PRE_AUTH_MAX_PACKET: usize = 66 * 1024;
+
 /// Runs one client connection from the handshake to the end of its session.
 pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: SocketAddr) {
     let _ = tcp.set_nodelay(true);
@@ -28,8 +35,9 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
     let span = tracing::info_span!("session", id, %peer);
     async move {
         // Client buffers start small: most client connections sit idle between statements.
+        let max_packet = config.max_allowed_packet as usize;
         let mut stream =
-            PacketStream::new(MaybeTls::Plain(tcp), config.max_allowed_packet as usize)
+            PacketStream::new(MaybeTls::Plain(tcp), PRE_AUTH_MAX_PACKET.min(max_packet))
                 .with_read_chunk(CLIENT_READ_CHUNK);
         if !ctx.try_add_client(config.max_client_connections) {
             tracing::warn!(
@@ -66,8 +74,10 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
                 log_end(&e, "login failed");
                 ctx.observer.client_rejected("login_failed");
             }
-            Ok(Ok((stream, client))) => {
+            Ok(Ok((mut stream, client))) => {
                 tracing::debug!(user = %crate::shown::Shown::new(&client.user), tls = client.tls, "client authenticated");
+                // Authenticated: the configured packet limit applies from now on.
+                stream.set_max_payload(max_packet);
                 let handle = Arc::new(SessionHandle::default());
                 if let Ok(mut u) = handle.user.lock() {
                     *u = client.user.clone();

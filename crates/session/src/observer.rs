@@ -53,6 +53,8 @@ pub trait SessionObserver: Send + Sync {
     fn backend_connection_closed(&self, _backend: &str) {}
     fn backend_failure(&self, _backend: &str, _kind: &'static str) {}
     fn causal_read(&self, _outcome: CausalOutcome) {}
+    /// The session's replay log reached its limit (count or bytes): it stays on the primary.
+    fn replay_log_overflow(&self) {}
 }
 
 /// An observer that records nothing.

@@ -12,7 +12,7 @@ use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::CapabilityFlags;
 use rwproxy_router::{choose_replica, decide, BalanceInput, Decision, SessionView, Target};
-use rwproxy_sql::{classify, Classification, Flags, StatementKind};
+use rwproxy_sql::{classify_session, Classification, ClassifyOptions, Flags, StatementKind};
 
 use crate::error::ClientError;
 use crate::observer::DestRole;
@@ -333,50 +333,71 @@ impl Session {
         expect: Expect,
         rewrite: ReplyRewrite,
     ) -> Result<RelayOutcome, RunError> {
-        let opening = !self.backends.is_open(backend);
-        self.backends
-            .ready(&self.ctx, backend, &self.who, &self.state)
-            .await
-            .map_err(RunError::Backend)?;
-        if opening {
-            self.publish_threads();
-        }
-        let Some(slot) = self.backends.get_mut(backend) else {
-            return Err(RunError::Backend(BackendError::Protocol {
-                backend: backend.to_string(),
-                what: "connection vanished after it was opened".into(),
-            }));
+        // A statement not yet written to any server is sent on a fresh connection when the one
+        // kept for it turns out to be dead: once when it was closed while idle, once more when
+        // writing to it fails.
+        let mut attempt = 0;
+        let mut substituted;
+        let (slot, backend_caps) = loop {
+            attempt += 1;
+            self.drop_if_stale(backend).map_err(RunError::Backend)?;
+            let opening = !self.backends.is_open(backend);
+            self.backends
+                .ready(&self.ctx, backend, &self.who, &self.state)
+                .await
+                .map_err(RunError::Backend)?;
+            if opening {
+                self.publish_threads();
+            }
+            let Some(slot) = self.backends.get_mut(backend) else {
+                return Err(RunError::Backend(BackendError::Protocol {
+                    backend: backend.to_string(),
+                    what: "connection vanished after it was opened".into(),
+                }));
+            };
+            let backend_caps = slot.conn.capabilities();
+            self.handle.set_in_flight(Some(slot.thread.clone()));
+            // Checked after the statement is registered as in flight: a backend declared down
+            // from here on notifies this session (`down_watch`); one declared down before is
+            // seen now.
+            if crate::down_watch::is_down(&self.ctx, backend) {
+                self.handle.set_in_flight(None);
+                return Err(RunError::Backend(BackendError::MarkedDown {
+                    backend: backend.to_string(),
+                }));
+            }
+            // A process-list statement sees the server's id of the connection it runs on.
+            let thread_id = slot.conn.thread_id();
+            substituted = rewrite
+                .process_list
+                .and_then(|_| crate::connection_id::substitute(payload.get(1..)?, thread_id));
+            let resent = substituted
+                .as_ref()
+                .map(|s| [&payload[..1], &s.sql[..]].concat());
+            let mut seq = 0u8;
+            let sent = resent.as_deref().unwrap_or(payload);
+            match slot.conn.stream().write_packet(&mut seq, sent).await {
+                Ok(()) => break (slot, backend_caps),
+                Err(e) => {
+                    self.handle.set_in_flight(None);
+                    // Prepared-statement commands name the statement by its id on the lost
+                    // connection: they cannot simply be sent again.
+                    let resendable = !matches!(payload.first(), Some(0x16..=0x1c | 0xfa));
+                    if opening || attempt > 1 || !resendable {
+                        return Err(RunError::Backend(BackendError::Lost {
+                            backend: backend.to_string(),
+                            source: e,
+                        }));
+                    }
+                    // The server closed the kept connection: nothing was executed.
+                    tracing::info!(backend, error = %e, "writing to a kept backend connection failed; sending the statement on a new one");
+                    self.forget_connection(backend).map_err(RunError::Backend)?;
+                }
+            }
         };
-        let backend_caps = slot.conn.capabilities();
-        self.handle.set_in_flight(Some(slot.thread.clone()));
-        // Checked after the statement is registered as in flight: a backend declared down from
-        // here on notifies this session (`down_watch`); one declared down before is seen now.
-        if crate::down_watch::is_down(&self.ctx, backend) {
-            self.handle.set_in_flight(None);
-            return Err(RunError::Backend(BackendError::MarkedDown {
-                backend: backend.to_string(),
-            }));
-        }
-        // A process-list statement sees the server's id of the connection it runs on.
-        let thread_id = slot.conn.thread_id();
-        let substituted = rewrite
-            .process_list
-            .and_then(|_| crate::connection_id::substitute(payload.get(1..)?, thread_id));
-        let resent = substituted
-            .as_ref()
-            .map(|s| [&payload[..1], &s.sql[..]].concat());
-        let payload = resent.as_deref().unwrap_or(payload);
         let owners = rewrite
             .process_list
             .map(|_| self.ctx.registry.thread_owners(backend));
-        let mut seq = 0u8;
-        if let Err(e) = slot.conn.stream().write_packet(&mut seq, payload).await {
-            self.handle.set_in_flight(None);
-            return Err(RunError::Backend(BackendError::Lost {
-                backend: backend.to_string(),
-                source: e,
-            }));
-        }
         let opts = RelayOptions {
             expect,
             deprecate_eof: backend_caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
@@ -441,9 +462,17 @@ impl Session {
                 sent_to_client,
                 last_seq,
             }) => {
-                let err = BackendError::Lost {
-                    backend: backend.to_string(),
-                    source,
+                let err = match source {
+                    // A reply rwproxy cannot follow: this connection is unusable, the server
+                    // is not thereby broken.
+                    rwproxy_transport::TransportError::Protocol(e) => BackendError::Protocol {
+                        backend: backend.to_string(),
+                        what: format!("a reply rwproxy cannot follow ({e})"),
+                    },
+                    source => BackendError::Lost {
+                        backend: backend.to_string(),
+                        source,
+                    },
                 };
                 if !sent_to_client {
                     return Err(RunError::Backend(err));
@@ -456,6 +485,50 @@ impl Session {
                 Err(RunError::MidResponse)
             }
         }
+    }
+
+    /// Before a kept connection to `backend` is used: if the server closed it while it was
+    /// idle (a restart, `wait_timeout`, `KILL`), it is dropped so that the next use opens a new
+    /// one with the session's state replayed. That says nothing against the server (it is not
+    /// reported); only an open transaction on it is lost, which the client is told.
+    pub(crate) fn drop_if_stale(&mut self, backend: &str) -> Result<(), BackendError> {
+        let Some(slot) = self.backends.get_mut(backend) else {
+            return Ok(());
+        };
+        if !slot.conn.stream().closed_while_idle() {
+            return Ok(());
+        }
+        tracing::info!(
+            backend,
+            "backend connection was closed while idle; opening a new one"
+        );
+        self.forget_connection(backend)
+    }
+
+    /// Drops a kept connection that died before a statement was written to it.
+    fn forget_connection(&mut self, backend: &str) -> Result<(), BackendError> {
+        self.backends.discard(&self.ctx, backend);
+        self.prepared.forget_backend(backend);
+        self.publish_threads();
+        if self.state.transaction_backend.as_deref() == Some(backend) {
+            self.state.transaction_backend = None;
+            self.state
+                .status
+                .remove(rwproxy_protocol::StatusFlags::SERVER_STATUS_IN_TRANS);
+            return Err(BackendError::Stale {
+                backend: backend.to_string(),
+                lost: "the open transaction is lost",
+            });
+        }
+        if self.state.pins.replay_overflow {
+            // Session commands past the replay log (or inside multi-statement text) were not
+            // logged: a new connection would not have them.
+            return Err(BackendError::Stale {
+                backend: backend.to_string(),
+                lost: "session settings that rwproxy could not log (replay log limit or multi-statement text) are lost",
+            });
+        }
+        Ok(())
     }
 
     /// Tells the registry which backend threads this session holds (for `KILL CONNECTION`).
@@ -482,9 +555,14 @@ impl Session {
                 .status
                 .remove(rwproxy_protocol::StatusFlags::SERVER_STATUS_IN_TRANS);
         }
-        if err.failure() == Failure::Unhealthy {
-            self.ctx.monitor().report_failure(&name, &err.to_string());
-            self.ctx.observer.backend_failure(&name, "connection");
+        match err.failure() {
+            // The monitor confirms with its own check before it changes the backend's state.
+            Failure::Unhealthy => {
+                self.ctx.monitor().report_failure(&name, &err.to_string());
+                self.ctx.observer.backend_failure(&name, failure_kind(err));
+            }
+            Failure::Connection => self.ctx.observer.backend_failure(&name, failure_kind(err)),
+            Failure::Refused => {}
         }
         self.exclude(&name);
     }
@@ -560,7 +638,7 @@ impl Session {
     pub(crate) async fn com_query(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
         let text = payload.get(1..).unwrap_or_default();
         let process_list = crate::processlist::reads_process_list(text, || {
-            classify(text).kind == StatementKind::Show
+            self.classify(text).kind == StatementKind::Show
         });
         // CONNECTION_ID() is the client's id; in a process-list statement it is substituted
         // where the statement runs (run_on).
@@ -578,7 +656,7 @@ impl Session {
             None => payload,
         };
         let sql = payload.get(1..).unwrap_or_default();
-        let class = classify(sql);
+        let class = self.classify(sql);
         if class.kind == StatementKind::Kill {
             if let Some((id, query_only)) = crate::kill::parse_kill(sql) {
                 return self.kill(id, query_only).await;
@@ -602,8 +680,63 @@ impl Session {
             .await?;
         if let Some((chosen, outcome)) = outcome {
             self.learn(&class, &payload, &chosen.backend, &outcome, multi);
+            if outcome.error_code.is_none()
+                && matches!(class.kind, StatementKind::SetSession)
+                && mentions_sql_mode(sql)
+            {
+                self.refresh_sql_mode(&chosen.backend).await;
+            }
         }
         Ok(Flow::Continue)
+    }
+
+    /// How the session's server reads statement text: `NO_BACKSLASH_ESCAPES` from the status
+    /// flags of its last answer, `ANSI_QUOTES` from what the server said after the last `SET`
+    /// of `sql_mode`.
+    pub(crate) fn classify_options(&self) -> ClassifyOptions {
+        ClassifyOptions {
+            no_backslash_escapes: self
+                .state
+                .status
+                .contains(rwproxy_protocol::StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES),
+            ansi_quotes: self.state.ansi_quotes,
+        }
+    }
+
+    /// Classifies statement text under the session's modes (see
+    /// [`rwproxy_sql::classify_session`]).
+    pub(crate) fn classify<'a>(&self, sql: &'a [u8]) -> Classification<'a> {
+        classify_session(sql, self.classify_options())
+    }
+
+    /// After a `SET` of `sql_mode`: asks the server that ran it which modes are now on (the
+    /// value may be an expression; `ANSI` implies `ANSI_QUOTES`). If it cannot be learnt,
+    /// `ANSI_QUOTES` is assumed (the cautious reading: double-quoted text with a backslash then
+    /// goes to the primary).
+    async fn refresh_sql_mode(&mut self, backend: &str) {
+        let Some(slot) = self.backends.get_mut(backend) else {
+            return;
+        };
+        let mode = match slot.conn.query("SELECT @@SESSION.sql_mode").await {
+            Ok(outcome) if outcome.error.is_none() => outcome
+                .rows
+                .first()
+                .and_then(|r| r.first().cloned().flatten()),
+            Ok(_) => None,
+            Err(err) => {
+                self.note_backend_failure(&err);
+                None
+            }
+        };
+        self.state.ansi_quotes = match &mode {
+            Some(mode) => mode
+                .split(',')
+                .any(|m| m.trim().eq_ignore_ascii_case("ANSI_QUOTES")),
+            None => {
+                tracing::warn!(backend, "cannot read @@sql_mode; assuming ANSI_QUOTES");
+                true
+            }
+        };
     }
 
     /// The routing decision for a classified statement, owned so the session can be borrowed
@@ -709,11 +842,23 @@ impl Session {
     /// Logs a session command that succeeded on `backend`, for replay on the session's other
     /// connections; `backend` itself is already up to date.
     fn record_session_command(&mut self, payload: &Bytes, backend: &str) {
-        let seq = self.state.log_command(payload.clone());
-        if let Some(slot) = self.backends.get_mut(backend) {
-            if slot.applied + 1 == seq {
-                slot.applied = seq;
+        match self.state.log_command(payload.clone()) {
+            crate::session_state::Logged::At(seq) => {
+                if let Some(slot) = self.backends.get_mut(backend) {
+                    if slot.applied + 1 == seq {
+                        slot.applied = seq;
+                    }
+                }
             }
+            crate::session_state::Logged::Overflow { first: true } => {
+                tracing::warn!(
+                    limit = crate::session_state::MAX_REPLAY_LOG,
+                    bytes = crate::session_state::MAX_REPLAY_BYTES,
+                    "session command replay log is full; the session stays on the primary"
+                );
+                self.ctx.observer.replay_log_overflow();
+            }
+            crate::session_state::Logged::Overflow { first: false } => {}
         }
     }
 
@@ -766,6 +911,20 @@ impl Session {
             }
         }
         Ok(Flow::Continue)
+    }
+}
+
+/// Whether statement text mentions `sql_mode` (any case).
+fn mentions_sql_mode(sql: &[u8]) -> bool {
+    sql.windows(8).any(|w| w.eq_ignore_ascii_case(b"sql_mode"))
+}
+
+/// The `kind` label of `rwproxy_backend_failures_total` for a failure.
+fn failure_kind(err: &BackendError) -> &'static str {
+    match err {
+        BackendError::Connect { .. } | BackendError::Auth { .. } => "connect",
+        BackendError::Timeout { .. } => "timeout",
+        _ => "query",
     }
 }
 

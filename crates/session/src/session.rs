@@ -188,9 +188,11 @@ impl Session {
             COM_SET_OPTION => self.session_command(payload, Expect::OnePacket).await,
             COM_FIELD_LIST => self.plain_command(payload, Expect::FieldList).await,
             COM_STATISTICS => self.plain_command(payload, Expect::OnePacket).await,
-            COM_PROCESS_INFO | COM_REFRESH | COM_CREATE_DB | COM_DROP_DB | COM_DEBUG => {
+            COM_PROCESS_INFO | COM_REFRESH | COM_CREATE_DB | COM_DROP_DB => {
                 self.plain_command(payload, Expect::ResultSet).await
             }
+            // Answered by an EOF packet (or an error), never a result set.
+            COM_DEBUG => self.plain_command(payload, Expect::OnePacket).await,
             COM_PROCESS_KILL => {
                 let id = payload
                     .get(1..5)
@@ -285,6 +287,14 @@ impl Session {
                 Ok(o) if o.is_ok() => {
                     slot.applied = 0;
                     slot.schema = self.initial_database.clone();
+                    // The reset switched GTID tracking off again (server defaults).
+                    let name = slot.conn.name().to_string();
+                    if crate::backend_set::enable_tracking(&mut slot.conn, &name)
+                        .await
+                        .is_err()
+                    {
+                        failed.push(name);
+                    }
                 }
                 _ => failed.push(slot.conn.name().to_string()),
             }

@@ -2,12 +2,16 @@
 //! connection it uses: session variables, character set, default schema, options. Plus what
 //! ties the session to one server (transactions, temporary tables, locks).
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use rwproxy_protocol::StatusFlags;
 
 /// Beyond this many distinct session commands a session stops spreading reads (replaying them
 /// all on a new connection would cost more than it saves) and stays on the primary.
 pub const MAX_REPLAY_LOG: usize = 256;
+/// The same limit on the commands' total size in bytes (a few large `SET`s).
+pub const MAX_REPLAY_BYTES: usize = 64 * 1024;
 
 /// One session command, in the order the client ran it.
 #[derive(Debug, Clone)]
@@ -15,6 +19,18 @@ pub struct LoggedCommand {
     pub seq: u64,
     /// The command packet payload exactly as the client sent it.
     pub payload: Bytes,
+    /// Run again later by the client: the later entry replays it.
+    superseded: bool,
+}
+
+/// What [`SessionState::log_command`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logged {
+    /// Logged with this sequence number.
+    At(u64),
+    /// Not logged: the log is at its limit (`first`: this command reached it). The session is
+    /// pinned to the primary.
+    Overflow { first: bool },
 }
 
 /// Why a session is held on the primary.
@@ -39,7 +55,13 @@ impl Pins {
 
 #[derive(Debug)]
 pub struct SessionState {
+    /// In sequence order; superseded entries are skipped and compacted away from time to time.
     log: Vec<LoggedCommand>,
+    /// Payload → its live entry in `log`, so a repeated command costs no scan.
+    log_index: HashMap<Bytes, usize>,
+    log_live: usize,
+    log_bytes: usize,
+    log_full: bool,
     next_seq: u64,
     pub schema: Option<String>,
     /// Status flags from the last statement (transaction state, autocommit).
@@ -58,6 +80,8 @@ pub struct SessionState {
     /// The client set `session_track_system_variables` itself: it sees every tracked variable
     /// the server reports (rwproxy's own `last_gtid` is otherwise hidden from it).
     pub client_tracks_variables: bool,
+    /// `sql_mode` contains `ANSI_QUOTES` (learnt from the server after a `SET` of `sql_mode`).
+    pub ansi_quotes: bool,
 }
 
 /// Server status flags that describe the session between statements, as the server reports
@@ -75,6 +99,10 @@ impl SessionState {
     pub fn new(schema: Option<String>) -> Self {
         Self {
             log: Vec::new(),
+            log_index: HashMap::new(),
+            log_live: 0,
+            log_bytes: 0,
+            log_full: false,
             next_seq: 1,
             schema,
             status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
@@ -86,6 +114,7 @@ impl SessionState {
             last_write: None,
             write_position_unknown: false,
             client_tracks_variables: false,
+            ansi_quotes: false,
         }
     }
 
@@ -97,17 +126,50 @@ impl SessionState {
         !self.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT)
     }
 
-    /// Records a session command that succeeded; returns its sequence number. An identical
-    /// earlier command is dropped (setting the same thing twice is the same as once, later).
-    pub fn log_command(&mut self, payload: Bytes) -> u64 {
-        self.log.retain(|c| c.payload != payload);
+    /// Records a session command that succeeded. An identical earlier command is superseded
+    /// (setting the same thing twice is the same as once, later). Past [`MAX_REPLAY_LOG`]
+    /// commands or [`MAX_REPLAY_BYTES`] the log stops growing and the session is pinned to
+    /// the primary. Constant time, amortized.
+    pub fn log_command(&mut self, payload: Bytes) -> Logged {
+        if self.log_full {
+            return Logged::Overflow { first: false };
+        }
+        let previous = self.log_index.get(&payload).copied();
+        let live = self.log_live + usize::from(previous.is_none());
+        let bytes = self.log_bytes + if previous.is_none() { payload.len() } else { 0 };
+        if live > MAX_REPLAY_LOG || bytes > MAX_REPLAY_BYTES {
+            self.log_full = true;
+            self.pins.replay_overflow = true;
+            return Logged::Overflow { first: true };
+        }
+        if let Some(at) = previous {
+            if let Some(old) = self.log.get_mut(at) {
+                old.superseded = true;
+            }
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.log.push(LoggedCommand { seq, payload });
-        if self.log.len() > MAX_REPLAY_LOG {
-            self.pins.replay_overflow = true;
+        self.log_index.insert(payload.clone(), self.log.len());
+        self.log.push(LoggedCommand {
+            seq,
+            payload,
+            superseded: false,
+        });
+        self.log_live = live;
+        self.log_bytes = bytes;
+        if self.log.len() > 2 * self.log_live + 16 {
+            self.compact();
         }
-        seq
+        Logged::At(seq)
+    }
+
+    /// Drops superseded entries and rebuilds the index.
+    fn compact(&mut self) {
+        self.log.retain(|c| !c.superseded);
+        self.log_index.clear();
+        for (i, c) in self.log.iter().enumerate() {
+            self.log_index.insert(c.payload.clone(), i);
+        }
     }
 
     /// The sequence number of the newest logged command (0 when none).
@@ -115,9 +177,11 @@ impl SessionState {
         self.next_seq - 1
     }
 
-    /// Commands a connection that has applied everything up to `applied` still needs.
+    /// Commands a connection that has applied everything up to `applied` still needs, oldest
+    /// first.
     pub fn pending_since(&self, applied: u64) -> impl Iterator<Item = &LoggedCommand> {
-        self.log.iter().filter(move |c| c.seq > applied)
+        let from = self.log.partition_point(|c| c.seq <= applied);
+        self.log[from..].iter().filter(|c| !c.superseded)
     }
 
     /// Forgets everything (COM_RESET_CONNECTION, COM_CHANGE_USER).
@@ -149,18 +213,62 @@ impl SessionState {
 mod tests {
     use super::*;
 
+    fn seq(logged: Logged) -> u64 {
+        match logged {
+            Logged::At(seq) => seq,
+            other => panic!("not logged: {other:?}"),
+        }
+    }
+
     #[test]
     fn log_dedups_and_replays_in_order() {
         let mut s = SessionState::new(None);
-        let a = s.log_command(Bytes::from_static(b"\x03SET NAMES utf8mb4"));
-        let _b = s.log_command(Bytes::from_static(b"\x03SET time_zone='+00:00'"));
+        let a = seq(s.log_command(Bytes::from_static(b"\x03SET NAMES utf8mb4")));
+        let _b = seq(s.log_command(Bytes::from_static(b"\x03SET time_zone='+00:00'")));
         assert_eq!(s.pending_since(0).count(), 2);
         assert_eq!(s.pending_since(a).count(), 1);
-        let c = s.log_command(Bytes::from_static(b"\x03SET NAMES utf8mb4"));
+        let c = seq(s.log_command(Bytes::from_static(b"\x03SET NAMES utf8mb4")));
         assert_eq!(s.pending_since(0).count(), 2);
         let order: Vec<_> = s.pending_since(0).map(|c| c.payload.clone()).collect();
         assert_eq!(order[1], Bytes::from_static(b"\x03SET NAMES utf8mb4"));
         assert_eq!(s.log_head(), c);
+    }
+
+    #[test]
+    fn repeated_commands_neither_grow_the_log_nor_overflow_it() {
+        let mut s = SessionState::new(None);
+        for i in 0..100_000u32 {
+            let cmd = format!("\x03SET @v{} = 1", i % 10);
+            assert!(matches!(s.log_command(Bytes::from(cmd)), Logged::At(_)));
+        }
+        assert!(!s.pins.any());
+        assert_eq!(s.pending_since(0).count(), 10);
+        assert!(s.log.len() <= 2 * 10 + 16, "not compacted: {}", s.log.len());
+        // Replay order is the order of the last runs.
+        let last: Vec<_> = s.pending_since(0).map(|c| c.payload.clone()).collect();
+        assert_eq!(last[9], Bytes::from("\x03SET @v9 = 1"));
+        // A connection that has everything up to a point gets only what came after.
+        let head = s.log_head();
+        s.log_command(Bytes::from_static(b"\x03SET @v3 = 1"));
+        let pending: Vec<_> = s.pending_since(head).map(|c| c.payload.clone()).collect();
+        assert_eq!(pending, vec![Bytes::from_static(b"\x03SET @v3 = 1")]);
+    }
+
+    #[test]
+    fn byte_limit_overflows_and_pins() {
+        let mut s = SessionState::new(None);
+        let big = Bytes::from(vec![b'x'; MAX_REPLAY_BYTES / 2]);
+        assert!(matches!(s.log_command(big.clone()), Logged::At(_)));
+        // The same command again is no bigger.
+        assert!(matches!(s.log_command(big), Logged::At(_)));
+        let other = Bytes::from(vec![b'y'; MAX_REPLAY_BYTES / 2 + 1]);
+        assert_eq!(s.log_command(other), Logged::Overflow { first: true });
+        assert!(s.pins.replay_overflow);
+        assert_eq!(
+            s.log_command(Bytes::from_static(b"\x03SET @a=1")),
+            Logged::Overflow { first: false }
+        );
+        assert_eq!(s.pending_since(0).count(), 1);
     }
 
     #[test]
@@ -182,9 +290,24 @@ mod tests {
     #[test]
     fn overflow_pins() {
         let mut s = SessionState::new(None);
-        for i in 0..=MAX_REPLAY_LOG {
-            s.log_command(Bytes::from(format!("\x03SET @v{i}=1")));
+        for i in 0..MAX_REPLAY_LOG {
+            assert!(matches!(
+                s.log_command(Bytes::from(format!("\x03SET @v{i}=1"))),
+                Logged::At(_)
+            ));
         }
+        assert!(!s.pins.any());
+        assert_eq!(
+            s.log_command(Bytes::from_static(b"\x03SET @last=1")),
+            Logged::Overflow { first: true }
+        );
         assert!(s.pins.any());
+        assert_eq!(s.pending_since(0).count(), MAX_REPLAY_LOG);
+        s.reset(None);
+        assert!(!s.pins.any());
+        assert!(matches!(
+            s.log_command(Bytes::from_static(b"\x03SET @a=1")),
+            Logged::At(1)
+        ));
     }
 }

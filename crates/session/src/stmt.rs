@@ -10,7 +10,7 @@ use rwproxy_protocol::command::{
 use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::StatusFlags;
-use rwproxy_sql::{classify, Classification, Flags, StatementKind};
+use rwproxy_sql::{Classification, Flags, StatementKind};
 
 use crate::error::ClientError;
 use crate::prepared::{execute_for_backend, OnBackend, Prepared};
@@ -49,7 +49,7 @@ impl Session {
         // A prepare reads the schema, which may have changed by this session's own DDL: it is
         // placed with the same consistency check as a read.
         let sql = payload.get(1..).unwrap_or_default();
-        let (target, reason, consistency) = self.route_statement_text(&classify(sql), sql);
+        let (target, reason, consistency) = self.route_statement_text(&self.classify(sql), sql);
         let id = self.prepared.next_id();
         // CONNECTION_ID() is the client's id here too (prepared once, it stays right: the id of
         // a session never changes).
@@ -98,6 +98,8 @@ impl Session {
 
     /// Makes sure statement `id` is prepared on `backend`; returns the backend's id for it.
     async fn prepare_on(&mut self, id: u32, backend: &str) -> Result<u32, RunError> {
+        // A connection closed while idle takes its prepared statements with it.
+        self.drop_if_stale(backend).map_err(RunError::Backend)?;
         let Some(stmt) = self.prepared.get(id) else {
             return Err(RunError::Backend(rwproxy_backend::BackendError::Protocol {
                 backend: backend.to_string(),
@@ -221,7 +223,7 @@ impl Session {
         let names = stmt.names.clone();
         let sql = prepare_payload.get(1..).unwrap_or_default();
         // Classified once per execute: for routing, then for what the statement changed.
-        let class = classify(sql);
+        let class = self.classify(sql);
         let (target, reason, consistency) = match long_data_on {
             Some(b) => (OwnedTarget::Backend(b), "pinned", Consistency::Eventual),
             None if bulk => (OwnedTarget::Primary, "write", Consistency::Eventual),

@@ -17,6 +17,7 @@ pub(crate) struct Lexer<'a> {
     src: &'a [u8],
     pos: usize,
     backslash_escapes: bool,
+    ansi_quotes: bool,
     in_executable_comment: bool,
     /// Where the previous token ended and what it was, to tell `'bob'@'host'` from `@var`.
     prev_end: usize,
@@ -81,6 +82,7 @@ impl<'a> Lexer<'a> {
             src,
             pos: 0,
             backslash_escapes: !options.no_backslash_escapes,
+            ansi_quotes: options.ansi_quotes,
             in_executable_comment: false,
             prev_end: usize::MAX,
             prev_kind: None,
@@ -100,6 +102,7 @@ impl<'a> Lexer<'a> {
         let first = self.skip_trivia()?;
         let start = self.pos;
         let kind = match first {
+            b'"' if self.ansi_quotes => self.quoted_ident(b'"'),
             b'\'' | b'"' => self.quoted(first),
             b'`' => self.backtick(),
             b'@' => self.at_sign(start),
@@ -214,6 +217,26 @@ impl<'a> Lexer<'a> {
                         self.ambiguous_quoting = true;
                     }
                     i += 2;
+                }
+                Some(_) => i += 1,
+            }
+        }
+    }
+
+    /// A `"…"` identifier under `ANSI_QUOTES`: only a doubled `"` does not end it.
+    fn quoted_ident(&mut self, quote: u8) -> TokenKind {
+        let mut i = self.pos + 1;
+        loop {
+            match self.byte_at(i) {
+                None => {
+                    self.unterminated = true;
+                    self.pos = self.src.len();
+                    return TokenKind::QuotedIdent;
+                }
+                Some(b) if b == quote && self.byte_at(i + 1) == Some(quote) => i += 2,
+                Some(b) if b == quote => {
+                    self.pos = i + 1;
+                    return TokenKind::QuotedIdent;
                 }
                 Some(_) => i += 1,
             }
@@ -378,6 +401,7 @@ mod tests {
             sql,
             ClassifyOptions {
                 no_backslash_escapes: true,
+                ..ClassifyOptions::default()
             },
         );
         let mut count = 0;

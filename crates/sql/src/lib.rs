@@ -46,6 +46,35 @@ pub fn classify(sql: &[u8]) -> Classification<'_> {
     classify_with(sql, ClassifyOptions::default())
 }
 
+/// For a proxy session: classifies under the modes the session is believed to run with
+/// (`options`), and does not let that belief send a write to a replica. When the verdict is
+/// read-only and the text contains a backslash — whose meaning depends on
+/// `NO_BACKSLASH_ESCAPES` and `ANSI_QUOTES` — the text is classified again under the other
+/// modes; if one of them reads it as complete text that is not read-only (typically a second
+/// statement hidden in what the believed mode takes for a string), the result carries
+/// [`Flags::AMBIGUOUS_QUOTING`] and goes to the primary. Readings in which the text is
+/// unterminated are ignored (the server would reject the text under that mode). Text without
+/// a backslash is classified once.
+pub fn classify_session(sql: &[u8], options: ClassifyOptions) -> Classification<'_> {
+    let mut class = classify_with(sql, options);
+    if !class.is_read_only() || !sql.contains(&b'\\') {
+        return class;
+    }
+    let alternatives =
+        [(true, false), (false, true), (true, true)].map(|(flip_nbe, flip_ansi)| ClassifyOptions {
+            no_backslash_escapes: options.no_backslash_escapes ^ flip_nbe,
+            ansi_quotes: options.ansi_quotes ^ flip_ansi,
+        });
+    for other in alternatives {
+        let alt = classify_with(sql, other);
+        if !alt.flags.contains(Flags::UNTERMINATED) && !alt.is_read_only() {
+            class.flags |= Flags::AMBIGUOUS_QUOTING;
+            break;
+        }
+    }
+    class
+}
+
 /// Like [`classify`], for a session whose settings change how text is tokenized.
 pub fn classify_with(sql: &[u8], options: ClassifyOptions) -> Classification<'_> {
     let mut cur = Cursor::new(sql, options);

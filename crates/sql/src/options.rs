@@ -9,4 +9,8 @@ pub struct ClassifyOptions {
     /// string literal is an ordinary character. The server reports this mode in the status flags
     /// of every OK packet (`SERVER_STATUS_NO_BACKSLASH_ESCAPES`), so a proxy can keep it up to date.
     pub no_backslash_escapes: bool,
+    /// The session runs with `sql_mode` containing `ANSI_QUOTES` (also part of `ANSI`): `"…"`
+    /// quotes an identifier, in which a backslash is an ordinary character. Not reported in
+    /// status flags; a proxy learns it by asking the server after a `SET` of `sql_mode`.
+    pub ansi_quotes: bool,
 }

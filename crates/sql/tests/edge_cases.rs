@@ -156,6 +156,7 @@ fn no_backslash_escapes_changes_where_strings_end() {
         sql,
         ClassifyOptions {
             no_backslash_escapes: true,
+            ..ClassifyOptions::default()
         },
     );
     assert_eq!(strict.kind, Read);
@@ -168,6 +169,7 @@ fn no_backslash_escapes_changes_where_strings_end() {
             b"SELECT 'C:\\' FROM t FOR UPDATE",
             ClassifyOptions {
                 no_backslash_escapes: true,
+                ..ClassifyOptions::default()
             },
         );
         (c.kind, c.flags)

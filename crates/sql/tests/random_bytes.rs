@@ -186,6 +186,7 @@ fn random_sql_soup_never_panics() {
     let mut rng = Rng(0xD1B5_4A32_D192_ED03);
     let strict = ClassifyOptions {
         no_backslash_escapes: true,
+        ..ClassifyOptions::default()
     };
     for _ in 0..100_000 {
         let input = random_soup(&mut rng, 24);

@@ -5,7 +5,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use rwproxy_protocol::frame;
 use rwproxy_protocol::ProtocolError;
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::{Compressor, MaybeTls, PrefixedIo};
 
@@ -124,6 +124,35 @@ impl PacketStream {
             self.rbuf.reserve(self.read_chunk);
         }
         Ok(self.io.read_buf(&mut self.rbuf).await?)
+    }
+
+    /// For a connection that should be idle (no command outstanding): whether the peer has
+    /// closed it, reset it, or sent something unasked (a server that restarted, a
+    /// `wait_timeout` or `KILL` on the server side). Never waits: the socket is polled once
+    /// with a no-op waker, which costs no system call while the runtime knows the socket has
+    /// nothing to read. Unasked bytes are kept in the read buffer; a stale connection must be
+    /// dropped.
+    pub fn closed_while_idle(&mut self) -> bool {
+        if !self.rbuf.is_empty() {
+            return true;
+        }
+        if let Some(c) = self.compress.as_deref() {
+            if !c.0.incoming.is_empty() {
+                return true;
+            }
+        }
+        let mut probe = [0u8; 64];
+        let mut buf = tokio::io::ReadBuf::new(&mut probe);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::Pin::new(&mut self.io).poll_read(&mut cx, &mut buf) {
+            std::task::Poll::Pending => false,
+            std::task::Poll::Ready(Ok(())) => {
+                // Zero bytes: end of stream; more: unasked data. Either way not reusable.
+                self.rbuf.extend_from_slice(buf.filled());
+                true
+            }
+            std::task::Poll::Ready(Err(_)) => true,
+        }
     }
 
     /// Bytes read and not yet consumed.
@@ -349,5 +378,52 @@ mod tests {
             b.read_packet().await,
             Err(TransportError::ClosedMidPacket)
         ));
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_stale_once_closed_or_sent_to() {
+        let (mut a, mut b) = pair(100);
+        assert!(!b.closed_while_idle());
+        // Still usable afterwards.
+        let mut seq = 0;
+        a.write_packet(&mut seq, b"x").await.unwrap();
+        assert_eq!(
+            b.read_packet().await.unwrap(),
+            (0, Bytes::from_static(b"x"))
+        );
+        assert!(!b.closed_while_idle());
+        // Unasked bytes make it stale (and stay readable).
+        let mut seq = 0;
+        a.write_packet(&mut seq, b"late").await.unwrap();
+        tokio::task::yield_now().await;
+        assert!(b.closed_while_idle());
+        assert_eq!(
+            b.read_packet().await.unwrap(),
+            (0, Bytes::from_static(b"late"))
+        );
+        drop(a);
+        tokio::task::yield_now().await;
+        assert!(b.closed_while_idle());
+    }
+
+    #[tokio::test]
+    async fn a_closed_tcp_peer_is_seen_without_waiting() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut stream = PacketStream::new(MaybeTls::Plain(client), 100);
+        assert!(!stream.closed_while_idle());
+        drop(server);
+        // The runtime learns of the FIN on its next turn of the I/O driver.
+        let mut seen = false;
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            if stream.closed_while_idle() {
+                seen = true;
+                break;
+            }
+        }
+        assert!(seen, "the closed peer was never noticed");
     }
 }

@@ -176,3 +176,57 @@ async fn a_silent_client_is_dropped_after_the_handshake_timeout() {
     assert_proxy_serves(&proxy).await;
     bystander.assert_unharmed(&proxy).await;
 }
+
+/// Before authentication a client may not make the proxy buffer a big packet: the limit is
+/// 66 KiB (a handshake response with 64 KiB of connection attributes fits), not
+/// `max_allowed_packet`. The refusal comes as soon as the packet header arrives.
+#[tokio::test]
+async fn an_oversized_packet_before_authentication_is_refused_at_once() {
+    let proxy = start_standard_proxy();
+    let mut bystander = Bystander::join(&proxy).await;
+    let (mut conn, _) = greeted(&proxy).await;
+    let claimed: usize = 1 << 20;
+    let len = (claimed as u32).to_le_bytes();
+    conn.write_raw(&[len[0], len[1], len[2], 1]).await.unwrap();
+    // Part of the payload only: the proxy must not wait for the rest.
+    conn.write_raw(&vec![0u8; 100 * 1024]).await.unwrap();
+    let closing = conn.wait_closed(Duration::from_secs(10)).await.unwrap();
+    let err = closing
+        .err
+        .unwrap_or_else(|| panic!("closed without an error packet after {:?}", closing.after));
+    assert_eq!(err.code, 1153, "{err}");
+    assert!(
+        closing.after < Duration::from_secs(2),
+        "refused only after {:?}",
+        closing.after
+    );
+    assert_proxy_serves(&proxy).await;
+    bystander.assert_unharmed(&proxy).await;
+
+    // A login with 32 KiB of connection attributes is well within the limit.
+    let (mut conn, greeting) = greeted(&proxy).await;
+    let app = &cluster().app;
+    let auth = rwproxy_testkit::wire::scramble_native(&app.password, &greeting.scramble);
+    const CLIENT_CONNECT_ATTRS: u32 = 0x0010_0000;
+    let mut payload = rwproxy_testkit::wire::handshake_response(
+        rwproxy_testkit::wire::DEFAULT_CLIENT_CAPABILITIES | CLIENT_CONNECT_ATTRS,
+        &app.user,
+        &auth,
+        Some("app"),
+        "mysql_native_password",
+    );
+    let value = vec![b'x'; 32 * 1024];
+    let mut attrs = vec![3u8];
+    attrs.extend_from_slice(b"big");
+    attrs.push(0xFC);
+    attrs.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    attrs.extend_from_slice(&value);
+    payload.push(0xFC);
+    payload.extend_from_slice(&(attrs.len() as u16).to_le_bytes());
+    payload.extend_from_slice(&attrs);
+    conn.write_packet(1, &payload).await.unwrap();
+    let reply = conn.read_auth_result(&app.password).await.unwrap();
+    assert!(matches!(reply, Reply::Ok), "{reply:?}");
+    let reply = conn.query("SELECT 1").await.unwrap();
+    assert!(matches!(reply, Reply::Rows(_)), "{reply:?}");
+}

@@ -14,3 +14,4 @@ mod dual_writer;
 mod promotion;
 mod replica_death;
 mod replication;
+mod restart;

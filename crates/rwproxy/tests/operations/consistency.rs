@@ -53,6 +53,10 @@ enum Style {
     AfterCommit,
     /// Text INSERT, then SELECT with `/* rwproxy:consistency=eventual */`.
     EventualHint,
+    /// COM_RESET_CONNECTION, then text INSERT and SELECT.
+    AfterReset,
+    /// COM_CHANGE_USER (same user), then text INSERT and SELECT.
+    AfterChangeUser,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -142,6 +146,21 @@ async fn one_round(
             conn.query_drop("COMMIT").await?;
             conn.query_first(select).await
         }
+        Style::AfterReset => {
+            // COM_RESET_CONNECTION (false would mean the driver fell back to COM_CHANGE_USER).
+            assert!(
+                conn.reset().await?,
+                "the driver did not send COM_RESET_CONNECTION"
+            );
+            conn.query_drop(insert).await?;
+            conn.query_first(select).await
+        }
+        Style::AfterChangeUser => {
+            conn.change_user(mysql_async::ChangeUserOpts::default())
+                .await?;
+            conn.query_drop(insert).await?;
+            conn.query_first(select).await
+        }
         Style::EventualHint => {
             conn.query_drop(insert).await?;
             conn.query_first(format!(
@@ -217,6 +236,16 @@ async fn prepared_reads_see_own_writes_only_under_session_consistency() {
 #[tokio::test]
 async fn reads_after_commit_see_the_transaction_only_under_session_consistency() {
     session_versus_eventual(Style::AfterCommit).await;
+}
+
+#[tokio::test]
+async fn reads_after_com_reset_connection_see_own_writes_only_under_session_consistency() {
+    session_versus_eventual(Style::AfterReset).await;
+}
+
+#[tokio::test]
+async fn reads_after_com_change_user_see_own_writes_only_under_session_consistency() {
+    session_versus_eventual(Style::AfterChangeUser).await;
 }
 
 #[tokio::test]

@@ -169,5 +169,41 @@ async fn too_many_session_commands_pin_the_session() {
     assert_on_primary(&mut conn, &ids, "257 session commands were logged").await;
     let v: Option<i64> = conn.query_first("SELECT @route_many_0").await.unwrap();
     assert_eq!(v, Some(0));
+    // Past the limit the log stops growing; the session keeps working on the primary.
+    for i in 257..1000 {
+        conn.query_drop(format!("SET @route_many_{i} = {i}"))
+            .await
+            .unwrap();
+    }
+    let v: Option<i64> = conn.query_first("SELECT @route_many_999").await.unwrap();
+    assert_eq!(v, Some(999));
+    assert_on_primary(&mut conn, &ids, "1000 session commands were run").await;
+    assert_eq!(overflows(&proxy).await, 1.0, "one session overflowed once");
     conn.disconnect().await.unwrap();
+
+    // A few large session commands overflow the log by size (64 KiB) as well.
+    let mut conn = app_via(&proxy).await;
+    assert_on_replicas(&mut conn, &ids, "a new session reads from replicas").await;
+    let big = "x".repeat(70 * 1024);
+    conn.query_drop(format!("SET @route_big = '{big}'"))
+        .await
+        .unwrap();
+    assert_on_primary(&mut conn, &ids, "a 70 KiB session command was run").await;
+    let len: Option<i64> = conn.query_first("SELECT LENGTH(@route_big)").await.unwrap();
+    assert_eq!(len, Some(70 * 1024));
+    assert_eq!(overflows(&proxy).await, 2.0);
+    conn.disconnect().await.unwrap();
+}
+
+/// `rwproxy_session_replay_log_overflows_total`.
+async fn overflows(proxy: &rwproxy_testkit::ProxyProcess) -> f64 {
+    let body = crate::support::admin_get(proxy, "/metrics").await.unwrap();
+    body.lines()
+        .find_map(|l| {
+            l.strip_prefix("rwproxy_session_replay_log_overflows_total ")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no rwproxy_session_replay_log_overflows_total in /metrics"))
 }

@@ -268,3 +268,56 @@ async fn dropping_several_temporary_tables_at_once_unpins() {
     assert_spread_over_replicas(&after, &ids, "reads after dropping both temporary tables");
     conn.disconnect().await.unwrap();
 }
+
+/// Under `NO_BACKSLASH_ESCAPES` (or `ANSI_QUOTES`) a backslash does not escape a quote: text
+/// that is one read in the default mode holds a second statement, a write. It must run on the
+/// primary (a replica refuses the write: `app` lacks READ_ONLY ADMIN).
+#[tokio::test]
+async fn a_write_hidden_by_the_quoting_mode_goes_to_the_primary() {
+    let cluster = cluster();
+    let t = unique_table("quoting");
+    create_table(cluster, &t).await;
+    let proxy = start_shared("").await;
+    for (mode, sql) in [
+        (
+            "NO_BACKSLASH_ESCAPES",
+            format!(r"SELECT 'a\'; INSERT INTO {t} (sid, note) VALUES (@@server_id, 'nbe') -- '"),
+        ),
+        (
+            "ANSI_QUOTES",
+            format!(
+                r#"SELECT 1 AS "a\"; INSERT INTO {t} (sid, note) VALUES (@@server_id, 'ansi') -- ""#
+            ),
+        ),
+    ] {
+        let mut conn = app_via(&proxy).await;
+        conn.query_drop(format!("SET sql_mode = '{mode}'"))
+            .await
+            .unwrap();
+        // Another statement first, so the session's own status flags are known.
+        let _ = answered_by(&mut conn, "SELECT @@server_id").await;
+        if let Err(e) = conn.query_drop(&sql).await {
+            panic!(
+                "{mode}: {sql}\nfailed through rwproxy: {e}\n--- proxy log ---\n{}",
+                proxy.log_tail(20)
+            );
+        }
+        conn.disconnect().await.unwrap();
+    }
+    let rows: Vec<(u32, String)> = cluster
+        .admin_rows(0, &format!("SELECT sid, note FROM app.{t} ORDER BY id"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(mysql_async::from_row)
+        .collect();
+    let primary_id = cluster.server_id_of(cluster.primary().port).await.unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (primary_id, "nbe".to_string()),
+            (primary_id, "ansi".to_string())
+        ]
+    );
+    drop_table(cluster, &t).await;
+}
