@@ -147,6 +147,19 @@ pub async fn authenticate(
         return Err(err);
     }
     let client = match handshake::parse_client_handshake(&response) {
+        // CLIENT_SSL belongs in a 32-byte SSL request followed by the TLS handshake; in a full
+        // handshake response on a plain connection it would be a login without the TLS the
+        // client asked for.
+        Ok(c) if !on_tls && c.capabilities.contains(CapabilityFlags::CLIENT_SSL) => {
+            let err = refuse(
+                &mut stream,
+                &mut seq,
+                codes::BAD_HANDSHAKE,
+                "Bad handshake: CLIENT_SSL without an SSL request".into(),
+            )
+            .await;
+            return Err(err);
+        }
         Ok(c) => c,
         Err(e) => {
             let err = refuse(

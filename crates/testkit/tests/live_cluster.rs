@@ -129,7 +129,9 @@ async fn raw_client_greeting_is_a_handshake() {
 async fn mariadb_closes_a_session_that_sends_garbage() {
     let mut conn = RawConn::connect(primary_addr()).await.unwrap();
     let _ = conn.read_greeting().await.unwrap();
-    conn.write_packet(1, &[0xAB; 40]).await.unwrap();
+    // 0xA3: garbage without the CLIENT_SSL bit (the cluster offers TLS; with it the server
+    // would wait for a TLS handshake).
+    conn.write_packet(1, &[0xA3; 40]).await.unwrap();
     let closing = conn.wait_closed(Duration::from_secs(10)).await.unwrap();
     // MariaDB rejects the malformed handshake response with an ERR packet, then closes.
     let err = closing.err.expect("an ERR packet before the close");

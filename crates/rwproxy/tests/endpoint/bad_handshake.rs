@@ -230,3 +230,32 @@ async fn an_oversized_packet_before_authentication_is_refused_at_once() {
     let reply = conn.query("SELECT 1").await.unwrap();
     assert!(matches!(reply, Reply::Rows(_)), "{reply:?}");
 }
+
+/// A handshake response with every capability bit set, CLIENT_SSL included, but no SSL request
+/// and no TLS: refused with 1043 (08S01), never logged in over plain text.
+#[tokio::test]
+async fn ssl_capability_without_an_ssl_request_is_refused() {
+    let proxy = start_standard_proxy();
+    let app = &cluster().app;
+    let (mut conn, greeting) = greeted(&proxy).await;
+    let auth = rwproxy_testkit::wire::scramble_native(&app.password, &greeting.scramble);
+    let mut login = rwproxy_testkit::wire::handshake_response(
+        u32::MAX,
+        &app.user,
+        &auth,
+        Some("app"),
+        "mysql_native_password",
+    );
+    login.push(0); // CLIENT_CONNECT_ATTRS: no attributes
+    conn.write_packet(1, &login).await.unwrap();
+    let reply = conn.read_auth_result(&app.password).await.unwrap();
+    match reply {
+        Reply::Err(e) => {
+            assert_eq!(e.code, 1043, "{e}");
+            assert_eq!(e.sql_state.as_deref(), Some("08S01"), "{e}");
+            assert!(e.message.contains("CLIENT_SSL"), "{e}");
+        }
+        other => panic!("logged in over plain text with CLIENT_SSL set: {other:?}"),
+    }
+    assert_proxy_serves(&proxy).await;
+}
