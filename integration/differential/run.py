@@ -320,6 +320,9 @@ def main() -> int:
     cdir = Path(env["RWPROXY_CLUSTER_DIR"])
     cert, key = cdir / "tls" / "server-cert.pem", cdir / "tls" / "server-key.pem"
     tls = (cert, key) if cert.exists() and key.exists() else None
+    # The CA that signed the cluster's certificate (rwproxy serves the same certificate).
+    ca = cdir / "tls" / "ca.pem"
+    ca = ca if ca.exists() else cert
     primary = int(env["RWPROXY_PRIMARY_PORT"])
     have_ssl = subprocess.run(["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{primary}", f"-u{env['APP_DB_USER']}",
                                f"-p{env['APP_DB_PASSWORD']}", "-N", "-B", "-e", "SELECT @@have_ssl"],
@@ -347,8 +350,8 @@ def main() -> int:
     try:
         for lib in libs:
             cmd, extra = all_runners[lib]
-            d, d_info = run_side(lib, cmd, extra, primary, env, cert if tls else None, opts.scenarios, "direct")
-            p, p_info = run_side(lib, cmd, extra, proxy_port, env, cert if tls else None, opts.scenarios, "proxy")
+            d, d_info = run_side(lib, cmd, extra, primary, env, ca if tls else None, opts.scenarios, "direct")
+            p, p_info = run_side(lib, cmd, extra, proxy_port, env, ca if tls else None, opts.scenarios, "proxy")
             print(f"{lib}: direct {d_info if d else 'FAILED'}, proxy {p_info if p else 'FAILED'}", flush=True)
             if d is None or p is None:
                 results[lib] = {"*": ("FAIL", [x for x in (None if d else "direct: " + d_info, None if p else "proxy: " + p_info) if x])}
