@@ -2,7 +2,7 @@
 //! and brought up to date with the session's state before each use.
 
 use rwproxy_backend::{BackendConn, BackendError, BackendSecret, ConnectParams};
-use rwproxy_protocol::command::{COM_INIT_DB, COM_QUERY, COM_SET_OPTION};
+use rwproxy_protocol::command::{COM_INIT_DB, COM_QUERY, COM_RESET_CONNECTION, COM_SET_OPTION};
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::CapabilityFlags;
 
@@ -94,7 +94,14 @@ impl BackendSet {
         let index = match self.slots.iter().position(|s| s.conn.name() == name) {
             Some(i) => i,
             None => {
-                let (conn, address) = open(ctx, name, who, state.schema.as_deref()).await?;
+                let (conn, address) = open(
+                    ctx,
+                    name,
+                    who,
+                    state.schema.as_deref(),
+                    state.reset_new_connections,
+                )
+                .await?;
                 ctx.backend_connection_opened(name);
                 let thread = std::sync::Arc::new(crate::registry::InFlight {
                     backend: name.to_string(),
@@ -145,6 +152,7 @@ async fn open(
     name: &str,
     who: &ClientIdentity,
     schema: Option<&str>,
+    reset: bool,
 ) -> Result<(BackendConn, String), BackendError> {
     let config = ctx.config();
     let Some(backend) = config.backend(name) else {
@@ -171,6 +179,17 @@ async fn open(
     };
     let mut conn = BackendConn::connect(&params).await?;
     ctx.learn_greeting(name, conn.greeting());
+    if reset {
+        // The client reset its session (or changed user): on the server that also drops
+        // what the login itself set (CLIENT_IGNORE_SPACE's sql_mode), so a connection opened
+        // afterwards starts from the same reset state.
+        let outcome = conn
+            .exchange(&[COM_RESET_CONNECTION], Expect::OnePacket)
+            .await?;
+        if let Some(e) = outcome.error {
+            return Err(replay_failed(name, &[COM_RESET_CONNECTION, 0], e));
+        }
+    }
     enable_tracking(&mut conn, name).await?;
     Ok((conn, backend.address.clone()))
 }

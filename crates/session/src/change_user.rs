@@ -91,6 +91,7 @@ pub(crate) async fn change_user(s: &mut Session, payload: Bytes) -> Result<Flow,
     }
     s.initial_database = request.database.clone();
     s.state.reset(request.database);
+    s.state.reset_new_connections = true;
     if let Ok(mut u) = s.handle.user.lock() {
         *u = request.user;
     }

@@ -304,6 +304,7 @@ impl Session {
         }
         self.prepared.clear();
         self.state.reset(self.initial_database.clone());
+        self.state.reset_new_connections = true;
         self.send_ok(1).await?;
         Ok(Flow::Continue)
     }

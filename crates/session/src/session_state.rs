@@ -80,6 +80,10 @@ pub struct SessionState {
     /// The client set `session_track_system_variables` itself: it sees every tracked variable
     /// the server reports (rwproxy's own `last_gtid` is otherwise hidden from it).
     pub client_tracks_variables: bool,
+    /// The client reset its session (`COM_RESET_CONNECTION`, `COM_CHANGE_USER`): backend
+    /// connections opened from now on are reset right after login, as the server's session
+    /// would be.
+    pub reset_new_connections: bool,
     /// `sql_mode` contains `ANSI_QUOTES` (learnt from the server after a `SET` of `sql_mode`).
     pub ansi_quotes: bool,
 }
@@ -114,6 +118,7 @@ impl SessionState {
             last_write: None,
             write_position_unknown: false,
             client_tracks_variables: false,
+            reset_new_connections: false,
             ansi_quotes: false,
         }
     }

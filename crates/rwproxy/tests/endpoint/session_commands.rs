@@ -143,3 +143,47 @@ async fn reset_connection_clears_session_state() {
     assert!(who.starts_with("app@"), "{who}");
     assert_eq!(db.as_deref(), Some("app"));
 }
+
+/// The server drops what a login set by itself (CLIENT_IGNORE_SPACE puts IGNORE_SPACE in
+/// sql_mode) on COM_RESET_CONNECTION; through rwproxy a backend connection opened after the
+/// reset starts from that reset state too (here: the first read after the reset, on a replica
+/// the session had not used).
+#[tokio::test]
+async fn a_reset_session_keeps_the_servers_sql_mode_on_new_backend_connections() {
+    use rwproxy_testkit::wire::{
+        handshake_response, scramble_native, Greeting, RawConn, Reply, DEFAULT_CLIENT_CAPABILITIES,
+    };
+    const CLIENT_IGNORE_SPACE: u32 = 0x100;
+    const COM_RESET_CONNECTION: u8 = 0x1f;
+    async fn run(addr: std::net::SocketAddr) -> Vec<Reply> {
+        let app = &cluster().app;
+        let mut conn = RawConn::connect(addr).await.unwrap();
+        let Greeting::Handshake(g) = conn.read_greeting().await.unwrap() else {
+            panic!("no greeting")
+        };
+        let auth = scramble_native(&app.password, &g.scramble);
+        let login = handshake_response(
+            DEFAULT_CLIENT_CAPABILITIES | CLIENT_IGNORE_SPACE,
+            &app.user,
+            &auth,
+            Some("app"),
+            "mysql_native_password",
+        );
+        conn.write_packet(1, &login).await.unwrap();
+        assert_eq!(
+            conn.read_auth_result(&app.password).await.unwrap(),
+            Reply::Ok
+        );
+        let sql = "SELECT @@session.sql_mode LIKE '%IGNORE_SPACE%'";
+        let mut out = vec![conn.query("BEGIN").await.unwrap()];
+        out.push(conn.query(sql).await.unwrap());
+        out.push(conn.query("COMMIT").await.unwrap());
+        out.push(conn.command(COM_RESET_CONNECTION, &[]).await.unwrap());
+        out.push(conn.query(sql).await.unwrap());
+        out
+    }
+    let proxy = start_standard_proxy();
+    let direct = run(([127, 0, 0, 1], cluster().primary().port).into()).await;
+    let through = run(proxy.addr()).await;
+    assert_eq!(through, direct);
+}
