@@ -104,6 +104,8 @@ pub struct BackendConn {
     greeting: Greeting,
     capabilities: CapabilityFlags,
     mariadb: bool,
+    /// Commands sent without waiting whose answers are still to be read.
+    pub(crate) deferred: u32,
 }
 
 impl BackendConn {
@@ -357,6 +359,7 @@ impl BackendConn {
             greeting: g,
             capabilities: caps,
             mariadb,
+            deferred: 0,
         })
     }
 }

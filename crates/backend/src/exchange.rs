@@ -35,12 +35,40 @@ impl BackendConn {
         payload: &[u8],
         expect: Expect,
     ) -> Result<Outcome, BackendError> {
+        self.settle().await?;
         let mut seq = 0u8;
         self.stream()
             .write_packet(&mut seq, payload)
             .await
             .map_err(|e| self.lost(e))?;
         self.read_response(expect).await
+    }
+
+    /// Sends a one-packet command (`COM_PING`) without waiting for its answer: the server's
+    /// session sees it in order, the answer is read and dropped by [`BackendConn::settle`]
+    /// before the connection is used again.
+    pub async fn send_deferred(&mut self, payload: &[u8]) -> Result<(), BackendError> {
+        let mut seq = 0u8;
+        self.stream()
+            .write_packet(&mut seq, payload)
+            .await
+            .map_err(|e| self.lost(e))?;
+        self.deferred += 1;
+        Ok(())
+    }
+
+    /// Whether answers to deferred commands are still to be read.
+    pub fn has_deferred(&self) -> bool {
+        self.deferred > 0
+    }
+
+    /// Reads and drops the answers to deferred commands (one packet each).
+    pub async fn settle(&mut self) -> Result<(), BackendError> {
+        while self.deferred > 0 {
+            self.read_response(Expect::OnePacket).await?;
+            self.deferred -= 1;
+        }
+        Ok(())
     }
 
     /// Runs a text query and reads its whole response.

@@ -179,7 +179,7 @@ impl Session {
         position: &GtidPosition,
         timeout: std::time::Duration,
     ) -> Result<bool, rwproxy_backend::BackendError> {
-        self.drop_if_stale(backend)?;
+        self.drop_if_stale(backend).await?;
         let slot = self
             .backends
             .ready(&self.ctx, backend, &self.who, &self.state)

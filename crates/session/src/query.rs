@@ -340,7 +340,9 @@ impl Session {
         let mut substituted;
         let (slot, backend_caps) = loop {
             attempt += 1;
-            self.drop_if_stale(backend).map_err(RunError::Backend)?;
+            self.drop_if_stale(backend)
+                .await
+                .map_err(RunError::Backend)?;
             let opening = !self.backends.is_open(backend);
             self.backends
                 .ready(&self.ctx, backend, &self.who, &self.state)
@@ -491,11 +493,13 @@ impl Session {
     /// idle (a restart, `wait_timeout`, `KILL`), it is dropped so that the next use opens a new
     /// one with the session's state replayed. That says nothing against the server (it is not
     /// reported); only an open transaction on it is lost, which the client is told.
-    pub(crate) fn drop_if_stale(&mut self, backend: &str) -> Result<(), BackendError> {
+    pub(crate) async fn drop_if_stale(&mut self, backend: &str) -> Result<(), BackendError> {
         let Some(slot) = self.backends.get_mut(backend) else {
             return Ok(());
         };
-        if !slot.conn.stream().closed_while_idle() {
+        // Answers to pings forwarded without waiting are read first (they are not stray data).
+        let settled = !slot.conn.has_deferred() || slot.conn.settle().await.is_ok();
+        if settled && !slot.conn.stream().closed_while_idle() {
             return Ok(());
         }
         tracing::info!(

@@ -180,6 +180,7 @@ impl Session {
         match cmd {
             COM_QUIT => Ok(Flow::Close),
             COM_PING => {
+                self.forward_ping().await;
                 self.send_ok(1).await?;
                 Ok(Flow::Continue)
             }
@@ -272,6 +273,22 @@ impl Session {
         self.client.queue_packet(&mut s, &self.packet);
         self.client.flush().await?;
         Ok(())
+    }
+
+    /// A ping is answered at once, and passed without waiting to the connection the session's
+    /// last statement ran on: on the server a ping is a command like any other (it resets
+    /// `ROW_COUNT()`, for one), so that session must see it too. Its answer is read before the
+    /// connection's next use.
+    async fn forward_ping(&mut self) {
+        let Some(backend) = self.state.last_backend.clone() else {
+            return;
+        };
+        if let Some(slot) = self.backends.get_mut(&backend) {
+            if slot.conn.send_deferred(&[COM_PING]).await.is_err() {
+                // Dead: found and replaced at its next use, as any connection closed while idle.
+                tracing::debug!(backend = %backend, "forwarding a ping failed");
+            }
+        }
     }
 
     /// `COM_RESET_CONNECTION`: every backend connection is reset too, and the session forgets

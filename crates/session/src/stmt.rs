@@ -99,7 +99,9 @@ impl Session {
     /// Makes sure statement `id` is prepared on `backend`; returns the backend's id for it.
     async fn prepare_on(&mut self, id: u32, backend: &str) -> Result<u32, RunError> {
         // A connection closed while idle takes its prepared statements with it.
-        self.drop_if_stale(backend).map_err(RunError::Backend)?;
+        self.drop_if_stale(backend)
+            .await
+            .map_err(RunError::Backend)?;
         let Some(stmt) = self.prepared.get(id) else {
             return Err(RunError::Backend(rwproxy_backend::BackendError::Protocol {
                 backend: backend.to_string(),

@@ -187,3 +187,53 @@ async fn a_reset_session_keeps_the_servers_sql_mode_on_new_backend_connections()
     let through = run(proxy.addr()).await;
     assert_eq!(through, direct);
 }
+
+/// COM_PING is a command on the server like any other: after an INSERT, a ping, then
+/// `ROW_COUNT()` is 0 directly (Connector/Python pings before every statement); through rwproxy
+/// too, although the ping is answered without waiting for the server.
+#[tokio::test]
+async fn a_ping_between_statements_is_seen_by_the_session() {
+    use rwproxy_testkit::wire::{RawConn, Reply};
+    const COM_PING: u8 = 0x0e;
+    async fn run(addr: std::net::SocketAddr, table: &str) -> Vec<Reply> {
+        let app = &cluster().app;
+        let (mut conn, login) = RawConn::login(addr, &app.user, &app.password, Some("app"))
+            .await
+            .unwrap();
+        assert_eq!(login, Reply::Ok);
+        let mut out = Vec::new();
+        for step in [
+            format!("CREATE TABLE {table} (id INT)"),
+            "BEGIN".to_string(),
+            format!("INSERT INTO {table} VALUES (1), (2)"),
+            "PING".to_string(),
+            "SELECT ROW_COUNT()".to_string(),
+            format!("INSERT INTO {table} VALUES (3)"),
+            "PING".to_string(),
+            "PING".to_string(),
+            "SELECT ROW_COUNT(), COUNT(*) FROM ".to_string() + table,
+            "COMMIT".to_string(),
+            format!("DROP TABLE {table}"),
+        ] {
+            out.push(if step == "PING" {
+                conn.command(COM_PING, &[]).await.unwrap()
+            } else {
+                conn.query(&step).await.unwrap()
+            });
+        }
+        out
+    }
+    let proxy = start_standard_proxy();
+    let direct = run(
+        ([127, 0, 0, 1], cluster().primary().port).into(),
+        &crate::support::unique_table("pingd"),
+    )
+    .await;
+    let through = run(proxy.addr(), &crate::support::unique_table("pingp")).await;
+    assert_eq!(
+        through,
+        direct,
+        "\n--- proxy log ---\n{}",
+        proxy.log_tail(10)
+    );
+}
