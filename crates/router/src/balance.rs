@@ -37,10 +37,17 @@ pub fn choose_replica<'t>(
     input: &BalanceInput<'_>,
     counter: &mut u64,
 ) -> Option<&'t BackendStatus> {
+    // A replica whose last check failed (suspect: up, but below the failure threshold) gets no
+    // new reads while another replica is fine: a frozen server must not hold up sessions until
+    // the monitor declares it down.
+    let any_sound = topology
+        .readable_replicas()
+        .any(|b| !(input.exclude)(&b.name) && b.consecutive_failures == 0);
     let usable = || {
         topology
             .readable_replicas()
             .filter(|b| !(input.exclude)(&b.name))
+            .filter(move |b| !any_sound || b.consecutive_failures == 0)
     };
     if let Some(home) = input.preferred {
         if let Some(b) = usable().find(|b| b.name == home) {
@@ -140,6 +147,33 @@ mod tests {
             .map(|_| pick(&t, ReplicaBalance::RoundRobin, None, &mut counter).unwrap())
             .collect();
         assert_eq!(seen, ["db3", "db2", "db3", "db2"]);
+    }
+
+    #[test]
+    fn a_suspect_replica_gets_no_reads_while_another_is_sound() {
+        let mut t = topology(&[("db2", BackendState::Up), ("db3", BackendState::Up)]);
+        t.backends[1].consecutive_failures = 1; // db2 missed its last check
+        let mut counter = 0;
+        for balance in [
+            ReplicaBalance::RoundRobin,
+            ReplicaBalance::Weighted,
+            ReplicaBalance::LeastConnections,
+        ] {
+            for preferred in [None, Some("db2")] {
+                for _ in 0..4 {
+                    assert_eq!(
+                        pick(&t, balance, preferred, &mut counter).as_deref(),
+                        Some("db3")
+                    );
+                }
+            }
+        }
+        // Every replica suspect: they still serve (better than the primary for nothing).
+        t.backends[2].consecutive_failures = 1;
+        let seen: std::collections::HashSet<_> = (0..4)
+            .map(|_| pick(&t, ReplicaBalance::RoundRobin, None, &mut counter).unwrap())
+            .collect();
+        assert_eq!(seen.len(), 2);
     }
 
     #[test]

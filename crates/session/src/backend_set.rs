@@ -166,7 +166,7 @@ async fn open(
         name,
         address: &backend.address,
         connect_timeout: config.timeouts.connect,
-        login_timeout: config.timeouts.handshake.max(config.timeouts.connect),
+        login_timeout: login_budget(&config),
         user: &who.user,
         secret: &who.secret,
         database: schema,
@@ -192,6 +192,19 @@ async fn open(
     }
     enable_tracking(&mut conn, name).await?;
     Ok((conn, backend.address.clone()))
+}
+
+/// How long a backend login may take: the handshake timeout, but no longer than the monitor
+/// takes to declare a server down (checks × interval + check timeout), so a new session does
+/// not wait on a frozen server longer than existing ones do.
+fn login_budget(config: &rwproxy_config::Config) -> std::time::Duration {
+    let handshake = config.timeouts.handshake.max(config.timeouts.connect);
+    if config.monitor.credentials().is_none() {
+        return handshake;
+    }
+    let m = &config.monitor;
+    let detection = m.interval * m.failure_threshold.max(1) + m.timeout;
+    handshake.min(detection.max(config.timeouts.connect))
 }
 
 /// Switches on session tracking of the GTID each write produces (read-your-writes), on a new

@@ -42,11 +42,13 @@ pub async fn run(ctx: Arc<ProxyContext>) {
 fn notify_waiting_on(ctx: &ProxyContext, down: impl Fn(&str) -> bool) {
     let mut woken = 0usize;
     ctx.registry.for_each(|session: &SessionHandle| {
-        if let Some(flight) = session.in_flight() {
-            if down(&flight.backend) {
-                session.backend_down.notify_one();
-                woken += 1;
-            }
+        let waiting = session
+            .in_flight()
+            .is_some_and(|flight| down(&flight.backend))
+            || session.connecting().is_some_and(|name| down(&name));
+        if waiting {
+            session.backend_down.notify_one();
+            woken += 1;
         }
     });
     if woken > 0 {

@@ -344,10 +344,40 @@ impl Session {
                 .await
                 .map_err(RunError::Backend)?;
             let opening = !self.backends.is_open(backend);
-            self.backends
-                .ready(&self.ctx, backend, &self.who, &self.state)
-                .await
-                .map_err(RunError::Backend)?;
+            if opening {
+                self.handle
+                    .set_connecting(Some(std::sync::Arc::from(backend)));
+            }
+            // A new connection to a frozen server waits for a greeting that never comes: the
+            // wait ends when the monitor declares the server down (reads then go elsewhere).
+            let readied = {
+                let ready = self
+                    .backends
+                    .ready(&self.ctx, backend, &self.who, &self.state);
+                tokio::pin!(ready);
+                loop {
+                    tokio::select! {
+                        biased;
+                        r = &mut ready => break Some(r),
+                        _ = self.handle.backend_down.notified(), if opening => {
+                            if crate::down_watch::is_down(&self.ctx, backend) {
+                                break None;
+                            }
+                        }
+                    }
+                }
+            };
+            if opening {
+                self.handle.set_connecting(None);
+            }
+            match readied {
+                Some(r) => r.map(|_| ()).map_err(RunError::Backend)?,
+                None => {
+                    return Err(RunError::Backend(BackendError::MarkedDown {
+                        backend: backend.to_string(),
+                    }))
+                }
+            }
             if opening {
                 self.publish_threads();
             }

@@ -22,6 +22,9 @@ pub struct SessionHandle {
     /// Backend threads the session holds (for KILL CONNECTION).
     threads: Mutex<Vec<Arc<InFlight>>>,
     pub killed: Notify,
+    /// The backend a statement is opening a connection to (a frozen server accepts TCP and
+    /// never greets: the wait ends when the monitor declares it down).
+    connecting: Mutex<Option<Arc<str>>>,
     /// Notified when the backend of the statement in flight was declared down by the monitor
     /// (see [`crate::down_watch`]); a stale notification is told apart by checking the state.
     pub backend_down: Notify,
@@ -37,6 +40,13 @@ impl SessionHandle {
     }
     pub fn in_flight(&self) -> Option<Arc<InFlight>> {
         lock(&self.in_flight).clone()
+    }
+
+    pub fn set_connecting(&self, v: Option<Arc<str>>) {
+        *lock(&self.connecting) = v;
+    }
+    pub fn connecting(&self) -> Option<Arc<str>> {
+        lock(&self.connecting).clone()
     }
 
     pub fn set_threads(&self, v: Vec<Arc<InFlight>>) {

@@ -5,12 +5,13 @@
 //!
 //! The tests run one at a time (each holds [`support::serial`]) so that the timing bounds
 //! are not at the mercy of the other tests' load. Each cluster uses its own ports in
-//! 3470–3499. The detection benchmark is `#[ignore]`d; `integration/bench/detect.sh` runs it.
+//! 3470–3502. The detection benchmark is `#[ignore]`d; `integration/bench/detect.sh` runs it.
 
 mod support;
 
 mod detect;
 mod dual_writer;
+mod new_sessions;
 mod promotion;
 mod replica_death;
 mod replication;
