@@ -55,6 +55,8 @@ def runners(py_site: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
         "php-pdo_mysql": (php + ["--lib", "pdo_mysql"], {}),
         "connector-j": (["java", "-Xmx1g", "-cp", f"{java_dir}:/usr/share/java/mariadb-java-client.jar:/usr/share/java/gson.jar",
                          "Runner", "--lib", "connector-j"], {}),
+        "perl-dbd-mariadb": (["perl", str(HERE / "runners" / "perl" / "runner.pl"), "--lib", "dbd-mariadb"], {}),
+        "ruby-mysql2": (["ruby", str(HERE / "runners" / "ruby" / "runner.rb"), "--lib", "mysql2"], {}),
     }
 
 
