@@ -212,9 +212,15 @@ impl ResponseTracker {
                         return Err(ProtocolError::Malformed("result set with no columns"));
                     }
                     // MariaDB's metadata caching (MARIADB_CLIENT_CACHE_METADATA) adds one byte:
-                    // 0 when the column definitions (and their EOF) are left out.
+                    // 0 when the column definitions are left out. Their EOF is still sent to a
+                    // client without CLIENT_DEPRECATE_EOF (Connector/C 3.3 negotiates so).
                     if payload.get(used) == Some(&0) && len == used + 1 {
-                        return Ok(self.more(PacketKind::ColumnCount, State::Rows));
+                        let next = if self.deprecate_eof {
+                            State::Rows
+                        } else {
+                            State::ColumnsEof
+                        };
+                        return Ok(self.more(PacketKind::ColumnCount, next));
                     }
                     Ok(self.more(PacketKind::ColumnCount, State::Columns { left: columns }))
                 }
@@ -390,17 +396,26 @@ mod tests {
 
     #[test]
     fn cached_metadata_skips_column_definitions() {
-        // MARIADB_CLIENT_CACHE_METADATA: count 2, then 0 = "no metadata follows", rows directly.
+        // MARIADB_CLIENT_CACHE_METADATA: count 2, then 0 = "no metadata follows": no column
+        // definitions; the EOF after them stays without CLIENT_DEPRECATE_EOF (as MariaDB sends
+        // it to Connector/C 3.3).
         for deprecate_eof in [false, true] {
             let mut t = ResponseTracker::new(Expect::ResultSet, deprecate_eof);
-            let end = if deprecate_eof {
+            let mut packets = vec![vec![2, 0]];
+            if !deprecate_eof {
+                packets.push(eof(NONE));
+            }
+            packets.push(vec![0, 0, 1, 2]);
+            packets.push(if deprecate_eof {
                 term_ok(NONE)
             } else {
                 eof(NONE)
-            };
-            let steps = feed(&mut t, &[vec![2, 0], vec![0, 0, 1, 2], end]);
-            assert_eq!(steps[1].kind, PacketKind::Row);
-            assert!(steps[2].done);
+            });
+            let steps = feed(&mut t, &packets);
+            let row = if deprecate_eof { 1 } else { 2 };
+            assert_eq!(steps[row].kind, PacketKind::Row);
+            assert!(steps.last().is_some_and(|s| s.done));
+            assert!(steps[..steps.len() - 1].iter().all(|s| !s.done));
             // 1 = "metadata follows": the usual shape.
             let mut t = ResponseTracker::new(Expect::ResultSet, deprecate_eof);
             let mut packets = vec![vec![1, 1], b"coldef".to_vec()];
