@@ -93,12 +93,19 @@ impl Reloader {
 }
 
 /// Keys that need a restart keep their running values.
-fn keep_restart_only(old: &Config, mut new: Config) -> Config {
+pub(crate) fn keep_restart_only(old: &Config, mut new: Config) -> Config {
     new.listen = old.listen;
     new.admin.listen = old.admin.listen;
     new.admin.token = old.admin.token.clone();
     new.max_client_connections = old.max_client_connections;
-    new.tls = old.tls.clone();
+    // The certificate and key are loaded once; `require_tls` applies from the next login.
+    new.tls = match (&old.tls, new.tls.take()) {
+        (Some(running), Some(wanted)) => Some(rwproxy_config::TlsConfig {
+            require_tls: wanted.require_tls,
+            ..running.clone()
+        }),
+        (running, _) => running.clone(),
+    };
     new.backend_tls = old.backend_tls.clone();
     new.log.format = old.log.format;
     new
@@ -111,4 +118,35 @@ pub fn apply(ctx: &ProxyContext, _old: &Config, new: &Arc<Config>) {
     let settings = monitor_settings::settings(new).unwrap_or_default();
     ctx.monitor()
         .reconfigure(settings, monitor_settings::backend_specs(new));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(yaml: &str) -> Config {
+        rwproxy_config::parse(yaml, &ProcessEnv).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn require_tls_reloads_but_the_certificate_stays() {
+        let dir = std::env::temp_dir().join(format!("rwproxy-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["a.pem", "a-key.pem", "b.pem", "b-key.pem"] {
+            std::fs::write(dir.join(f), "not read by the configuration check").unwrap();
+        }
+        let d = dir.display();
+        let base = "users: [{ name: app, password: x }]\nbackends: [{ name: db1, address: 127.0.0.1:3306, primary: true }]\n";
+        let old = config(&format!(
+            "{base}tls: {{ cert: {d}/a.pem, key: {d}/a-key.pem, require_tls: false }}\n"
+        ));
+        let new = config(&format!(
+            "{base}tls: {{ cert: {d}/b.pem, key: {d}/b-key.pem, require_tls: true }}\n"
+        ));
+        let kept = keep_restart_only(&old, new);
+        let _ = std::fs::remove_dir_all(&dir);
+        let tls = kept.tls.expect("tls stays configured");
+        assert!(tls.require_tls);
+        assert_eq!(tls.cert, dir.join("a.pem"));
+    }
 }
