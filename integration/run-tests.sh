@@ -164,6 +164,26 @@ read -r DIFF_PASSED DIFF_FAILED DIFF_SKIPPED < <(
 )
 if ((DIFF_STATUS != 0 && DIFF_FAILED == 0)); then DIFF_FAILED=1; fi
 
+# ---------------------------------------------------------------- client library suite
+# MariaDB Connector/Python's own test suite (fetched from PyPI) runs directly and through
+# rwproxy; every test must have the same outcome on both sides (docs/compatibility.md).
+say "client library test suite: directly vs. through rwproxy"
+SUITE_LOG_FILE=$LOG_DIR/client-suite.log
+set +e
+if ((BUILD_STATUS == 0)); then
+    RWPROXY_BIN=$REPO_ROOT/target/debug/rwproxy bash integration/client-suite/run.sh 2>&1 | tee "$SUITE_LOG_FILE"
+    SUITE_STATUS=${PIPESTATUS[0]}
+else
+    echo "skipped: rwproxy did not build" | tee "$SUITE_LOG_FILE"
+    SUITE_STATUS=1
+fi
+set -e
+read -r SUITE_PASSED SUITE_FAILED < <(
+    sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$SUITE_LOG_FILE" |
+        tail -n 1 | awk '{print $1 + 0, $2 + 0} END {if (NR == 0) print 0, 0}'
+)
+if ((SUITE_STATUS != 0 && SUITE_FAILED == 0)); then SUITE_FAILED=1; fi
+
 # ---------------------------------------------------------------- summary
 
 # Sum "test result: ok. N passed; M failed; K ignored" lines of cargo test.
@@ -186,16 +206,17 @@ echo "rust:   $(status_word "$RUST_STATUS"): $RUST_PASSED passed, $RUST_FAILED f
 echo "python: $(status_word "$PY_STATUS"): $PY_PASSED passed, $((PY_FAILED + PY_ERRORS)) failed, $PY_SKIPPED skipped (log: $PY_LOG_FILE)"
 echo "deploy: $(status_word "$DEPLOY_STATUS"): docker-compose.yml and the container's configuration"
 echo "differential: $(status_word "$DIFF_STATUS"): $DIFF_PASSED passed, $DIFF_FAILED failed, $DIFF_SKIPPED unsupported (library x scenario; log: $DIFF_LOG_FILE)"
+echo "client-suite: $(status_word "$SUITE_STATUS"): $SUITE_PASSED passed, $SUITE_FAILED failed (Connector/Python tests with the same outcome directly and through rwproxy; log: $SUITE_LOG_FILE)"
 
 if ((DOWN)); then
     say "stopping the cluster"
     bash integration/cluster.sh down
 fi
 
-TOTAL_PASSED=$((RUST_PASSED + PY_PASSED + DIFF_PASSED))
-TOTAL_FAILED=$((RUST_FAILED + PY_FAILED + PY_ERRORS + DIFF_FAILED))
+TOTAL_PASSED=$((RUST_PASSED + PY_PASSED + DIFF_PASSED + SUITE_PASSED))
+TOTAL_FAILED=$((RUST_FAILED + PY_FAILED + PY_ERRORS + DIFF_FAILED + SUITE_FAILED))
 echo
 echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
-if ((RUST_STATUS != 0 || PY_STATUS != 0 || BUILD_STATUS != 0 || DEPLOY_STATUS != 0 || DIFF_STATUS != 0)); then
+if ((RUST_STATUS != 0 || PY_STATUS != 0 || BUILD_STATUS != 0 || DEPLOY_STATUS != 0 || DIFF_STATUS != 0 || SUITE_STATUS != 0)); then
     exit 1
 fi
