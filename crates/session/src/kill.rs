@@ -69,6 +69,12 @@ impl Session {
         }
         if !query_only {
             target.killed.notify_one();
+            // Answer once the victim's connection is closed, so that the victim's next command
+            // finds it gone (bounded: a session busy in a statement notices at its end).
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+            while self.ctx.registry.get(id).is_some() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
         }
         match error {
             Some((code, state, message)) => self.send_error(1, (code, &state), message).await?,

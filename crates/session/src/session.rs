@@ -109,10 +109,9 @@ impl Session {
             let handle = self.handle.clone();
             let read = tokio::select! {
                 r = self.client.read_packet() => r,
-                _ = handle.killed.notified() => {
-                    let _ = self.send_error(1, (1927, b"70100"), "Connection was killed".into()).await;
-                    return Err(ClientError::Killed);
-                }
+                // Killed while idle: the server closes such a connection without a word (a
+                // client then sees "server has gone away" and may reconnect).
+                _ = handle.killed.notified() => return Err(ClientError::Killed),
             };
             let (seq, payload) = match read {
                 Ok(p) => p,

@@ -63,3 +63,33 @@ async fn kill_query_of_an_unknown_id_is_an_error() {
     let ok: Option<i32> = conn.query_first("SELECT 1").await.unwrap();
     assert_eq!(ok, Some(1));
 }
+
+/// KILL CONNECTION of an idle session: the server closes it without an error packet (the
+/// victim's client then sees the connection gone and may reconnect); through rwproxy too, and
+/// the victim's connection is already closed when the killer gets its OK.
+#[tokio::test]
+async fn killing_an_idle_session_closes_it_without_an_error_packet() {
+    use rwproxy_testkit::wire::{RawConn, Reply};
+    async fn run(addr: std::net::SocketAddr) -> (Reply, bool) {
+        let app = &crate::support::cluster().app;
+        let (mut victim, login) = RawConn::login(addr, &app.user, &app.password, Some("app"))
+            .await
+            .unwrap();
+        assert_eq!(login, Reply::Ok);
+        let id = match victim.query("SELECT CONNECTION_ID()").await.unwrap() {
+            Reply::Rows(rows) => String::from_utf8(rows[0][0].clone().unwrap()).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let (mut killer, _) = RawConn::login(addr, &app.user, &app.password, Some("app"))
+            .await
+            .unwrap();
+        let killed = killer.query(&format!("KILL {id}")).await.unwrap();
+        let closing = victim.wait_closed(Duration::from_secs(5)).await.unwrap();
+        (killed, closing.err.is_some())
+    }
+    let proxy = start_standard_proxy();
+    let direct = run(([127, 0, 0, 1], crate::support::cluster().primary().port).into()).await;
+    let through = run(proxy.addr()).await;
+    assert_eq!(direct, (Reply::Ok, false), "the server's behaviour changed");
+    assert_eq!(through, direct);
+}
