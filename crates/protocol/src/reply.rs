@@ -336,6 +336,15 @@ pub fn strip_system_variable(
     name: &[u8],
     out: &mut BytesMut,
 ) -> Result<bool, ProtocolError> {
+    strip_system_variables(payload, &[name], out)
+}
+
+/// [`strip_system_variable`] for several variables at once.
+pub fn strip_system_variables(
+    payload: &[u8],
+    names: &[&[u8]],
+    out: &mut BytesMut,
+) -> Result<bool, ProtocolError> {
     let ok = parse_ok(payload, CapabilityFlags::CLIENT_SESSION_TRACK)?;
     if ok.session_state.is_empty() {
         return Ok(false);
@@ -343,7 +352,7 @@ pub fn strip_system_variable(
     let changes = crate::session_track::SessionChanges::new(ok.session_state);
     let is_hidden = |kind: u8, data: &[u8]| {
         kind == crate::session_track::SYSTEM_VARIABLES
-            && lenenc::read_str(data).is_ok_and(|(n, _)| n == name)
+            && lenenc::read_str(data).is_ok_and(|(n, _)| names.contains(&n))
     };
     if !changes.entries().any(|(k, d)| is_hidden(k, d)) {
         return Ok(false);

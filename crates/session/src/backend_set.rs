@@ -214,7 +214,7 @@ pub(crate) async fn enable_tracking(
     name: &str,
 ) -> Result<(), BackendError> {
     let sql = if conn.is_mariadb() {
-        "SET SESSION session_track_system_variables = 'autocommit,character_set_client,character_set_connection,character_set_results,time_zone,last_gtid'"
+        "SET SESSION session_track_system_variables = 'autocommit,character_set_client,character_set_connection,character_set_results,time_zone,last_gtid,sql_mode,wait_timeout'"
     } else {
         "SET SESSION session_track_gtids = 'OWN_GTID'"
     };

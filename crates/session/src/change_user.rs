@@ -92,6 +92,10 @@ pub(crate) async fn change_user(s: &mut Session, payload: Bytes) -> Result<Flow,
     s.initial_database = request.database.clone();
     s.state.reset(request.database);
     s.state.reset_new_connections = true;
+    s.idle_timeout = s.ctx.server_idle_timeout(
+        s.client_caps
+            .contains(rwproxy_protocol::CapabilityFlags::CLIENT_INTERACTIVE),
+    );
     if let Ok(mut u) = s.handle.user.lock() {
         *u = request.user;
     }

@@ -37,6 +37,9 @@ pub struct ProxyContext {
     /// Each backend's greeting, as last seen (nonce cleared): what clients are greeted with.
     greetings: ArcSwap<HashMap<String, Arc<Greeting>>>,
     greeting_fetch: tokio::sync::Mutex<()>,
+    /// The servers' `wait_timeout` and `interactive_timeout` (seconds), learned with the
+    /// greeting: how long a client may stay idle before its connection is closed.
+    idle_timeouts: ArcSwapOption<(u64, u64)>,
     pub registry: Registry,
     pub observer: Arc<dyn SessionObserver>,
     next_conn_id: AtomicU32,
@@ -79,6 +82,7 @@ impl ProxyContext {
             backend_tls: ArcSwapOption::empty(),
             greetings: ArcSwap::new(Arc::new(HashMap::new())),
             greeting_fetch: tokio::sync::Mutex::new(()),
+            idle_timeouts: ArcSwapOption::empty(),
             registry: Registry::default(),
             observer,
             next_conn_id: AtomicU32::new(1),
@@ -161,6 +165,20 @@ impl ProxyContext {
             map.insert(backend.to_string(), learned.clone());
             map
         });
+    }
+
+    /// Records the servers' `wait_timeout` and `interactive_timeout`.
+    pub fn learn_idle_timeouts(&self, wait_timeout: u64, interactive_timeout: u64) {
+        self.idle_timeouts
+            .store(Some(Arc::new((wait_timeout, interactive_timeout))));
+    }
+
+    /// How long a new session may stay idle: the server's `interactive_timeout` for clients
+    /// that say they are interactive, else its `wait_timeout`; `None` while not known.
+    pub fn server_idle_timeout(&self, interactive: bool) -> Option<std::time::Duration> {
+        let t = self.idle_timeouts.load_full()?;
+        let secs = if interactive { t.1 } else { t.0 };
+        (secs > 0).then(|| std::time::Duration::from_secs(secs))
     }
 
     /// Whether `backend`'s greeting is known.

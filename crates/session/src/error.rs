@@ -13,4 +13,6 @@ pub enum ClientError {
     HandshakeTimeout(std::time::Duration),
     #[error("killed by KILL CONNECTION")]
     Killed,
+    #[error("idle past the session's wait_timeout")]
+    IdleTimeout,
 }

@@ -189,8 +189,9 @@ async fn learn(ctx: &ProxyContext, name: &str) -> bool {
                 tls: tls.as_deref(),
             };
             match BackendConn::connect(&params).await {
-                Ok(conn) => {
+                Ok(mut conn) => {
                     let g = conn.greeting().clone();
+                    learn_idle_timeouts(ctx, &mut conn).await;
                     conn.quit().await;
                     Ok(g)
                 }
@@ -216,6 +217,29 @@ async fn learn(ctx: &ProxyContext, name: &str) -> bool {
             tracing::debug!(backend = name, error = %e, "cannot learn the server greeting");
             false
         }
+    }
+}
+
+/// Reads the server's idle limits (how long the server would let a client connection idle).
+async fn learn_idle_timeouts(ctx: &ProxyContext, conn: &mut BackendConn) {
+    let Ok(outcome) = conn
+        .query("SELECT @@global.wait_timeout, @@global.interactive_timeout")
+        .await
+    else {
+        return;
+    };
+    let value = |i: usize| -> Option<u64> {
+        outcome
+            .rows
+            .first()?
+            .get(i)?
+            .as_deref()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    if let (Some(wait), Some(interactive)) = (value(0), value(1)) {
+        ctx.learn_idle_timeouts(wait, interactive);
     }
 }
 

@@ -107,7 +107,9 @@ fn log_end(e: &ClientError, what: &str) {
             tracing::debug!(%error, "{what}: client disconnected")
         }
         // The refusal itself was logged where it was decided, with its reason: once is enough.
-        ClientError::Refused { .. } => tracing::debug!(%error, "{what}"),
+        ClientError::Refused { .. } | ClientError::IdleTimeout => {
+            tracing::debug!(%error, "{what}")
+        }
         _ => tracing::info!(%error, "{what}"),
     }
 }

@@ -437,7 +437,7 @@ impl Session {
             strip_session_state: !self
                 .client_caps
                 .contains(CapabilityFlags::CLIENT_SESSION_TRACK),
-            hide_last_gtid: !self.state.client_tracks_variables,
+            hide_own_tracking: !self.state.client_tracks_variables,
             rewrite_stmt_id: rewrite.stmt_id,
             process_list: rewrite.process_list.zip(owners.as_ref()),
             column_names: substituted.as_ref().or(rewrite.names.as_deref()),
@@ -714,12 +714,6 @@ impl Session {
             .await?;
         if let Some((chosen, outcome)) = outcome {
             self.learn(&class, &payload, &chosen.backend, &outcome, multi);
-            if outcome.error_code.is_none()
-                && matches!(class.kind, StatementKind::SetSession)
-                && mentions_sql_mode(sql)
-            {
-                self.refresh_sql_mode(&chosen.backend).await;
-            }
         }
         Ok(Flow::Continue)
     }
@@ -741,36 +735,6 @@ impl Session {
     /// [`rwproxy_sql::classify_session`]).
     pub(crate) fn classify<'a>(&self, sql: &'a [u8]) -> Classification<'a> {
         classify_session(sql, self.classify_options())
-    }
-
-    /// After a `SET` of `sql_mode`: asks the server that ran it which modes are now on (the
-    /// value may be an expression; `ANSI` implies `ANSI_QUOTES`). If it cannot be learnt,
-    /// `ANSI_QUOTES` is assumed (the cautious reading: double-quoted text with a backslash then
-    /// goes to the primary).
-    async fn refresh_sql_mode(&mut self, backend: &str) {
-        let Some(slot) = self.backends.get_mut(backend) else {
-            return;
-        };
-        let mode = match slot.conn.query("SELECT @@SESSION.sql_mode").await {
-            Ok(outcome) if outcome.error.is_none() => outcome
-                .rows
-                .first()
-                .and_then(|r| r.first().cloned().flatten()),
-            Ok(_) => None,
-            Err(err) => {
-                self.note_backend_failure(&err);
-                None
-            }
-        };
-        self.state.ansi_quotes = match &mode {
-            Some(mode) => mode
-                .split(',')
-                .any(|m| m.trim().eq_ignore_ascii_case("ANSI_QUOTES")),
-            None => {
-                tracing::warn!(backend, "cannot read @@sql_mode; assuming ANSI_QUOTES");
-                true
-            }
-        };
     }
 
     /// The routing decision for a classified statement, owned so the session can be borrowed
@@ -809,6 +773,15 @@ impl Session {
         multi: bool,
     ) {
         self.state.after_statement(backend, outcome.status);
+        // What session tracking reported (no extra query: the statement's own OK says it).
+        if let Some(mode) = &outcome.sql_mode {
+            self.state.ansi_quotes = mode
+                .split(',')
+                .any(|m| m.trim().eq_ignore_ascii_case("ANSI_QUOTES"));
+        }
+        if let Some(t) = &outcome.wait_timeout {
+            self.idle_timeout = t.trim().parse().ok().map(std::time::Duration::from_secs);
+        }
         if let Some(schema) = &outcome.schema {
             self.state.schema = Some(schema.clone());
             if let Some(slot) = self.backends.get_mut(backend) {
@@ -946,11 +919,6 @@ impl Session {
         }
         Ok(Flow::Continue)
     }
-}
-
-/// Whether statement text mentions `sql_mode` (any case).
-fn mentions_sql_mode(sql: &[u8]) -> bool {
-    sql.windows(8).any(|w| w.eq_ignore_ascii_case(b"sql_mode"))
 }
 
 /// The `kind` label of `rwproxy_backend_failures_total` for a failure.

@@ -20,6 +20,11 @@ use crate::coldef;
 use crate::connection_id::Substituted;
 use crate::processlist::{self, ProcessList};
 
+/// System variables rwproxy has its backend connections track beyond the server's default list
+/// (`last_gtid` for read-your-writes, `sql_mode` for how statement text is read, `wait_timeout`
+/// for when an idle client is closed); clients that did not ask for them do not see them.
+pub const OWN_TRACKED: &[&[u8]] = &[b"last_gtid", b"sql_mode", b"wait_timeout"];
+
 /// Packets up to this size are examined whole (OK, ERR, EOF and LOCAL INFILE requests are far
 /// smaller); larger ones by their first bytes.
 const WHOLE_PACKET_LIMIT: usize = 64 * 1024;
@@ -34,9 +39,9 @@ pub struct RelayOptions<'a> {
     pub backend_session_track: bool,
     /// The client did not: session-state information is removed from OK packets.
     pub strip_session_state: bool,
-    /// The client tracks session state but did not ask for `last_gtid` (rwproxy did, for
-    /// read-your-writes): its entries are removed from OK packets.
-    pub hide_last_gtid: bool,
+    /// The client tracks session state but did not ask for the variables rwproxy tracks for
+    /// itself ([`OWN_TRACKED`]): their entries are removed from OK packets.
+    pub hide_own_tracking: bool,
     /// Replace the statement id in a `COM_STMT_PREPARE` OK with this one.
     pub rewrite_stmt_id: Option<u32>,
     /// The statement reads the process list: ids of threads owned by rwproxy sessions (thread
@@ -53,6 +58,10 @@ pub struct RelayOutcome {
     pub status: Option<StatusFlags>,
     /// The GTID the statement produced.
     pub last_gtid: Option<String>,
+    /// The session's new `sql_mode`, when the statement changed it.
+    pub sql_mode: Option<String>,
+    /// The session's new `wait_timeout` (seconds), when the statement changed it.
+    pub wait_timeout: Option<String>,
     /// The new default schema, when the statement changed it.
     pub schema: Option<String>,
     pub prepare_ok: Option<PrepareOk>,
@@ -166,6 +175,16 @@ pub async fn relay_response(
                                             out.last_gtid =
                                                 Some(String::from_utf8_lossy(g).into_owned());
                                         }
+                                        for (name, value) in changes.system_variables() {
+                                            let value = || {
+                                                Some(String::from_utf8_lossy(value).into_owned())
+                                            };
+                                            match name {
+                                                b"sql_mode" => out.sql_mode = value(),
+                                                b"wait_timeout" => out.wait_timeout = value(),
+                                                _ => {}
+                                            }
+                                        }
                                         if let Some(s) = changes.schema() {
                                             out.schema =
                                                 Some(String::from_utf8_lossy(s).into_owned());
@@ -177,9 +196,9 @@ pub async fn relay_response(
                                     if let Ok(true) = reply::strip_session_state(payload, scratch) {
                                         rewritten = true;
                                     }
-                                } else if opts.hide_last_gtid {
+                                } else if opts.hide_own_tracking {
                                     if let Ok(true) =
-                                        reply::strip_system_variable(payload, b"last_gtid", scratch)
+                                        reply::strip_system_variables(payload, OWN_TRACKED, scratch)
                                     {
                                         rewritten = true;
                                     }

@@ -52,7 +52,13 @@ pub struct Session {
     pub(crate) initial_database: Option<String>,
     /// The greeting's nonce (what `COM_CHANGE_USER` scrambles are computed with).
     pub(crate) nonce: [u8; rwproxy_protocol::auth::NONCE_LEN],
+    /// The server closes a connection idle for its session's `wait_timeout`; rwproxy closes the
+    /// client's connection after the same time (`None`: not known, never).
+    pub(crate) idle_timeout: Option<std::time::Duration>,
 }
+
+/// A deadline far enough away to mean "never" (a timer must have one).
+const IDLE_NEVER: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
 
 impl Session {
     pub fn new(
@@ -74,6 +80,10 @@ impl Session {
         };
         // Sessions start one step apart, so consecutive sessions spread over the replicas.
         let rr = u64::from(id);
+        let interactive = auth
+            .capabilities
+            .contains(rwproxy_protocol::CapabilityFlags::CLIENT_INTERACTIVE);
+        let idle_timeout = ctx.server_idle_timeout(interactive);
         Self {
             ctx,
             id,
@@ -93,6 +103,7 @@ impl Session {
             excluded: Vec::new(),
             initial_database: auth.database,
             nonce: auth.nonce,
+            idle_timeout,
         }
     }
 
@@ -105,10 +116,21 @@ impl Session {
     }
 
     async fn command_loop(&mut self) -> Result<(), ClientError> {
+        // One timer for the session's life, moved forward at every command.
+        let idle = tokio::time::sleep(self.idle_timeout.unwrap_or(IDLE_NEVER));
+        tokio::pin!(idle);
         loop {
             let handle = self.handle.clone();
+            idle.as_mut()
+                .reset(tokio::time::Instant::now() + self.idle_timeout.unwrap_or(IDLE_NEVER));
             let read = tokio::select! {
                 r = self.client.read_packet() => r,
+                // Idle past the session's wait_timeout: the server closes such a connection
+                // without a word, and so does rwproxy (its backend connections go with it).
+                _ = &mut idle, if self.idle_timeout.is_some() => {
+                    tracing::debug!(after = ?self.idle_timeout, "client idle past wait_timeout; closed");
+                    return Err(ClientError::IdleTimeout);
+                }
                 // Killed while idle: the server closes such a connection without a word (a
                 // client then sees "server has gone away" and may reconnect).
                 _ = handle.killed.notified() => return Err(ClientError::Killed),
@@ -321,6 +343,10 @@ impl Session {
         self.prepared.clear();
         self.state.reset(self.initial_database.clone());
         self.state.reset_new_connections = true;
+        self.idle_timeout = self.ctx.server_idle_timeout(
+            self.client_caps
+                .contains(rwproxy_protocol::CapabilityFlags::CLIENT_INTERACTIVE),
+        );
         self.send_ok(1).await?;
         Ok(Flow::Continue)
     }

@@ -237,3 +237,39 @@ async fn a_ping_between_statements_is_seen_by_the_session() {
         proxy.log_tail(10)
     );
 }
+
+/// A session idle past its `wait_timeout` is closed by the server without a word; through
+/// rwproxy the client's connection is closed after the same time (its backend connections would
+/// be closed by the servers anyway), so a client that reconnects on "server has gone away" gets
+/// a new session, as directly.
+#[tokio::test]
+async fn a_session_idle_past_its_wait_timeout_is_closed() {
+    use rwproxy_testkit::wire::{RawConn, Reply};
+    async fn run(addr: std::net::SocketAddr) -> (Reply, Option<u16>, std::time::Duration) {
+        let app = &cluster().app;
+        let (mut conn, login) = RawConn::login(addr, &app.user, &app.password, Some("app"))
+            .await
+            .unwrap();
+        assert_eq!(login, Reply::Ok);
+        let set = conn.query("SET SESSION wait_timeout = 2").await.unwrap();
+        let closing = conn
+            .wait_closed(std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+        (set, closing.err.map(|e| e.code), closing.after)
+    }
+    let proxy = start_standard_proxy();
+    let (d_set, d_err, d_after) = run(([127, 0, 0, 1], cluster().primary().port).into()).await;
+    let (p_set, p_err, p_after) = run(proxy.addr()).await;
+    assert_eq!((&p_set, p_err), (&d_set, d_err));
+    assert!(
+        d_after >= std::time::Duration::from_secs(2)
+            && p_after >= std::time::Duration::from_secs(2),
+        "closed too early: direct {d_after:?}, through rwproxy {p_after:?}"
+    );
+    assert!(
+        p_after < std::time::Duration::from_secs(4),
+        "through rwproxy the idle session was closed only after {p_after:?}\n--- proxy log ---\n{}",
+        proxy.log_tail(10)
+    );
+}
