@@ -32,6 +32,7 @@ pub mod registry;
 pub mod relay;
 mod session;
 mod session_state;
+pub mod session_status;
 pub mod shown;
 mod stmt;
 mod temp_tables;

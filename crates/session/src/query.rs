@@ -66,6 +66,8 @@ pub(crate) struct ReplyRewrite {
     pub process_list: Option<crate::processlist::ProcessList>,
     /// The statement's `CONNECTION_ID()` calls were replaced: column names are mapped back.
     pub names: Option<std::sync::Arc<crate::connection_id::Substituted>>,
+    /// The statement reads session status (the client connection's TLS and compression show).
+    pub session_status: bool,
 }
 
 impl Session {
@@ -430,6 +432,12 @@ impl Session {
         let owners = rewrite
             .process_list
             .map(|_| self.ctx.registry.thread_owners(backend));
+        let client_hop = rewrite
+            .session_status
+            .then(|| crate::session_status::ClientHop {
+                compression: self.client.is_compressed(),
+                tls: self.client.get_ref().tls_names(),
+            });
         let opts = RelayOptions {
             expect,
             deprecate_eof: backend_caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
@@ -441,6 +449,7 @@ impl Session {
             rewrite_stmt_id: rewrite.stmt_id,
             process_list: rewrite.process_list.zip(owners.as_ref()),
             column_names: substituted.as_ref().or(rewrite.names.as_deref()),
+            client_hop: client_hop.as_ref(),
         };
         let mut progress = Progress::default();
         let result = {
@@ -709,6 +718,7 @@ impl Session {
                     stmt_id: None,
                     process_list,
                     names: substituted.map(std::sync::Arc::new),
+                    session_status: crate::session_status::reads_session_status(sql),
                 },
             )
             .await?;

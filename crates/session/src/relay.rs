@@ -19,6 +19,7 @@ use rwproxy_transport::{PacketStream, TransportError};
 use crate::coldef;
 use crate::connection_id::Substituted;
 use crate::processlist::{self, ProcessList};
+use crate::session_status::{self, ClientHop, StatusColumn};
 
 /// System variables rwproxy has its backend connections track beyond the server's default list
 /// (`last_gtid` for read-your-writes, `sql_mode` for how statement text is read, `wait_timeout`
@@ -49,6 +50,9 @@ pub struct RelayOptions<'a> {
     pub process_list: Option<(ProcessList, &'a HashMap<u32, u32>)>,
     /// The statement had `CONNECTION_ID()` replaced: column names are mapped back.
     pub column_names: Option<&'a Substituted>,
+    /// The statement reads session status: the variables that describe the client's own
+    /// connection show it (see [`crate::session_status`]).
+    pub client_hop: Option<&'a ClientHop>,
 }
 
 /// What the relay learned from the response.
@@ -119,6 +123,8 @@ pub async fn relay_response(
     let mut id_columns: Vec<usize> = Vec::new();
     // Where the search for the next column's name in the sent statement goes on.
     let mut name_cursor = 0usize;
+    // Session-status statements: the name and value columns of the current result set.
+    let mut status_columns: (Option<usize>, Option<usize>) = (None, None);
     let backend_caps = if opts.backend_session_track {
         CapabilityFlags::CLIENT_SESSION_TRACK
     } else {
@@ -222,14 +228,22 @@ pub async fn relay_response(
                             column = 0;
                             id_columns.clear();
                             name_cursor = 0;
+                            status_columns = (None, None);
                         }
                         PacketKind::Column => {
                             if let Some((form, _)) = opts.process_list {
                                 if whole && processlist::is_process_id_column(payload, form) {
                                     id_columns.push(column);
                                 }
-                                column += 1;
                             }
+                            if opts.client_hop.is_some() && whole {
+                                match session_status::status_column(payload) {
+                                    Some(StatusColumn::Name) => status_columns.0 = Some(column),
+                                    Some(StatusColumn::Value) => status_columns.1 = Some(column),
+                                    None => {}
+                                }
+                            }
+                            column += 1;
                             if let Some(names) = opts.column_names.filter(|_| whole) {
                                 if let Some(n) = coldef::names(payload) {
                                     if let Some(original) =
@@ -245,6 +259,14 @@ pub async fn relay_response(
                             if let Some((_, owners)) = opts.process_list {
                                 rewritten =
                                     processlist::rewrite_row(payload, &id_columns, owners, scratch);
+                            }
+                        }
+                        PacketKind::Row if whole && len < MAX_CHUNK => {
+                            if let (Some(hop), (Some(name), Some(value))) =
+                                (opts.client_hop, status_columns)
+                            {
+                                rewritten =
+                                    session_status::rewrite_row(payload, name, value, hop, scratch);
                             }
                         }
                         _ => {}

@@ -67,8 +67,8 @@ impl Session {
                 Expect::Prepare,
                 ReplyRewrite {
                     stmt_id: Some(id),
-                    process_list: None,
                     names: names.clone(),
+                    ..ReplyRewrite::default()
                 },
             )
             .await?;

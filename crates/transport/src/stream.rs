@@ -24,6 +24,31 @@ impl MaybeTls {
         matches!(self, MaybeTls::Server(_) | MaybeTls::Client(_))
     }
 
+    /// The negotiated TLS version and cipher suite, named as OpenSSL (and so MariaDB's
+    /// `Ssl_version` and `Ssl_cipher`) names them; `None` on a plain connection.
+    pub fn tls_names(&self) -> Option<(&'static str, String)> {
+        let (version, suite) = match self {
+            MaybeTls::Server(s) => (
+                s.get_ref().1.protocol_version(),
+                s.get_ref().1.negotiated_cipher_suite(),
+            ),
+            MaybeTls::Client(s) => (
+                s.get_ref().1.protocol_version(),
+                s.get_ref().1.negotiated_cipher_suite(),
+            ),
+            _ => return None,
+        };
+        let version = match version {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+            _ => "",
+        };
+        let cipher = suite
+            .map(|s| openssl_cipher_name(s.suite()))
+            .unwrap_or_default();
+        Some((version, cipher))
+    }
+
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
             MaybeTls::Plain(s) => Some(s),
@@ -32,6 +57,25 @@ impl MaybeTls {
             MaybeTls::Duplex(_) => None,
         }
     }
+}
+
+/// OpenSSL's name of a cipher suite (TLS 1.3 suites keep their IANA names; TLS 1.2 ECDHE suites
+/// are spelled the OpenSSL way).
+fn openssl_cipher_name(suite: rustls::CipherSuite) -> String {
+    use rustls::CipherSuite as C;
+    let name = match suite {
+        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        other => return format!("{other:?}"),
+    };
+    name.to_string()
 }
 
 macro_rules! delegate {
