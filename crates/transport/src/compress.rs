@@ -38,6 +38,11 @@ pub struct Compressor {
 }
 
 impl Compressor {
+    /// Appends compressed bytes as read from the peer (decoded by [`Compressor::decode`]).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.incoming.extend_from_slice(bytes);
+    }
+
     /// Decodes every complete frame in `incoming` into `plain`; returns the bytes produced.
     pub fn decode(&mut self, plain: &mut BytesMut, max: usize) -> Result<usize, ProtocolError> {
         let mut produced = 0;
