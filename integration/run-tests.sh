@@ -184,6 +184,21 @@ read -r SUITE_PASSED SUITE_FAILED < <(
 )
 if ((SUITE_STATUS != 0 && SUITE_FAILED == 0)); then SUITE_FAILED=1; fi
 
+# ---------------------------------------------------------------- fuzzing
+# The parsers of network input under libFuzzer for a short fixed time each, from the checked-in
+# corpus (integration/fuzz.sh; the long runs are recorded in docs/benchmarks.md).
+say "fuzzing: framing, compression, handshake, replies, classifier (${RWPROXY_FUZZ_SECONDS:-15} s each)"
+FUZZ_LOG_FILE=$LOG_DIR/fuzz.log
+set +e
+bash integration/fuzz.sh --seconds "${RWPROXY_FUZZ_SECONDS:-15}" 2>&1 | tee "$FUZZ_LOG_FILE"
+FUZZ_STATUS=${PIPESTATUS[0]}
+set -e
+read -r FUZZ_PASSED FUZZ_FAILED < <(
+    sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$FUZZ_LOG_FILE" |
+        tail -n 1 | awk '{print $1 + 0, $2 + 0} END {if (NR == 0) print 0, 0}'
+)
+if ((FUZZ_STATUS != 0 && FUZZ_FAILED == 0)); then FUZZ_FAILED=1; fi
+
 # ---------------------------------------------------------------- summary
 
 # Sum "test result: ok. N passed; M failed; K ignored" lines of cargo test.
@@ -207,16 +222,17 @@ echo "python: $(status_word "$PY_STATUS"): $PY_PASSED passed, $((PY_FAILED + PY_
 echo "deploy: $(status_word "$DEPLOY_STATUS"): docker-compose.yml and the container's configuration"
 echo "differential: $(status_word "$DIFF_STATUS"): $DIFF_PASSED passed, $DIFF_FAILED failed, $DIFF_SKIPPED unsupported (library x scenario; log: $DIFF_LOG_FILE)"
 echo "client-suite: $(status_word "$SUITE_STATUS"): $SUITE_PASSED passed, $SUITE_FAILED failed (Connector/Python tests with the same outcome directly and through rwproxy; log: $SUITE_LOG_FILE)"
+echo "fuzz:   $(status_word "$FUZZ_STATUS"): $FUZZ_PASSED passed, $FUZZ_FAILED failed (targets without a crash; log: $FUZZ_LOG_FILE)"
 
 if ((DOWN)); then
     say "stopping the cluster"
     bash integration/cluster.sh down
 fi
 
-TOTAL_PASSED=$((RUST_PASSED + PY_PASSED + DIFF_PASSED + SUITE_PASSED))
-TOTAL_FAILED=$((RUST_FAILED + PY_FAILED + PY_ERRORS + DIFF_FAILED + SUITE_FAILED))
+TOTAL_PASSED=$((RUST_PASSED + PY_PASSED + DIFF_PASSED + SUITE_PASSED + FUZZ_PASSED))
+TOTAL_FAILED=$((RUST_FAILED + PY_FAILED + PY_ERRORS + DIFF_FAILED + SUITE_FAILED + FUZZ_FAILED))
 echo
 echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
-if ((RUST_STATUS != 0 || PY_STATUS != 0 || BUILD_STATUS != 0 || DEPLOY_STATUS != 0 || DIFF_STATUS != 0 || SUITE_STATUS != 0)); then
+if ((RUST_STATUS != 0 || PY_STATUS != 0 || BUILD_STATUS != 0 || DEPLOY_STATUS != 0 || DIFF_STATUS != 0 || SUITE_STATUS != 0 || FUZZ_STATUS != 0)); then
     exit 1
 fi
