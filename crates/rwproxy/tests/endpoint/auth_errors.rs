@@ -116,3 +116,30 @@ async fn hostile_user_names_do_not_forge_or_flood_the_log() {
         "a refused 100 KiB user name grew the log by {grown} bytes"
     );
 }
+
+/// With `tls.require_tls`, a login over plain text is refused with ERR 3159 (HY000), as a server
+/// with `require_secure_transport=ON` refuses it.
+#[tokio::test]
+async fn require_tls_refuses_plain_logins_with_3159() {
+    let dir = cluster().dir.join("tls");
+    let mut config = rwproxy_testkit::StandardConfig::new(cluster());
+    config.tls = Some(rwproxy_testkit::proxy_config::ProxyTls {
+        cert: dir.join("server-cert.pem").display().to_string(),
+        key: dir.join("server-key.pem").display().to_string(),
+        require_tls: true,
+    });
+    let proxy = crate::support::start_proxy(&config.to_yaml());
+    let (_, reply) = RawConn::login(
+        proxy.addr(),
+        &cluster().app.user,
+        &cluster().app.password,
+        Some("app"),
+    )
+    .await
+    .unwrap();
+    let Reply::Err(err) = reply else {
+        panic!("a plain login was accepted with require_tls: {reply:?}");
+    };
+    assert_eq!(err.code, 3159, "{err}");
+    assert_eq!(err.sql_state.as_deref(), Some("HY000"), "{err}");
+}
