@@ -126,11 +126,7 @@ pub fn apply_failure(
     ctx: &CheckContext,
     now: SystemTime,
 ) {
-    status.checks = status.checks.saturating_add(1);
-    status.last_check_at = Some(now);
-    status.last_check_latency = Some(latency);
-    status.consecutive_failures = status.consecutive_failures.saturating_add(1);
-    status.consecutive_successes = 0;
+    count_failed_check(status, latency, now);
     let threshold = ctx.failure_threshold.max(1);
     if status.state == BackendState::Down || status.consecutive_failures >= threshold {
         enter(status, BackendState::Down, reason.to_string(), now);
@@ -151,17 +147,22 @@ pub fn apply_confirmed_failure(
     latency: Duration,
     now: SystemTime,
 ) {
-    status.checks = status.checks.saturating_add(1);
-    status.last_check_at = Some(now);
-    status.last_check_latency = Some(latency);
-    status.consecutive_failures = status.consecutive_failures.saturating_add(1);
-    status.consecutive_successes = 0;
+    count_failed_check(status, latency, now);
     enter(
         status,
         BackendState::Down,
         format!("{reason} (confirms a data-path report: {report})"),
         now,
     );
+}
+
+/// The counters every failed check moves.
+fn count_failed_check(status: &mut BackendStatus, latency: Duration, now: SystemTime) {
+    status.checks = status.checks.saturating_add(1);
+    status.last_check_at = Some(now);
+    status.last_check_latency = Some(latency);
+    status.consecutive_failures = status.consecutive_failures.saturating_add(1);
+    status.consecutive_successes = 0;
 }
 
 /// Static mode (no checks to confirm with): the data path could not use the
