@@ -36,6 +36,7 @@ pub mod session_status;
 pub mod shown;
 mod stmt;
 mod temp_tables;
+mod words;
 pub mod workers;
 
 pub use context::{LoginUser, ProxyContext};

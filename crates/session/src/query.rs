@@ -680,14 +680,20 @@ impl Session {
     /// `COM_QUERY`.
     pub(crate) async fn com_query(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
         let text = payload.get(1..).unwrap_or_default();
-        let process_list = crate::processlist::reads_process_list(text, || {
-            self.classify(text).kind == StatementKind::Show
-        });
+        // One pass decides whether anything below needs a closer look (most statements: no).
+        let words = crate::words::scan(text);
+        let process_list = if words.processlist {
+            crate::processlist::reads_process_list(text, || {
+                self.classify(text).kind == StatementKind::Show
+            })
+        } else {
+            None
+        };
         // CONNECTION_ID() is the client's id; in a process-list statement it is substituted
         // where the statement runs (run_on).
         let substituted = match process_list {
-            None => crate::connection_id::substitute(text, self.id),
-            Some(_) => None,
+            None if words.connection_id => crate::connection_id::substitute(text, self.id),
+            _ => None,
         };
         let payload = match &substituted {
             Some(s) => {
@@ -718,7 +724,7 @@ impl Session {
                     stmt_id: None,
                     process_list,
                     names: substituted.map(std::sync::Arc::new),
-                    session_status: crate::session_status::reads_session_status(sql),
+                    session_status: words.status,
                 },
             )
             .await?;

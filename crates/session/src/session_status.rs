@@ -1,7 +1,7 @@
 //! Session status that describes the client's own connection. `SHOW STATUS LIKE 'Ssl_version'`
 //! or `... 'Compression'` is answered by the backend connection, which is rwproxy's own hop (no
 //! TLS, no compression, or other ones); a client checking its connection that way must see
-//! its own. In the results of statements that read session status, the values of
+//! its own. In the results of statements that name `STATUS` (see [`crate::words`]), the values of
 //! `Compression`, `Ssl_version` and `Ssl_cipher` are replaced by the client connection's.
 //!
 //! Pure functions over packets; the relay calls them.
@@ -133,8 +133,6 @@ mod tests {
 
     #[test]
     fn columns_and_rows() {
-        assert!(reads_session_status(b"show session STATUS like 'ssl%'"));
-        assert!(!reads_session_status(b"SELECT 1"));
         assert_eq!(
             status_column(&coldef("", "", "", "Variable_name", "", 253)),
             Some(StatusColumn::Name)
