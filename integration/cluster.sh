@@ -191,6 +191,12 @@ innodb_buffer_pool_size   = 64M
 innodb_log_file_size      = 32M
 innodb_flush_log_at_trx_commit = 2
 sync_binlog               = 0
+# Tests write many 20 MiB rows (large-packet and compression cases), several GiB of binlog per
+# run on every node. Keep binlogs small and short-lived: a file is purged 3 minutes after it is
+# rotated out (never one a connected replica is still reading). A replica rebuilt from scratch
+# therefore needs the whole cluster rebuilt, which cmd_up does.
+max_binlog_size           = 128M
+binlog_expire_logs_seconds = 180
 performance_schema        = OFF
 EOF
     # TLS is offered (never required) when the cluster's certificate exists; see ensure_tls_files.
@@ -420,12 +426,17 @@ cmd_up() {
         return 0
     fi
     local node started=$SECONDS
-    # Replicas replay the primary's binlog from an empty position, so a primary rebuilt
-    # from scratch means its replicas must be rebuilt too.
-    if [[ ! -d $(node_dir 0)/data ]]; then
-        kill_nodes $(seq 1 $((NODES - 1)))
-        for ((node = 1; node < NODES; node++)); do
-            rm -rf "$(node_dir "$node")/data"
+    # Replicas replay the primary's binlog from an empty position, and old binlogs expire, so
+    # any node rebuilt from scratch means the whole cluster is rebuilt (seconds, from the
+    # template).
+    local missing=0
+    for ((node = 0; node < NODES; node++)); do
+        [[ -d $(node_dir "$node")/data ]] || missing=1
+    done
+    if ((missing)); then
+        kill_nodes $(seq 0 $((NODES - 1)))
+        for ((node = 0; node < NODES; node++)); do
+            rm -rf "$(node_dir "$node")/data" "$(node_dir "$node")/provisioned"
         done
     fi
     ensure_template
