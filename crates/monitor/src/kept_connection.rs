@@ -10,9 +10,10 @@ use std::future::Future;
 use std::io::ErrorKind;
 use std::pin::Pin;
 
-use mysql_async::{Conn, OptsBuilder};
+use mysql_async::{Conn, OptsBuilder, SslOpts};
 
 use crate::address::HostPort;
+use crate::settings::MonitorTls;
 
 type ConnectFuture = Pin<Box<dyn Future<Output = mysql_async::Result<Conn>> + Send>>;
 
@@ -54,11 +55,23 @@ impl ConnError {
     }
 }
 
+/// `ER_SECURE_TRANSPORT_REQUIRED`: a plain-text login refused by `require_secure_transport`.
+const ER_SECURE_TRANSPORT_REQUIRED: u16 = 3159;
+
 /// Describes a client error the way an operator wants to read it.
 pub(crate) fn describe_sql_error(err: &mysql_async::Error) -> String {
     use mysql_async::{DriverError, Error, IoError};
     match err {
+        // The server takes only TLS connections (require_secure_transport).
+        Error::Server(e) if e.code == ER_SECURE_TRANSPORT_REQUIRED => format!(
+            "{} (error {}); the monitor connects without TLS: enable backend_tls",
+            e.message, e.code
+        ),
         Error::Server(e) => format!("{} (error {})", e.message, e.code),
+        Error::Driver(DriverError::NoClientSslFlagFromServer) => {
+            "backend_tls is enabled but the server does not offer TLS".to_string()
+        }
+        Error::Io(IoError::Tls(e)) => format!("TLS: {e}"),
         Error::Io(IoError::Io(io)) => match io.kind() {
             ErrorKind::ConnectionRefused => "connection refused".to_string(),
             ErrorKind::ConnectionReset => "connection reset by server".to_string(),
@@ -72,11 +85,26 @@ pub(crate) fn describe_sql_error(err: &mysql_async::Error) -> String {
     }
 }
 
-/// The credentials a connection was opened with.
+/// The credentials (and TLS settings) a connection was opened with.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Credentials {
     pub user: String,
     pub password: String,
+    pub tls: Option<MonitorTls>,
+}
+
+/// mysql_async's TLS options for `tls`: only the configured CA is trusted (no built-in roots,
+/// as for rwproxy's own backend connections), and the certificate is checked against the
+/// host the connection is made to, so each backend against its own name.
+fn ssl_opts(tls: &MonitorTls) -> SslOpts {
+    let mut opts = SslOpts::default().with_disable_built_in_roots(true);
+    if let Some(ca) = &tls.ca {
+        opts = opts.with_root_certs(vec![ca.clone().into()]);
+    }
+    if !tls.verify {
+        opts = opts.with_danger_accept_invalid_certs(true);
+    }
+    opts
 }
 
 pub(crate) struct KeptConnection {
@@ -121,7 +149,8 @@ impl KeptConnection {
                     .user(Some(credentials.user.clone()))
                     .pass(Some(credentials.password.clone()))
                     .prefer_socket(false)
-                    .stmt_cache_size(0);
+                    .stmt_cache_size(0)
+                    .ssl_opts(credentials.tls.as_ref().map(ssl_opts));
                 Box::pin(Conn::new(opts))
             });
             let result = pending.as_mut().await;
@@ -163,6 +192,7 @@ mod tests {
         let creds = Credentials {
             user: "u".into(),
             password: "p".into(),
+            tls: None,
         };
         let err = kept.get(&creds).await.err().unwrap();
         assert!(err.describe().contains("no port"), "{}", err.describe());
@@ -179,6 +209,7 @@ mod tests {
         let creds = Credentials {
             user: "u".into(),
             password: "p".into(),
+            tls: None,
         };
         let err = kept.get(&creds).await.err().unwrap();
         assert_eq!(err.describe(), "connection refused");
