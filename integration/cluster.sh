@@ -2,9 +2,11 @@
 # A local MariaDB GTID replication cluster for rwproxy's tests and demo:
 # one primary and two read_only replicas, all bound to 127.0.0.1.
 #
-#   integration/cluster.sh {up|down|status|env} [--name NAME] [--base-port N] [--wipe]
+#   integration/cluster.sh {up|down|status|env} [--name NAME] [--base-port N] [--tls-only] [--wipe]
 #
-# Node i listens on base-port + i (node0 is the primary). Every file of a cluster
+# Node i listens on base-port + i (node0 is the primary). With --tls-only (chosen when the
+# cluster is created, remembered after) every node has require_secure_transport=ON and the
+# replicas replicate over verified TLS. Every file of a cluster
 # lives under ${RWPROXY_SCRATCH:-<repo>/.scratch}/cluster-<name>/. The distro's own
 # MariaDB service, its datadir and port 3306 are never touched.
 set -euo pipefail
@@ -20,7 +22,7 @@ SCRATCH=${RWPROXY_SCRATCH:-$REPO_ROOT/.scratch}
 
 usage() {
     cat <<'EOF'
-usage: integration/cluster.sh COMMAND [--name NAME] [--base-port N] [--wipe]
+usage: integration/cluster.sh COMMAND [--name NAME] [--base-port N] [--tls-only] [--wipe]
 
 commands:
   up       create and/or start the cluster (idempotent; repairs a half-started one)
@@ -31,6 +33,9 @@ commands:
 options:
   --name NAME       cluster name (default: main)
   --base-port N     primary port; replicas use N+1 and N+2 (default: 3316)
+  --tls-only        with up, for a new cluster: require_secure_transport=ON on every node
+                    (TCP clients must use TLS; the cluster's CA is tls/ca.pem) and replication
+                    over verified TLS; remembered, so later commands need only --name
   --wipe            with down: also delete the cluster's data
 EOF
 }
@@ -55,6 +60,7 @@ shift
 NAME=main
 BASE_PORT=
 WIPE=0
+TLS_ONLY=0
 while (($#)); do
     case $1 in
     --name) NAME=${2:?--name needs a value}; shift 2 ;;
@@ -62,6 +68,7 @@ while (($#)); do
     --base-port) BASE_PORT=${2:?--base-port needs a value}; shift 2 ;;
     --base-port=*) BASE_PORT=${1#*=}; shift ;;
     --wipe) WIPE=1; shift ;;
+    --tls-only) TLS_ONLY=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
     esac
@@ -81,6 +88,15 @@ if [[ -f $PORT_FILE ]]; then
     BASE_PORT=$STORED_PORT
 fi
 BASE_PORT=${BASE_PORT:-3316}
+# TLS-only is chosen at creation too: an existing cluster keeps the mode it was made with.
+TLS_ONLY_FILE=$CDIR/tls-only
+if [[ -f $PORT_FILE ]]; then
+    if [[ -f $TLS_ONLY_FILE ]]; then
+        TLS_ONLY=1
+    elif ((TLS_ONLY)) && [[ $COMMAND == up ]]; then
+        die "cluster '$NAME' was created without --tls-only; run 'down --wipe' first"
+    fi
+fi
 [[ $BASE_PORT =~ ^[0-9]+$ ]] || die "invalid --base-port '$BASE_PORT'"
 ((BASE_PORT >= 1024 && BASE_PORT + NODES - 1 <= 65535)) || die "--base-port out of range: $BASE_PORT"
 if ((BASE_PORT <= 3306 && 3306 < BASE_PORT + NODES)); then
@@ -203,6 +219,10 @@ EOF
     if [[ -r $CDIR/tls/server-cert.pem && -r $CDIR/tls/server-key.pem ]]; then
         printf 'ssl_cert                  = %s\nssl_key                   = %s\n' \
             "$CDIR/tls/server-cert.pem" "$CDIR/tls/server-key.pem" >>"$(node_cnf "$node")"
+    fi
+    # --tls-only: TCP logins without TLS are refused (the Unix socket stays usable by root).
+    if ((TLS_ONLY)); then
+        printf 'require_secure_transport  = ON\n' >>"$(node_cnf "$node")"
     fi
 }
 
@@ -375,12 +395,14 @@ slave_field() {
 }
 
 attach_replica() {
-    local node=$1
+    local node=$1 ssl=""
+    # --tls-only: the replica's connection to the primary is TLS, verified against the CA.
+    ((TLS_ONLY)) && ssl=", MASTER_SSL=1, MASTER_SSL_CA='$CDIR/tls/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT=1"
     if [[ -z $(slave_field "$node" Master_Host) ]]; then
         log "attaching node$node to the primary"
         sql "$node" "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$(node_port 0),
             MASTER_USER='$REPL_USER', MASTER_PASSWORD='$REPL_PASSWORD',
-            MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE;"
+            MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1$ssl; START SLAVE;"
     elif [[ $(slave_field "$node" Slave_IO_Running) != Yes || $(slave_field "$node" Slave_SQL_Running) != Yes ]]; then
         log "starting replication threads on node$node"
         sql "$node" "START SLAVE" || true
@@ -420,6 +442,7 @@ cmd_up() {
     ensure_mariadb_installed
     mkdir -p "$CDIR"
     echo "$BASE_PORT" >"$PORT_FILE"
+    ((TLS_ONLY)) && touch "$TLS_ONLY_FILE"
     if cluster_healthy; then
         wait_caught_up
         log "already up (ports $BASE_PORT-$((BASE_PORT + NODES - 1)))"
@@ -441,6 +464,10 @@ cmd_up() {
     fi
     ensure_template
     ensure_tls_files
+    if ((TLS_ONLY)); then
+        [[ -r $CDIR/tls/ca.pem && -r $CDIR/tls/server-cert.pem && -r $CDIR/tls/server-key.pem ]] ||
+            die "--tls-only needs the cluster's certificates (is openssl installed?)"
+    fi
     for ((node = 0; node < NODES; node++)); do
         mkdir -p "$(node_dir "$node")" "$(node_dir "$node")/tmp"
         write_cnf "$node"
@@ -455,7 +482,7 @@ cmd_up() {
         attach_replica "$node"
     done
     wait_caught_up
-    log "up in $((SECONDS - started))s: primary 127.0.0.1:$BASE_PORT, replicas $((BASE_PORT + 1)) and $((BASE_PORT + 2))"
+    log "up in $((SECONDS - started))s: primary 127.0.0.1:$BASE_PORT, replicas $((BASE_PORT + 1)) and $((BASE_PORT + 2))$( ((TLS_ONLY)) && echo ", TLS only")"
 }
 
 cmd_down() {
@@ -517,6 +544,10 @@ cmd_env() {
     emit ADMIN_DB_PASSWORD "$ADMIN_PASSWORD"
     emit REPL_USER "$REPL_USER"
     emit REPL_PASSWORD "$REPL_PASSWORD"
+    if ((TLS_ONLY)); then
+        emit RWPROXY_CLUSTER_TLS_ONLY 1
+        emit RWPROXY_CLUSTER_CA "$CDIR/tls/ca.pem"
+    fi
 }
 
 with_lock() {

@@ -36,7 +36,8 @@ pub use gtid::{GtidError, GtidPosition};
 pub use heartbeat_table::{HeartbeatTable, HeartbeatTableError};
 pub use monitor::{Monitor, MonitorHandle, DEFAULT_STATIC_COOLDOWN};
 pub use settings::{
-    validate, validate_backends, BackendSpec, HeartbeatSettings, MonitorSettings, SettingsError,
+    validate, validate_backends, BackendSpec, HeartbeatSettings, MonitorSettings, MonitorTls,
+    SettingsError,
 };
 pub use status::{BackendState, BackendStatus, LagSource, Role, ServerFlavor};
 pub use topology::{PrimaryState, Topology};

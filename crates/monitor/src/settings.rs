@@ -2,6 +2,7 @@
 //! backends. The binary maps its YAML config onto these structs.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::heartbeat_table::HeartbeatTable;
@@ -28,6 +29,8 @@ pub struct MonitorSettings {
     pub failure_threshold: u32,
     /// Optional heartbeat table for sub-second lag measurement.
     pub heartbeat: Option<HeartbeatSettings>,
+    /// TLS for every monitor connection (`backend_tls`); `None` for plain TCP.
+    pub tls: Option<MonitorTls>,
 }
 
 impl Default for MonitorSettings {
@@ -42,6 +45,7 @@ impl Default for MonitorSettings {
             recovery_checks: 3,
             failure_threshold: 2,
             heartbeat: None,
+            tls: None,
         }
     }
 }
@@ -59,8 +63,21 @@ impl fmt::Debug for MonitorSettings {
             .field("recovery_checks", &self.recovery_checks)
             .field("failure_threshold", &self.failure_threshold)
             .field("heartbeat", &self.heartbeat)
+            .field("tls", &self.tls)
             .finish()
     }
+}
+
+/// TLS for the monitor's connections, as rwproxy's own backend connections use it
+/// (`backend_tls`): the connection fails unless the server offers TLS, and each backend's
+/// certificate is checked against that backend's own host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorTls {
+    /// PEM CA bundle the backends' certificates must chain to. No built-in or system roots
+    /// are trusted.
+    pub ca: Option<PathBuf>,
+    /// Verify the certificate (chain and host name); `false` accepts any certificate.
+    pub verify: bool,
 }
 
 /// Heartbeat writer configuration.

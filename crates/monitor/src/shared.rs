@@ -250,6 +250,7 @@ impl Shared {
             credentials: Credentials {
                 user: s.user.clone(),
                 password: s.password.clone(),
+                tls: s.tls.clone(),
             },
             timeout: s.timeout,
             interval: s.interval,
@@ -271,6 +272,7 @@ impl Shared {
             credentials: Credentials {
                 user: registry.settings.user.clone(),
                 password: registry.settings.password.clone(),
+                tls: registry.settings.tls.clone(),
             },
             table,
             interval: hb.interval.max(MIN_HEARTBEAT_INTERVAL),

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::{fast_settings, specs, wait_healthy, wait_until};
 use rwproxy_monitor::{
-    BackendSpec, BackendState, GtidPosition, LagSource, Monitor, PrimaryState, Role, ServerFlavor,
+    BackendSpec, BackendState, GtidPosition, LagSource, Monitor, MonitorTls, PrimaryState, Role,
+    ServerFlavor,
 };
 use rwproxy_testkit::{closed_port, Cluster};
 
@@ -143,5 +144,42 @@ async fn wrong_monitor_password_is_down_with_access_denied() {
         .await
         .unwrap();
     assert_eq!(topo.primary().unwrap().name, "node0");
+    handle.shutdown();
+}
+
+/// `backend_tls` for the monitor: with the cluster's CA every backend is checked over verified
+/// TLS; with a CA that did not sign the servers' certificate (the server certificate itself,
+/// which is no CA) every check fails on the certificate, so the monitor does use TLS and does
+/// verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_checks_verify_the_backends_certificates() {
+    let cluster = Cluster::shared();
+    let tls_dir = cluster.dir.join("tls");
+    let ca = tls_dir.join("ca.pem");
+    assert!(ca.exists(), "{} is made by cluster.sh", ca.display());
+
+    let mut settings = fast_settings(cluster);
+    settings.tls = Some(MonitorTls {
+        ca: Some(tls_dir.join("server-cert.pem")),
+        verify: true,
+    });
+    let handle = Monitor::spawn(settings, specs(cluster));
+    let (topo, _) = wait_until(&handle, Duration::from_secs(5), "all down", |t| {
+        t.backends.iter().all(|b| b.state == BackendState::Down)
+    })
+    .await;
+    for b in &topo.backends {
+        assert!(b.reason.contains("certificate"), "{}: {}", b.name, b.reason);
+    }
+
+    // Hot reload with the right CA: every backend comes back, over TLS.
+    let mut settings = fast_settings(cluster);
+    settings.tls = Some(MonitorTls {
+        ca: Some(ca),
+        verify: true,
+    });
+    handle.reconfigure(settings, specs(cluster));
+    let topo = wait_healthy(&handle, cluster.nodes.len()).await;
+    assert_eq!(topo.primary, PrimaryState::One("node0".into()));
     handle.shutdown();
 }

@@ -1,7 +1,7 @@
 //! Maps the YAML configuration onto the monitor's own settings.
 
 use rwproxy_config::Config;
-use rwproxy_monitor::{BackendSpec, HeartbeatSettings, MonitorSettings};
+use rwproxy_monitor::{BackendSpec, HeartbeatSettings, MonitorSettings, MonitorTls};
 
 pub fn backend_specs(config: &Config) -> Vec<BackendSpec> {
     config
@@ -35,5 +35,59 @@ pub fn settings(config: &Config) -> Option<MonitorSettings> {
                 table: h.qualified_name(),
                 interval: h.interval,
             }),
+        // The monitor connects as rwproxy's own backend connections do: with `backend_tls`
+        // (same CA, same `verify`, each backend checked against its own host). Restart-only,
+        // like `backend_tls` itself: a reload keeps the running value (see `reload.rs`).
+        tls: config.backend_tls.enabled.then(|| MonitorTls {
+            ca: config.backend_tls.ca.clone(),
+            verify: config.backend_tls.verify,
+        }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parse(extra: &str) -> Config {
+        let yaml = format!(
+            "backends:\n  - {{ name: db1, address: \"db1.internal:3306\" }}\n\
+             monitor: {{ user: monitor, password: pw }}\n{extra}"
+        );
+        match rwproxy_config::parse(&yaml, &HashMap::new()) {
+            Ok(config) => config,
+            Err(e) => panic!("{e}\n{yaml}"),
+        }
+    }
+
+    #[test]
+    fn backend_tls_also_covers_the_monitor() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not read here").unwrap();
+        let config = parse(&format!(
+            "backend_tls: {{ enabled: true, ca: \"{}\", verify: true }}\n",
+            ca.display()
+        ));
+        let tls = settings(&config).and_then(|s| s.tls);
+        assert_eq!(
+            tls,
+            Some(MonitorTls {
+                ca: Some(ca),
+                verify: true
+            })
+        );
+        let config = parse("backend_tls: { enabled: true, verify: false }\n");
+        let tls = settings(&config).and_then(|s| s.tls);
+        assert_eq!(
+            tls,
+            Some(MonitorTls {
+                ca: None,
+                verify: false
+            })
+        );
+        assert_eq!(settings(&parse("")).map(|s| s.tls), Some(None));
+    }
 }

@@ -1,9 +1,11 @@
 //! `COM_CHANGE_USER`: the new user is authenticated by rwproxy as the server would (the answer
 //! is checked against the greeting's nonce; an account unknown to rwproxy waits for a fresh
-//! account list), the session's state is reset, and its backend connections are closed so the
-//! next statements log in as the new user.
+//! account list; `caching_sha2_password` over TLS does the full exchange, as at login, for an
+//! account that has not completed one since rwproxy started), the session's state is reset,
+//! and its backend connections are closed so the next statements log in as the new user.
 
 use bytes::{Bytes, BytesMut};
+use rwproxy_backend::BackendSecret;
 use rwproxy_protocol::auth;
 use rwproxy_protocol::handshake;
 use rwproxy_protocol::reply::codes;
@@ -78,9 +80,35 @@ pub(crate) async fn change_user(s: &mut Session, payload: Bytes) -> Result<Flow,
         return Ok(Flow::Close);
     };
     if plugin == auth::CACHING_SHA2_PASSWORD {
-        let mut more = BytesMut::new();
-        handshake::encode_auth_more_data(&mut more, &[auth::SHA2_FAST_AUTH_OK]);
-        s.client.write_packet(&mut seq, &more).await?;
+        let password = match &secret {
+            BackendSecret::Password(p) => Some(p.as_str()),
+            _ => None,
+        };
+        match password {
+            // As at login (and as the server's cache): over TLS, an account that has not
+            // completed a full authentication since rwproxy started does one now.
+            Some(password)
+                if s.client.get_ref().is_tls() && !s.ctx.sha2_cached(&request.user, password) =>
+            {
+                let mut more = BytesMut::new();
+                handshake::encode_auth_more_data(&mut more, &[auth::SHA2_PERFORM_FULL_AUTH]);
+                s.client.write_packet(&mut seq, &more).await?;
+                let (rseq, clear) = s.client.read_packet().await?;
+                seq = rseq.wrapping_add(1);
+                let clear = clear.strip_suffix(&[0]).unwrap_or(&clear);
+                if !auth::constant_time_eq(clear, password.as_bytes()) {
+                    tracing::info!(user = %Shown::new(&request.user), "COM_CHANGE_USER refused: wrong password (full authentication)");
+                    s.send_error(seq, codes::ACCESS_DENIED, denied).await?;
+                    return Ok(Flow::Close);
+                }
+                s.ctx.sha2_remember(&request.user, password);
+            }
+            _ => {
+                let mut more = BytesMut::new();
+                handshake::encode_auth_more_data(&mut more, &[auth::SHA2_FAST_AUTH_OK]);
+                s.client.write_packet(&mut seq, &more).await?;
+            }
+        }
     }
     s.backends.clear(&s.ctx);
     s.prepared.clear();

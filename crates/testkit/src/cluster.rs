@@ -42,6 +42,10 @@ pub struct ClusterInfo {
     pub admin: Credentials,
     /// `repl`: REPLICATION SLAVE.
     pub repl: Credentials,
+    /// Made with `cluster.sh up --tls-only`: TCP logins need TLS (verified with
+    /// `dir/tls/ca.pem`), so the plain-TCP helpers below ([`ClusterInfo::admin_conn`] and the
+    /// rest) are refused by its servers.
+    pub tls_only: bool,
 }
 
 /// Entry points to get a cluster.
@@ -77,7 +81,7 @@ impl Cluster {
                         .map_err(|_| format!("RWPROXY_TEST_BASE_PORT={p:?} is not a port"))?,
                     _ => SHARED_BASE_PORT,
                 };
-                bring_up(&name, port).map_err(|e| e.to_string())
+                bring_up(&name, port, &[]).map_err(|e| e.to_string())
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -88,7 +92,15 @@ impl Cluster {
     /// deletes its data. Give every test its own name and a base port no other test uses.
     pub fn throwaway(name: &str, base_port: u16) -> Result<ThrowawayCluster> {
         run_cluster_script(&["down", "--wipe", "--name", name])?;
-        let info = bring_up(name, base_port)?;
+        let info = bring_up(name, base_port, &[])?;
+        Ok(ThrowawayCluster { info })
+    }
+
+    /// Like [`Cluster::throwaway`], made with `cluster.sh up --tls-only`:
+    /// `require_secure_transport=ON` on every node and replication over verified TLS.
+    pub fn throwaway_tls_only(name: &str, base_port: u16) -> Result<ThrowawayCluster> {
+        run_cluster_script(&["down", "--wipe", "--name", name])?;
+        let info = bring_up(name, base_port, &["--tls-only"])?;
         Ok(ThrowawayCluster { info })
     }
 }
@@ -126,9 +138,11 @@ impl Drop for ThrowawayCluster {
     }
 }
 
-fn bring_up(name: &str, base_port: u16) -> Result<ClusterInfo> {
+fn bring_up(name: &str, base_port: u16, extra: &[&str]) -> Result<ClusterInfo> {
     let port = base_port.to_string();
-    run_cluster_script(&["up", "--name", name, "--base-port", &port])?;
+    let mut args = vec!["up", "--name", name, "--base-port", &port];
+    args.extend_from_slice(extra);
+    run_cluster_script(&args)?;
     let env = run_cluster_script(&["env", "--name", name])?;
     ClusterInfo::from_env_output(&env)
 }
@@ -227,6 +241,7 @@ impl ClusterInfo {
             monitor: Credentials::new(&get("MONITOR_USER")?, &get("MONITOR_PASSWORD")?),
             admin: Credentials::new(&get("ADMIN_DB_USER")?, &get("ADMIN_DB_PASSWORD")?),
             repl: Credentials::new(&get("REPL_USER")?, &get("REPL_PASSWORD")?),
+            tls_only: vars.get("RWPROXY_CLUSTER_TLS_ONLY").map(String::as_str) == Some("1"),
         })
     }
 

@@ -24,6 +24,7 @@ pub fn fast_settings(cluster: &ClusterInfo) -> MonitorSettings {
         recovery_checks: 3,
         failure_threshold: 2,
         heartbeat: None,
+        tls: None,
     }
 }
 

@@ -11,6 +11,7 @@ mod auth_errors;
 mod backend_down;
 mod backend_tls;
 mod bad_handshake;
+mod client_tls;
 mod command_bytes;
 mod connection_ids;
 mod connection_limits;

@@ -5,7 +5,8 @@
 //!
 //! The tests run one at a time (each holds [`support::serial`]) so that the timing bounds
 //! are not at the mercy of the other tests' load. Each cluster uses its own ports in
-//! 3470–3502. The detection benchmark is `#[ignore]`d; `integration/bench/detect.sh` runs it.
+//! 3470–3502 (the TLS-only cluster of `tls_only`: 3506–3508). The detection benchmark is
+//! `#[ignore]`d; `integration/bench/detect.sh` runs it.
 
 mod support;
 
@@ -16,3 +17,4 @@ mod promotion;
 mod replica_death;
 mod replication;
 mod restart;
+mod tls_only;
