@@ -64,13 +64,24 @@ async fn tls_only_backends_are_monitored_and_used_over_verified_tls() {
         let id: Option<u32> = conn.query_first("SELECT @@server_id").await.unwrap();
         assert!(matches!(id, Some(2 | 3)), "a read answered by {id:?}");
     }
+    // The server that answered takes only TLS connections, so rwproxy's hop to it is TLS. The
+    // session's own status describes the client's hop (plain here), as the server would.
+    let required: Option<u8> = conn
+        .query_first("SELECT @@require_secure_transport")
+        .await
+        .unwrap();
+    assert_eq!(
+        required,
+        Some(1),
+        "a backend that also takes plain connections"
+    );
     let cipher: Option<(String, String)> = conn
         .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
         .await
         .unwrap();
     assert!(
-        cipher.is_some_and(|(_, c)| !c.is_empty()),
-        "a backend connection without TLS"
+        cipher.as_ref().is_some_and(|(_, c)| c.is_empty()),
+        "the client's plain connection reported with a cipher: {cipher:?}"
     );
 
     // Writes: the primary (server id 1), each read at once through the same session from a
