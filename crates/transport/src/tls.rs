@@ -1,10 +1,10 @@
 //! TLS configuration from PEM files (rustls).
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -20,13 +20,26 @@ pub enum TlsSetupError {
     Rustls(#[from] rustls::Error),
 }
 
-fn open(path: &Path) -> Result<BufReader<File>, TlsSetupError> {
-    File::open(path)
-        .map(BufReader::new)
-        .map_err(|source| TlsSetupError::Read {
+/// PEM is parsed by rustls' own `pki-types` (the `rustls-pemfile` crate is archived).
+fn pem_error(path: &Path, e: pem::Error) -> TlsSetupError {
+    match e {
+        pem::Error::Io(source) => TlsSetupError::Read {
             path: path.display().to_string(),
             source,
-        })
+        },
+        other => TlsSetupError::Content {
+            path: path.display().to_string(),
+            what: other.to_string(),
+        },
+    }
+}
+
+/// Every certificate in a PEM file.
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error(path, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| pem_error(path, e))
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -38,27 +51,20 @@ pub fn server_acceptor(
     cert: &Path,
     key: &Path,
 ) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
-    let certs: Vec<_> = rustls_pemfile::certs(&mut open(cert)?)
-        .collect::<Result<_, _>>()
-        .map_err(|e| TlsSetupError::Content {
-            path: cert.display().to_string(),
-            what: e.to_string(),
-        })?;
+    let certs = certificates(cert)?;
     if certs.is_empty() {
         return Err(TlsSetupError::Content {
             path: cert.display().to_string(),
             what: "no certificate found".into(),
         });
     }
-    let key_der = rustls_pemfile::private_key(&mut open(key)?)
-        .map_err(|e| TlsSetupError::Content {
-            path: key.display().to_string(),
-            what: e.to_string(),
-        })?
-        .ok_or_else(|| TlsSetupError::Content {
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| match e {
+        pem::Error::NoItemsFound => TlsSetupError::Content {
             path: key.display().to_string(),
             what: "no private key found".into(),
-        })?;
+        },
+        other => pem_error(key, other),
+    })?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
@@ -84,11 +90,7 @@ pub fn client_config(
     }
     let mut roots = rustls::RootCertStore::empty();
     if let Some(ca) = ca {
-        for cert in rustls_pemfile::certs(&mut open(ca)?) {
-            let cert = cert.map_err(|e| TlsSetupError::Content {
-                path: ca.display().to_string(),
-                what: e.to_string(),
-            })?;
+        for cert in certificates(ca)? {
             roots.add(cert)?;
         }
     }
