@@ -9,8 +9,9 @@ use std::fmt::Write as _;
 use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 
 /// Error codes exported with their own label value, sorted ascending.
-pub const KNOWN_ERROR_CODES: [u16; 27] = [
+pub const KNOWN_ERROR_CODES: [u16; 31] = [
     1040, // ER_CON_COUNT_ERROR: too many connections
+    1041, // ER_OUT_OF_RESOURCES (rwproxy: large_packet_budget spent)
     1043, // ER_HANDSHAKE_ERROR: bad handshake
     1044, // ER_DBACCESS_DENIED_ERROR
     1045, // ER_ACCESS_DENIED_ERROR
@@ -21,10 +22,12 @@ pub const KNOWN_ERROR_CODES: [u16; 27] = [
     1062, // ER_DUP_ENTRY
     1064, // ER_PARSE_ERROR
     1105, // ER_UNKNOWN_ERROR
+    1129, // ER_HOST_IS_BLOCKED (rwproxy: login_throttle)
     1142, // ER_TABLEACCESS_DENIED_ERROR
     1146, // ER_NO_SUCH_TABLE
     1152, // ER_ABORTING_CONNECTION
     1153, // ER_NET_PACKET_TOO_LARGE
+    1156, // ER_NET_PACKETS_OUT_OF_ORDER
     1158, // ER_NET_READ_ERROR
     1159, // ER_NET_READ_INTERRUPTED
     1160, // ER_NET_ERROR_ON_WRITE
@@ -37,6 +40,7 @@ pub const KNOWN_ERROR_CODES: [u16; 27] = [
     1969, // ER_STATEMENT_TIMEOUT (MariaDB max_statement_time)
     2003, // CR_CONN_HOST_ERROR: cannot connect to the server
     2013, // CR_SERVER_LOST: lost connection during query
+    3159, // ER_SECURE_TRANSPORT_REQUIRED (require_tls)
 ];
 
 /// Number of pre-created error counters: every known code plus "other".
@@ -82,14 +86,14 @@ mod tests {
     #[test]
     fn unknown_codes_share_the_other_slot() {
         assert_eq!(slot_for_code(1040), 0);
-        assert_eq!(slot_for_code(2013), KNOWN_ERROR_CODES.len() - 1);
+        assert_eq!(slot_for_code(3159), KNOWN_ERROR_CODES.len() - 1);
         assert_eq!(slot_for_code(1), ERROR_SLOTS - 1);
         assert_eq!(slot_for_code(65535), ERROR_SLOTS - 1);
-        assert_eq!(slot_for_code(1041), ERROR_SLOTS - 1);
+        assert_eq!(slot_for_code(1042), ERROR_SLOTS - 1);
         assert_eq!(
             ErrorCodeLabel::for_slot(ERROR_SLOTS - 1),
             ErrorCodeLabel(None)
         );
-        assert_eq!(ErrorCodeLabel::for_slot(3), ErrorCodeLabel(Some(1045)));
+        assert_eq!(ErrorCodeLabel::for_slot(4), ErrorCodeLabel(Some(1045)));
     }
 }

@@ -110,6 +110,8 @@ label_enum! {
         ShuttingDown => "shutting_down",
         /// No backend could serve the new session.
         NoBackend => "no_backend",
+        /// The client's address is blocked after failed logins (`login_throttle`).
+        HostBlocked => "host_blocked",
     }
 }
 

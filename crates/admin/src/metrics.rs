@@ -93,6 +93,8 @@ struct Inner {
     write_conflicts: Counter,
     writable_backends: Gauge,
     replay_log_overflows: Counter,
+    sources_blocked: Counter,
+    packet_budget_exhausted: Counter,
     backends: BackendMetrics,
 }
 
@@ -230,6 +232,19 @@ impl Metrics {
              they stay on the primary from then on",
             replay_log_overflows.clone(),
         );
+        let sources_blocked = Counter::default();
+        registry.register(
+            "login_sources_blocked",
+            "Times a client address was blocked by login_throttle after repeated failed logins",
+            sources_blocked.clone(),
+        );
+        let packet_budget_exhausted = Counter::default();
+        registry.register(
+            "large_packet_budget_exhausted",
+            "Client packets refused (ERR 1041) because the shared large_packet_budget stayed \
+             spent by other connections",
+            packet_budget_exhausted.clone(),
+        );
         let writable_backends = Gauge::default();
         registry.register(
             "writable_backends",
@@ -256,6 +271,8 @@ impl Metrics {
                 write_conflicts,
                 writable_backends,
                 replay_log_overflows,
+                sources_blocked,
+                packet_budget_exhausted,
                 backends,
             }),
         }
@@ -350,6 +367,16 @@ impl Metrics {
     /// A session's replay log reached its limit; the session stays on the primary.
     pub fn replay_log_overflow(&self) {
         self.inner.replay_log_overflows.inc();
+    }
+
+    /// A client address was blocked by `login_throttle`.
+    pub fn source_blocked(&self) {
+        self.inner.sources_blocked.inc();
+    }
+
+    /// A client packet was refused because the large-packet budget stayed spent.
+    pub fn packet_budget_exhausted(&self) {
+        self.inner.packet_budget_exhausted.inc();
     }
 
     /// Sets how many backends are currently writable.

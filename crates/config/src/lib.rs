@@ -41,8 +41,8 @@ pub use env::{EnvSource, ProcessEnv};
 pub use errors::{ConfigErrors, LoadError, Problem};
 pub use model::{
     AdminConfig, AuthPlugin, BackendConfig, BackendTlsConfig, Config, Consistency, HeartbeatConfig,
-    LogConfig, LogFormat, MonitorConfig, ReplicaAffinity, ReplicaBalance, RouteTarget,
-    RoutingConfig, Rule, TimeoutsConfig, TlsConfig, UserConfig, UserSecret,
+    LogConfig, LogFormat, LoginThrottleConfig, MonitorConfig, ReplicaAffinity, ReplicaBalance,
+    RouteTarget, RoutingConfig, Rule, TimeoutsConfig, TlsConfig, UserConfig, UserSecret,
 };
 pub use reload::diff_requires_restart;
 pub use secret::{Secret, REDACTED};

@@ -24,6 +24,12 @@ pub struct Config {
     /// Largest packet (query or row) in bytes, at most 1 GiB.
     #[serde(serialize_with = "as_size")]
     pub max_allowed_packet: u64,
+    /// Memory all client connections together may hold for the packets they are receiving,
+    /// beyond a small allowance per connection (see `rwproxy_transport::budget`).
+    #[serde(serialize_with = "as_size")]
+    pub large_packet_budget: u64,
+    /// Refusing a source address after repeated failed logins.
+    pub login_throttle: LoginThrottleConfig,
     /// The version string clients see in the greeting instead of the primary's own.
     pub server_version: Option<String>,
     /// Users declared in the file.
@@ -395,6 +401,19 @@ pub struct AdminConfig {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Refusing a client address that keeps failing to log in (like the server's
+/// `max_connect_errors`, but counting wrong passwords too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoginThrottleConfig {
+    /// Failed logins in a row from one address before it is refused; 0 turns throttling off.
+    pub max_failures: u32,
+    /// How long a refused address stays refused (and how long failures are remembered).
+    #[serde(serialize_with = "as_duration")]
+    pub block_for: Duration,
+    /// Addresses remembered at once; the oldest are forgotten first.
+    pub max_sources: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

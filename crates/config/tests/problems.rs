@@ -622,3 +622,49 @@ log: { level: inof, colour: true }
 fn non_string_keys_are_reported() {
     single("routing: { 1: x }\n", "routing", "keys must be strings");
 }
+
+#[test]
+fn large_packet_budget_must_hold_one_largest_packet() {
+    single(
+        "max_allowed_packet: 64MiB\nlarge_packet_budget: 16MiB\n",
+        "large_packet_budget",
+        "at least max_allowed_packet (64MiB)",
+    );
+    // Without the key, the default grows with max_allowed_packet.
+    let yaml = format!("{BASE_USERS}{BASE_BACKENDS}max_allowed_packet: 1GiB\n");
+    let config = parse(&yaml, &HashMap::new()).unwrap();
+    assert_eq!(config.large_packet_budget, 1 << 30);
+    let yaml = format!("{BASE_USERS}{BASE_BACKENDS}");
+    let config = parse(&yaml, &HashMap::new()).unwrap();
+    assert_eq!(config.large_packet_budget, 1 << 30);
+    assert_eq!(
+        config.login_throttle.max_failures, 0,
+        "throttling is opt-in"
+    );
+}
+
+#[test]
+fn login_throttle_keys_are_checked() {
+    single(
+        "login_throttle: { max_failures: -1 }\n",
+        "login_throttle.max_failures",
+        "",
+    );
+    single(
+        "login_throttle: { max_failure: 5 }\n",
+        "login_throttle.max_failure",
+        "max_failures",
+    );
+    single(
+        "login_throttle: { max_failures: 5, block_for: 0s }\n",
+        "login_throttle.block_for",
+        "",
+    );
+    let yaml = format!(
+        "{BASE_USERS}{BASE_BACKENDS}login_throttle: {{ max_failures: 5, block_for: 1m, max_sources: 100 }}\n"
+    );
+    let config = parse(&yaml, &HashMap::new()).unwrap();
+    assert_eq!(config.login_throttle.max_failures, 5);
+    assert_eq!(config.login_throttle.block_for.as_secs(), 60);
+    assert_eq!(config.login_throttle.max_sources, 100);
+}

@@ -198,6 +198,10 @@ pub fn encode_err(out: &mut BytesMut, code: u16, sql_state: &[u8; 5], message: &
 pub mod codes {
     /// `ER_CON_COUNT_ERROR`: Too many connections.
     pub const TOO_MANY_CONNECTIONS: (u16, &[u8; 5]) = (1040, b"08004");
+    /// `ER_OUT_OF_RESOURCES`: the server (here rwproxy) lacks memory for the request.
+    pub const OUT_OF_RESOURCES: (u16, &[u8; 5]) = (1041, b"HY000");
+    /// `ER_HOST_IS_BLOCKED`: the client's address is refused after repeated failures.
+    pub const HOST_IS_BLOCKED: (u16, &[u8; 5]) = (1129, b"HY000");
     /// `ER_HANDSHAKE_ERROR`: Bad handshake.
     pub const BAD_HANDSHAKE: (u16, &[u8; 5]) = (1043, b"08S01");
     /// `ER_ACCESS_DENIED_ERROR`.

@@ -46,6 +46,7 @@ impl SessionObserver for MetricsObserver {
         let r = match why {
             "too_many_connections" => l::RejectReason::MaxConnections,
             "handshake_timeout" => l::RejectReason::HandshakeTimeout,
+            "host_blocked" => l::RejectReason::HostBlocked,
             _ => l::RejectReason::AuthFailed,
         };
         self.metrics.client_rejected(r);
@@ -58,6 +59,12 @@ impl SessionObserver for MetricsObserver {
     }
     fn replay_log_overflow(&self) {
         self.metrics.replay_log_overflow();
+    }
+    fn source_blocked(&self) {
+        self.metrics.source_blocked();
+    }
+    fn packet_budget_exhausted(&self) {
+        self.metrics.packet_budget_exhausted();
     }
     fn error_sent(&self, code: u16) {
         self.metrics.error_sent(code);

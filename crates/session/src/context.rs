@@ -29,6 +29,10 @@ mod sha2_digest {
     }
 }
 
+/// How long a session waits for another session's large packet to free the shared budget
+/// before its own packet is refused.
+pub const PACKET_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub struct ProxyContext {
     config: ArcSwap<Config>,
     monitor: MonitorHandle,
@@ -55,6 +59,10 @@ pub struct ProxyContext {
     accounts_on_demand: tokio::sync::Mutex<Option<Instant>>,
     /// Why the last account refresh failed, if it did (shown by `/backends`).
     accounts_error: Mutex<Option<String>>,
+    /// Memory for large client packets, shared by every session (`large_packet_budget`).
+    pub packet_budget: Arc<rwproxy_transport::PacketBudget>,
+    /// Failed logins per client address (`login_throttle`).
+    login_throttle: Mutex<crate::login_throttle::LoginThrottle>,
 }
 
 /// Who a login name is, as far as rwproxy knows.
@@ -75,7 +83,11 @@ impl ProxyContext {
         monitor: MonitorHandle,
         observer: Arc<dyn SessionObserver>,
     ) -> Self {
+        let packet_budget =
+            rwproxy_transport::PacketBudget::new(config.large_packet_budget, PACKET_BUDGET_WAIT);
         Self {
+            packet_budget,
+            login_throttle: Mutex::new(Default::default()),
             config: ArcSwap::new(config),
             monitor,
             tls: ArcSwapOption::empty(),
@@ -94,6 +106,29 @@ impl ProxyContext {
             accounts_wanted: tokio::sync::Notify::new(),
             accounts_on_demand: tokio::sync::Mutex::new(None),
             accounts_error: Mutex::new(None),
+        }
+    }
+
+    /// Whether a client from `ip` may log in now (`login_throttle`).
+    pub fn login_admission(&self, ip: IpAddr) -> crate::login_throttle::Admission {
+        let config = self.config_guard();
+        match self.login_throttle.lock() {
+            Ok(mut t) => t.check(&config.login_throttle, ip, Instant::now()),
+            Err(_) => crate::login_throttle::Admission::Allowed,
+        }
+    }
+
+    /// Records a login's outcome for `login_throttle`; true when this failure blocks `ip`.
+    pub fn login_outcome(&self, ip: IpAddr, success: bool) -> bool {
+        let config = self.config_guard();
+        let Ok(mut t) = self.login_throttle.lock() else {
+            return false;
+        };
+        if success {
+            t.succeeded(ip);
+            false
+        } else {
+            t.failed(&config.login_throttle, ip, Instant::now())
         }
     }
 

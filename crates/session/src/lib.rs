@@ -22,6 +22,7 @@ pub mod error;
 pub mod greeting;
 mod kill;
 pub mod listener;
+pub mod login_throttle;
 mod names;
 pub mod observer;
 mod prepared;

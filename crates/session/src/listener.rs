@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use rwproxy_protocol::reply::{self, codes};
-use rwproxy_transport::{MaybeTls, PacketStream};
+use rwproxy_transport::{MaybeTls, PacketStream, TransportError};
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use crate::client_auth::authenticate;
 use crate::context::ProxyContext;
 use crate::error::ClientError;
+use crate::login_throttle::Admission;
 use crate::registry::SessionHandle;
 use crate::session::Session;
 
@@ -58,6 +59,32 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
             return;
         }
         ctx.observer.client_connected();
+        if let Admission::Blocked(left) = ctx.login_admission(peer.ip()) {
+            // Refused before the greeting, as the server refuses a blocked host.
+            tracing::debug!(
+                seconds_left = left.as_secs(),
+                "refusing client: address blocked after failed logins"
+            );
+            ctx.observer.client_rejected("host_blocked");
+            ctx.observer.error_sent(codes::HOST_IS_BLOCKED.0);
+            let mut out = BytesMut::new();
+            let message = format!(
+                "Host '{}' is blocked because of many failed logins; retry in {} s",
+                peer.ip(),
+                left.as_secs().max(1)
+            );
+            reply::encode_err(
+                &mut out,
+                codes::HOST_IS_BLOCKED.0,
+                codes::HOST_IS_BLOCKED.1,
+                &message,
+            );
+            let _ = stream.write_packet(&mut 0, &out).await;
+            stream.shutdown().await;
+            ctx.remove_client();
+            ctx.observer.client_disconnected();
+            return;
+        }
         let handshake_timeout = config.timeouts.handshake;
         drop(config);
         let auth =
@@ -73,11 +100,22 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
             Ok(Err(e)) => {
                 log_end(&e, "login failed");
                 ctx.observer.client_rejected("login_failed");
+                if counts_as_failed_login(&e) && ctx.login_outcome(peer.ip(), false) {
+                    let config = ctx.config_guard();
+                    tracing::warn!(
+                        failures = config.login_throttle.max_failures,
+                        block_for = ?config.login_throttle.block_for,
+                        "client address blocked after failed logins"
+                    );
+                    ctx.observer.source_blocked();
+                }
             }
             Ok(Ok((mut stream, client))) => {
+                ctx.login_outcome(peer.ip(), true);
                 tracing::debug!(user = %crate::shown::Shown::new(&client.user), tls = client.tls, "client authenticated");
                 // Authenticated: the configured packet limit applies from now on.
                 stream.set_max_payload(max_packet);
+                stream.set_budget(ctx.packet_budget.clone());
                 let handle = Arc::new(SessionHandle::default());
                 if let Ok(mut u) = handle.user.lock() {
                     *u = client.user.clone();
@@ -96,6 +134,24 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
     }
     .instrument(span)
     .await
+}
+
+/// Whether a failed login is the client's doing (a wrong password, an unknown account, a
+/// malformed handshake) and so counts for `login_throttle`. A client that just goes away
+/// (a TCP health check), a full server, a TLS requirement and anything slow are not.
+fn counts_as_failed_login(e: &ClientError) -> bool {
+    match e {
+        ClientError::Refused { code, .. } => [
+            codes::ACCESS_DENIED.0,
+            codes::BAD_HANDSHAKE.0,
+            codes::PACKET_TOO_LARGE.0,
+            codes::PACKETS_OUT_OF_ORDER.0,
+            codes::AUTH_MODE.0,
+        ]
+        .contains(code),
+        ClientError::Transport(TransportError::Protocol(_)) => true,
+        _ => false,
+    }
 }
 
 fn log_end(e: &ClientError, what: &str) {

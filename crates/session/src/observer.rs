@@ -55,6 +55,10 @@ pub trait SessionObserver: Send + Sync {
     fn causal_read(&self, _outcome: CausalOutcome) {}
     /// The session's replay log reached its limit (count or bytes): it stays on the primary.
     fn replay_log_overflow(&self) {}
+    /// A client address was blocked by `login_throttle`.
+    fn source_blocked(&self) {}
+    /// A client packet was refused because the shared large-packet budget stayed spent.
+    fn packet_budget_exhausted(&self) {}
 }
 
 /// An observer that records nothing.

@@ -153,6 +153,24 @@ impl Session {
                         message: "packet too large".into(),
                     });
                 }
+                Err(TransportError::BudgetExhausted { buffered, budget }) => {
+                    tracing::warn!(
+                        buffered,
+                        budget,
+                        "large-packet budget spent by other sessions; refusing the packet and closing"
+                    );
+                    self.ctx.observer.packet_budget_exhausted();
+                    let msg = format!(
+                        "Out of resources: rwproxy's memory for large packets (large_packet_budget, {budget} bytes) is in use by other connections"
+                    );
+                    let _ = self.send_error(1, codes::OUT_OF_RESOURCES, msg).await;
+                    self.discard_input(usize::MAX, std::time::Duration::from_secs(2))
+                        .await;
+                    return Err(ClientError::Refused {
+                        code: codes::OUT_OF_RESOURCES.0,
+                        message: "large-packet budget spent".into(),
+                    });
+                }
                 Err(TransportError::Protocol(e)) => {
                     tracing::warn!(error = %e, "malformed packet from client; closing");
                     let _ = self

@@ -7,6 +7,7 @@ use rwproxy_protocol::ProtocolError;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use crate::budget::{Held, PacketBudget};
 use crate::{Compressor, MaybeTls, PrefixedIo};
 
 /// Default read granularity (backend connections, where results stream in).
@@ -26,6 +27,8 @@ pub enum TransportError {
     Io(#[from] io::Error),
     #[error("TLS error: {0}")]
     Tls(String),
+    #[error("{buffered} bytes of a packet received, and the large-packet budget ({budget} bytes) is held by other connections")]
+    BudgetExhausted { buffered: usize, budget: usize },
 }
 
 impl TransportError {
@@ -60,6 +63,8 @@ pub struct PacketStream {
     /// The compressed protocol, once negotiated: `rbuf`/`wbuf` hold plain packets and this
     /// layer sits between them and the socket.
     compress: Option<Box<(Compressor, BytesMut)>>,
+    /// The shared large-packet budget (client connections, once authenticated).
+    budget: Option<Held>,
 }
 
 impl PacketStream {
@@ -71,7 +76,14 @@ impl PacketStream {
             max_payload,
             read_chunk: READ_CHUNK,
             compress: None,
+            budget: None,
         }
+    }
+
+    /// Makes whole-packet reads ([`PacketStream::read_packet`]) take from `budget` the memory
+    /// a packet needs beyond a small per-connection allowance (see [`crate::budget`]).
+    pub fn set_budget(&mut self, budget: Arc<PacketBudget>) {
+        self.budget = Some(Held::new(budget));
     }
 
     /// Sets the read granularity: small for client connections, most of which are idle, so
@@ -179,6 +191,10 @@ impl PacketStream {
 
     /// Reads one whole logical packet (joined if it spans several physical packets).
     pub async fn read_packet(&mut self) -> Result<(u8, Bytes), TransportError> {
+        // The previous packet is done with: its share of the budget goes back.
+        if let Some(held) = self.budget.as_mut() {
+            held.release();
+        }
         loop {
             // Inside compressed frames only the frames' own sequence ids count.
             let check_sequence = self.compress.is_none();
@@ -188,6 +204,11 @@ impl PacketStream {
                 let payload = frame::take_logical(&mut self.rbuf, &info);
                 self.maybe_shrink();
                 return Ok((info.first_seq, payload));
+            }
+            if let Some(held) = self.budget.as_mut() {
+                let incoming = self.compress.as_deref().map_or(0, |c| c.0.incoming.len());
+                held.cover(self.rbuf.len() + incoming + self.read_chunk)
+                    .await?;
             }
             if self.fill().await? == 0 {
                 return Err(if self.rbuf.is_empty() {
@@ -292,6 +313,7 @@ impl PacketStream {
         self,
         acceptor: &tokio_rustls::TlsAcceptor,
     ) -> Result<Self, TransportError> {
+        let read_chunk = self.read_chunk;
         let (io, max, wbuf) = self.take_plain()?;
         let tls = acceptor
             .accept(io)
@@ -302,8 +324,9 @@ impl PacketStream {
             rbuf: BytesMut::new(),
             wbuf,
             max_payload: max,
-            read_chunk: READ_CHUNK,
+            read_chunk,
             compress: None,
+            budget: None,
         })
     }
 
@@ -326,6 +349,7 @@ impl PacketStream {
             max_payload: max,
             read_chunk: READ_CHUNK,
             compress: None,
+            budget: None,
         })
     }
 }

@@ -9,6 +9,7 @@ mod backend_address;
 mod backends;
 mod cross_checks;
 mod log;
+mod login_throttle;
 mod monitor;
 mod routing;
 mod rules;
@@ -27,6 +28,8 @@ const TOP_KEYS: &[&str] = &[
     "listen",
     "max_client_connections",
     "max_allowed_packet",
+    "large_packet_budget",
+    "login_throttle",
     "server_version",
     "users",
     "users_from_backend",
@@ -47,6 +50,8 @@ const MAX_CLIENT_CONNECTIONS_LIMIT: u64 = 1_000_000;
 const DEFAULT_MAX_ALLOWED_PACKET: u64 = 64 << 20;
 const MIN_MAX_ALLOWED_PACKET: u64 = 1 << 10;
 const MAX_MAX_ALLOWED_PACKET: u64 = 1 << 30;
+const DEFAULT_LARGE_PACKET_BUDGET: u64 = 1 << 30;
+const MAX_LARGE_PACKET_BUDGET: u64 = 1 << 40;
 const DEFAULT_ACCOUNTS_REFRESH: Duration = Duration::from_secs(30);
 
 /// Builds the configuration, or returns `None` with `problems` non-empty.
@@ -78,6 +83,25 @@ pub(crate) fn build_config(
             problems,
         )
         .unwrap_or(DEFAULT_MAX_ALLOWED_PACKET);
+    let large_packet_budget = root
+        .size(
+            "large_packet_budget",
+            MIN_MAX_ALLOWED_PACKET,
+            MAX_LARGE_PACKET_BUDGET,
+            problems,
+        )
+        .unwrap_or(DEFAULT_LARGE_PACKET_BUDGET.max(max_allowed_packet));
+    if large_packet_budget < max_allowed_packet {
+        problems.add(
+            &root.path_of("large_packet_budget"),
+            root.get("large_packet_budget"),
+            format!(
+                "must be at least max_allowed_packet ({}), or no client could send a packet that large",
+                crate::units::format_size(max_allowed_packet)
+            ),
+        );
+    }
+    let login_throttle = login_throttle::build_login_throttle(&root, problems);
     let server_version = root.string("server_version", problems);
     if let Some(v) = &server_version {
         if v.is_empty() || v.len() > 250 || v.bytes().any(|b| b == 0 || b.is_ascii_control()) {
@@ -114,6 +138,8 @@ pub(crate) fn build_config(
         listen: listen.unwrap_or(DEFAULT_LISTEN),
         max_client_connections: usize::try_from(max_client_connections).unwrap_or(usize::MAX),
         max_allowed_packet,
+        large_packet_budget,
+        login_throttle,
         server_version,
         users: users.users,
         users_from_backend,

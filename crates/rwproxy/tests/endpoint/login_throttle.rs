@@ -1,0 +1,114 @@
+//! `login_throttle`: an address that keeps failing to log in is refused for a while, before
+//! the greeting, with ERR 1129 (HY000) as the server refuses a blocked host. A connection that
+//! only opens and closes (a TCP health check) is no failure, and a success forgives.
+
+use std::time::Duration;
+
+use rwproxy_testkit::wire::{Greeting, RawConn, Reply};
+use rwproxy_testkit::{ProxyProcess, StandardConfig};
+
+use crate::support::{cluster, start_proxy, Bystander};
+
+const BLOCK_FOR_SECS: u64 = 3;
+
+fn proxy() -> ProxyProcess {
+    let mut config = StandardConfig::new(cluster());
+    config.extra = format!("login_throttle: {{ max_failures: 3, block_for: {BLOCK_FOR_SECS}s }}\n");
+    start_proxy(&config.to_yaml())
+}
+
+async fn login(proxy: &ProxyProcess, password: &str) -> Reply {
+    let app = &cluster().app;
+    let (_conn, reply) = RawConn::login(proxy.addr(), &app.user, password, Some("app"))
+        .await
+        .unwrap();
+    reply
+}
+
+async fn assert_denied(proxy: &ProxyProcess) {
+    let reply = login(proxy, "not-the-password").await;
+    let err = reply.err().unwrap_or_else(|| panic!("{reply:?}"));
+    assert_eq!(err.code, 1045, "{err:?}");
+}
+
+async fn metric(proxy: &ProxyProcess, series: &str) -> f64 {
+    let (status, body) = proxy.admin_get("/metrics").await.unwrap();
+    assert_eq!(status, 200);
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn an_address_failing_logins_is_refused_for_block_for_then_served_again() {
+    let proxy = proxy();
+    let mut bystander = Bystander::join(&proxy).await;
+    let password = cluster().app.password.clone();
+
+    // Health checks that connect, read the greeting and close are not failures.
+    for _ in 0..5 {
+        let mut probe = RawConn::connect(proxy.addr()).await.unwrap();
+        assert!(matches!(
+            probe.read_greeting().await.unwrap(),
+            Greeting::Handshake(_)
+        ));
+    }
+    // Two failures, then a success: forgiven.
+    assert_denied(&proxy).await;
+    assert_denied(&proxy).await;
+    assert_eq!(login(&proxy, &password).await, Reply::Ok);
+    assert_denied(&proxy).await;
+    assert_denied(&proxy).await;
+    assert_eq!(
+        login(&proxy, &password).await,
+        Reply::Ok,
+        "forgiven by the success"
+    );
+
+    // Three in a row: the address is blocked, the right password included, before the
+    // greeting.
+    for _ in 0..3 {
+        assert_denied(&proxy).await;
+    }
+    let mut refused = RawConn::connect(proxy.addr()).await.unwrap();
+    let greeting = refused.read_greeting().await.unwrap();
+    let Greeting::Err(err) = greeting else {
+        panic!("a blocked address was greeted: {greeting:?}");
+    };
+    assert_eq!(
+        (err.code, err.sql_state.as_deref()),
+        (1129, Some("HY000")),
+        "{err:?}"
+    );
+    assert!(err.message.contains("blocked"), "{}", err.message);
+    let reply = login(&proxy, &password).await;
+    assert_eq!(reply.err().map(|e| e.code), Some(1129), "{reply:?}");
+    // A session that was open before is not touched.
+    bystander.assert_unharmed(&proxy).await;
+
+    assert_eq!(
+        metric(&proxy, "rwproxy_login_sources_blocked_total ").await,
+        1.0
+    );
+    assert!(
+        metric(
+            &proxy,
+            "rwproxy_client_rejections_total{reason=\"host_blocked\"} "
+        )
+        .await
+            >= 2.0
+    );
+
+    // After block_for, served again.
+    tokio::time::sleep(Duration::from_secs(BLOCK_FOR_SECS) + Duration::from_millis(500)).await;
+    assert_eq!(login(&proxy, &password).await, Reply::Ok);
+}
+
+#[tokio::test]
+async fn without_login_throttle_failures_never_block() {
+    let proxy = start_proxy(&StandardConfig::new(cluster()).to_yaml());
+    for _ in 0..12 {
+        assert_denied(&proxy).await;
+    }
+    assert_eq!(login(&proxy, &cluster().app.password).await, Reply::Ok);
+}
