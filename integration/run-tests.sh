@@ -122,6 +122,28 @@ cargo test --workspace --no-fail-fast 2>&1 | tee "$RUST_LOG_FILE"
 RUST_STATUS=${PIPESTATUS[0]}
 set -e
 
+# ---------------------------------------------------------------- TLS-only backends
+# The routing suite, the read-your-writes (consistency) tests and the monitor's shared-cluster
+# tests again, against a second cluster whose servers take only TLS connections
+# (require_secure_transport=ON, replication over TLS): rwproxy and the monitor reach it through
+# backend_tls, verified against the cluster's own CA; the tests' direct connections use TLS too.
+say "TLS-only backends: routing, consistency and monitor tests against cluster.sh up --tls-only"
+TLS_LOG_FILE=$LOG_DIR/tls-only.log
+set +e
+(
+    export RWPROXY_TEST_TLS_ONLY=1 RWPROXY_TEST_CLUSTER=tls-shared RWPROXY_TEST_BASE_PORT=3526
+    rc=0
+    cargo test --no-fail-fast -p rwproxy --test routing || rc=1
+    cargo test --no-fail-fast -p rwproxy --test operations consistency || rc=1
+    cargo test --no-fail-fast -p rwproxy-monitor --test shared_cluster || rc=1
+    exit $rc
+) 2>&1 | tee "$TLS_LOG_FILE"
+TLS_STATUS=${PIPESTATUS[0]}
+if ((DOWN)); then bash integration/cluster.sh down --name tls-shared || true; fi
+set -e
+cat "$TLS_LOG_FILE" >>"$RUST_LOG_FILE"
+if ((TLS_STATUS != 0)); then RUST_STATUS=$TLS_STATUS; fi
+
 say "building rwproxy for the Python tests"
 set +e
 cargo build -p rwproxy 2>&1 | tail -n 3

@@ -43,9 +43,16 @@ pub struct ClusterInfo {
     /// `repl`: REPLICATION SLAVE.
     pub repl: Credentials,
     /// Made with `cluster.sh up --tls-only`: TCP logins need TLS (verified with
-    /// `dir/tls/ca.pem`), so the plain-TCP helpers below ([`ClusterInfo::admin_conn`] and the
-    /// rest) are refused by its servers.
+    /// `dir/tls/ca.pem`); the helpers of [`crate::client`] use it for this cluster's ports,
+    /// and [`crate::StandardConfig`] gives rwproxy `backend_tls` for it.
     pub tls_only: bool,
+}
+
+impl ClusterInfo {
+    /// The CA that signed the cluster's server certificates.
+    pub fn tls_ca(&self) -> PathBuf {
+        self.dir.join("tls").join("ca.pem")
+    }
 }
 
 /// Entry points to get a cluster.
@@ -81,7 +88,10 @@ impl Cluster {
                         .map_err(|_| format!("RWPROXY_TEST_BASE_PORT={p:?} is not a port"))?,
                     _ => SHARED_BASE_PORT,
                 };
-                bring_up(&name, port, &[]).map_err(|e| e.to_string())
+                // RWPROXY_TEST_TLS_ONLY=1: the shared cluster takes only TLS connections.
+                let tls_only = std::env::var("RWPROXY_TEST_TLS_ONLY").as_deref() == Ok("1");
+                let extra: &[&str] = if tls_only { &["--tls-only"] } else { &[] };
+                bring_up(&name, port, extra).map_err(|e| e.to_string())
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -144,7 +154,14 @@ fn bring_up(name: &str, base_port: u16, extra: &[&str]) -> Result<ClusterInfo> {
     args.extend_from_slice(extra);
     run_cluster_script(&args)?;
     let env = run_cluster_script(&["env", "--name", name])?;
-    ClusterInfo::from_env_output(&env)
+    let info = ClusterInfo::from_env_output(&env)?;
+    if info.tls_only {
+        let ca = info.tls_ca();
+        for node in &info.nodes {
+            crate::client::register_tls_only_server(node.port, &ca);
+        }
+    }
+    Ok(info)
 }
 
 /// Run `integration/cluster.sh ARGS...` with no stdin; its stdout on success.

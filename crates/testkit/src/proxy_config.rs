@@ -74,6 +74,8 @@ pub struct StandardConfig {
     pub monitor_password: String,
     pub monitor_interval: String,
     pub tls: Option<ProxyTls>,
+    /// `backend_tls` verified against this CA; set for a TLS-only cluster.
+    pub backend_tls_ca: Option<std::path::PathBuf>,
     pub log_level: String,
     /// Extra top-level YAML appended verbatim (must not repeat a key written above,
     /// e.g. `routing:` is free to add).
@@ -103,6 +105,7 @@ impl StandardConfig {
             monitor_password: cluster.monitor.password.clone(),
             monitor_interval: "200ms".to_string(),
             tls: None,
+            backend_tls_ca: cluster.tls_only.then(|| cluster.tls_ca()),
             log_level: std::env::var("RWPROXY_TEST_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
             extra: String::new(),
         }
@@ -150,6 +153,13 @@ impl StandardConfig {
                 yaml_str(&tls.cert),
                 yaml_str(&tls.key),
                 tls.require_tls
+            );
+        }
+        if let Some(ca) = &self.backend_tls_ca {
+            let _ = writeln!(
+                y,
+                "backend_tls: {{ enabled: true, ca: {}, verify: true }}",
+                yaml_str(&ca.display().to_string())
             );
         }
         let _ = writeln!(y, "monitor:");

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rwproxy_monitor::{BackendSpec, MonitorHandle, MonitorSettings, Topology};
+use rwproxy_monitor::{BackendSpec, MonitorHandle, MonitorSettings, MonitorTls, Topology};
 use rwproxy_testkit::{Cluster, ClusterInfo, ThrowawayCluster};
 
 /// Check interval used by the tests: short, so scenarios finish quickly.
@@ -24,7 +24,11 @@ pub fn fast_settings(cluster: &ClusterInfo) -> MonitorSettings {
         recovery_checks: 3,
         failure_threshold: 2,
         heartbeat: None,
-        tls: None,
+        // A TLS-only cluster (RWPROXY_TEST_TLS_ONLY=1) is monitored over verified TLS.
+        tls: cluster.tls_only.then(|| MonitorTls {
+            ca: Some(cluster.tls_ca()),
+            verify: true,
+        }),
     }
 }
 

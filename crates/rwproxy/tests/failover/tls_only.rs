@@ -20,11 +20,19 @@ fn tls_only_cluster() -> ThrowawayCluster {
     }
 }
 
-/// The standard configuration (fast monitor, `consistency: session`) plus `extra`.
-fn yaml(cluster: &ThrowawayCluster, extra: &str) -> String {
+/// The standard configuration (fast monitor, `consistency: session`), with `backend_tls`
+/// verified against the cluster's CA or without it.
+fn yaml(cluster: &ThrowawayCluster, backend_tls: bool) -> String {
     let mut config = StandardConfig::new(cluster);
+    assert!(
+        config.backend_tls_ca.is_some(),
+        "a TLS-only cluster gets backend_tls"
+    );
+    if !backend_tls {
+        config.backend_tls_ca = None;
+    }
     config.monitor_interval = MONITOR_INTERVAL.to_string();
-    config.extra = format!("routing: {{ consistency: session }}\n{extra}");
+    config.extra = "routing: { consistency: session }\n".to_string();
     config.to_yaml()
 }
 
@@ -41,12 +49,7 @@ async fn tls_only_backends_are_monitored_and_used_over_verified_tls() {
     let _serial = serial().await;
     let cluster = tls_only_cluster();
     assert!(cluster.tls_only, "cluster.sh env does not say TLS only");
-    let ca = cluster.dir.join("tls").join("ca.pem");
-    let backend_tls = format!(
-        "backend_tls: {{ enabled: true, ca: \"{}\", verify: true }}\n",
-        ca.display()
-    );
-    let proxy = start_proxy(&yaml(&cluster, &backend_tls)).await;
+    let proxy = start_proxy(&yaml(&cluster, true)).await;
 
     // Roles as the monitor sees them, over TLS.
     let doc = backends(&proxy).await.unwrap_or_else(|e| panic!("{e}"));
@@ -109,7 +112,7 @@ async fn tls_only_backends_are_monitored_and_used_over_verified_tls() {
     drop(proxy);
 
     // Without backend_tls: every backend is down, and the reason says what to do.
-    let proxy = match ProxyProcess::start(proxy_bin(), &yaml(&cluster, "")) {
+    let proxy = match ProxyProcess::start(proxy_bin(), &yaml(&cluster, false)) {
         Ok(proxy) => proxy,
         Err(e) => panic!("{e}"),
     };
