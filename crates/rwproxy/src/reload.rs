@@ -1,6 +1,12 @@
-//! Hot reload: the configuration file is watched (its size, mtime and content hash, checked
-//! twice a second, which also catches editors that replace the file by renaming) and reloaded
-//! on SIGHUP. A valid new file is swapped in atomically; an invalid one changes nothing.
+//! Hot reload: the configuration file is watched and reloaded on SIGHUP. A valid new file is
+//! swapped in atomically; an invalid one changes nothing.
+//!
+//! Watching is a look at the path twice a second, following symbolic links: which file it
+//! leads to (device and inode), its size and its modification time. That sees every way a
+//! file gets replaced: an edit in place, an editor's write-and-rename, and the Kubernetes
+//! ConfigMap mount, where `config.yaml` links to `..data/config.yaml` and an update swaps the
+//! `..data` link to a new directory in one rename. A change is read once the file has stopped
+//! changing for a moment, so a file caught half-written is not reported as broken.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,9 +29,31 @@ pub struct Reloader {
     pub log_level: LevelHandle,
 }
 
-fn file_stamp(path: &PathBuf) -> Option<(u64, SystemTime)> {
+/// How long a changed file must stay unchanged before it is read.
+const SETTLE: Duration = Duration::from_millis(100);
+/// At most this many settle periods are waited for a file that keeps changing.
+const SETTLE_TRIES: u32 = 20;
+
+/// What the path leads to now: (device, inode, size, modification time), following links.
+type Stamp = (u64, u64, u64, SystemTime);
+
+fn file_stamp(path: &PathBuf) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
-    Some((meta.len(), meta.modified().ok()?))
+    Some((meta.dev(), meta.ino(), meta.len(), meta.modified().ok()?))
+}
+
+/// Waits until the file's stamp stays the same for [`SETTLE`]; returns the settled stamp.
+async fn settled_stamp(path: &PathBuf, mut seen: Option<Stamp>) -> Option<Stamp> {
+    for _ in 0..SETTLE_TRIES {
+        tokio::time::sleep(SETTLE).await;
+        let now = file_stamp(path);
+        if now == seen {
+            return now;
+        }
+        seen = now;
+    }
+    seen
 }
 
 impl Reloader {
@@ -50,7 +78,7 @@ impl Reloader {
                 stamp = now;
                 self.reload("SIGHUP");
             } else if now != stamp {
-                stamp = now;
+                stamp = settled_stamp(&self.path, now).await;
                 self.reload("file changed");
             }
         }

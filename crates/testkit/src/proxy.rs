@@ -47,6 +47,22 @@ impl ProxyProcess {
         yaml_template: &str,
         timeout: Duration,
     ) -> Result<ProxyProcess> {
+        Self::start_laid_out(bin, yaml_template, timeout, false)
+    }
+
+    /// [`ProxyProcess::start`] with the configuration laid out as Kubernetes mounts a
+    /// ConfigMap: `configmap/rwproxy.yaml` links to `..data/rwproxy.yaml`, and `..data` links to
+    /// a versioned directory. Update it with [`ProxyProcess::swap_configmap`].
+    pub fn start_configmap(bin: impl AsRef<Path>, yaml_template: &str) -> Result<ProxyProcess> {
+        Self::start_laid_out(bin, yaml_template, START_TIMEOUT, true)
+    }
+
+    fn start_laid_out(
+        bin: impl AsRef<Path>,
+        yaml_template: &str,
+        timeout: Duration,
+        configmap: bool,
+    ) -> Result<ProxyProcess> {
         let scratch = scratch_dir();
         fs::create_dir_all(&scratch).map_err(|source| TestkitError::File {
             action: "creating",
@@ -66,12 +82,19 @@ impl ProxyProcess {
         while admin_port == port {
             admin_port = free_port()?;
         }
-        let config_path = dir.path().join("rwproxy.yaml");
         let log_path = dir.path().join("rwproxy.log");
-        write_atomically(
-            &config_path,
-            &fill_placeholders(yaml_template, port, admin_port),
-        )?;
+        let text = fill_placeholders(yaml_template, port, admin_port);
+        let config_path = if configmap {
+            let mount = dir.path().join("configmap");
+            configmap_update(&mount, &text)?;
+            let link = mount.join("rwproxy.yaml");
+            symlink(Path::new("..data/rwproxy.yaml"), &link)?;
+            link
+        } else {
+            let path = dir.path().join("rwproxy.yaml");
+            write_atomically(&path, &text)?;
+            path
+        };
         let log = File::create(&log_path).map_err(|source| TestkitError::File {
             action: "creating",
             path: log_path.clone(),
@@ -257,6 +280,40 @@ impl ProxyProcess {
         )
     }
 
+    /// Update a configuration started with [`ProxyProcess::start_configmap`] the way the
+    /// kubelet does: the new file in a new directory, a `..data_tmp` link to it renamed over
+    /// `..data` (one atomic step), the old directory removed.
+    pub fn swap_configmap(&self, yaml_template: &str) -> Result<()> {
+        let mount = self
+            .config_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        configmap_update(
+            &mount,
+            &fill_placeholders(yaml_template, self.port, self.admin_port),
+        )
+    }
+
+    /// Overwrite the configuration file in place (truncate and write, same inode), as a
+    /// `subPath` mount or `cat > file` does.
+    pub fn overwrite_config_in_place(&self, yaml_template: &str) -> Result<()> {
+        let path = fs::canonicalize(&self.config_path).map_err(|source| TestkitError::File {
+            action: "resolving",
+            path: self.config_path.clone(),
+            source,
+        })?;
+        fs::write(
+            &path,
+            fill_placeholders(yaml_template, self.port, self.admin_port),
+        )
+        .map_err(|source| TestkitError::File {
+            action: "writing",
+            path,
+            source,
+        })
+    }
+
     /// Send SIGHUP (reload the configuration).
     pub fn sighup(&self) -> Result<()> {
         send_signal(self.pid_i32()?, TestSignal::Hup)
@@ -384,4 +441,45 @@ mod tests {
         assert!(matches!(err, TestkitError::ProxyStart { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
     }
+}
+
+fn symlink(target: &Path, link: &Path) -> Result<()> {
+    std::os::unix::fs::symlink(target, link).map_err(|source| TestkitError::File {
+        action: "linking",
+        path: link.to_path_buf(),
+        source,
+    })
+}
+
+/// One ConfigMap update in `mount` (created if needed): `..vN/rwproxy.yaml` with `text`,
+/// `..data` switched to it by renaming a fresh link over it, the previous `..vM` removed.
+fn configmap_update(mount: &Path, text: &str) -> Result<()> {
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TestkitError::File {
+            action,
+            path,
+            source,
+        }
+    };
+    fs::create_dir_all(mount).map_err(io("creating", mount))?;
+    let data = mount.join("..data");
+    let previous = fs::read_link(&data).ok();
+    let version = previous
+        .as_ref()
+        .and_then(|p| p.to_str()?.strip_prefix("..v")?.parse::<u32>().ok())
+        .map_or(1, |v| v + 1);
+    let name = format!("..v{version}");
+    let dir = mount.join(&name);
+    fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
+    let file = dir.join("rwproxy.yaml");
+    fs::write(&file, text).map_err(io("writing", &file))?;
+    let tmp = mount.join("..data_tmp");
+    let _ = fs::remove_file(&tmp);
+    symlink(Path::new(&name), &tmp)?;
+    fs::rename(&tmp, &data).map_err(io("renaming over", &data))?;
+    if let Some(old) = previous {
+        let _ = fs::remove_dir_all(mount.join(old));
+    }
+    Ok(())
 }

@@ -10,8 +10,8 @@ use mysql_async::prelude::Queryable;
 use rwproxy_testkit::{ClusterInfo, ProxyProcess};
 
 use crate::support::{
-    admin_json, app_via, config_for, must_metric, reloads, scrape, server_id, shared,
-    start_routable, unique_table, wait_reloads,
+    admin_json, app_via, config_for, must_metric, proxy_bin, reloads, scrape, server_id, shared,
+    start_routable, unique_table, wait_reloads, wait_routable,
 };
 
 /// A rule that sends exactly `SELECT @@server_id` to `route`.
@@ -427,4 +427,59 @@ async fn a_hundred_reloads_under_load_fail_no_query() {
         ) > 0.0,
         "the rule of the two files never matched"
     );
+}
+
+/// Kubernetes mounts a ConfigMap as `rwproxy.yaml -> ..data/rwproxy.yaml` and updates it by
+/// renaming a new `..data` link over the old one; a `subPath` mount or a `cat >` rewrites the
+/// file in place. Both reload, and no update is read half-written.
+#[tokio::test]
+async fn configmap_symlink_swaps_and_in_place_overwrites_both_reload() {
+    let cluster = shared();
+    let (primary, replicas) = ids(cluster).await;
+    let proxy = match ProxyProcess::start_configmap(proxy_bin(), &yaml(cluster, "")) {
+        Ok(proxy) => proxy,
+        Err(e) => panic!("starting rwproxy: {e}"),
+    };
+    wait_routable(&proxy, cluster.replicas().len(), None).await;
+    let mut session = app_via(&proxy, cluster).await;
+    assert!(replicas.contains(&server_id(&mut session, &proxy).await));
+
+    // The kubelet's atomic swap of `..data`.
+    proxy
+        .swap_configmap(&yaml(cluster, &server_id_rule("primary")))
+        .unwrap();
+    wait_for_server_id(
+        &mut session,
+        &proxy,
+        primary,
+        Duration::from_secs(10),
+        "the ConfigMap swap to send SELECT @@server_id to the primary",
+    )
+    .await;
+    wait_reloads(&proxy, 1.0, 0.0).await;
+
+    // A second swap, back: the watcher follows the link again, not the old file.
+    proxy.swap_configmap(&yaml(cluster, "")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !replicas.contains(&server_id(&mut session, &proxy).await) {
+        assert!(Instant::now() < deadline, "the second swap was not applied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_reloads(&proxy, 2.0, 0.0).await;
+
+    // Overwritten in place (same inode).
+    proxy
+        .overwrite_config_in_place(&yaml(cluster, &server_id_rule("primary")))
+        .unwrap();
+    wait_for_server_id(
+        &mut session,
+        &proxy,
+        primary,
+        Duration::from_secs(10),
+        "the in-place overwrite to send SELECT @@server_id to the primary",
+    )
+    .await;
+    let text = wait_reloads(&proxy, 3.0, 0.0).await;
+    assert_eq!(reloads(&text), (3.0, 0.0), "no update was read as broken");
+    session.disconnect().await.unwrap();
 }
