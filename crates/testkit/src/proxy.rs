@@ -384,6 +384,47 @@ pub fn write_atomically(path: &Path, contents: &str) -> Result<()> {
     })
 }
 
+fn symlink(target: &Path, link: &Path) -> Result<()> {
+    std::os::unix::fs::symlink(target, link).map_err(|source| TestkitError::File {
+        action: "linking",
+        path: link.to_path_buf(),
+        source,
+    })
+}
+
+/// One ConfigMap update in `mount` (created if needed): `..vN/rwproxy.yaml` with `text`,
+/// `..data` switched to it by renaming a fresh link over it, the previous `..vM` removed.
+fn configmap_update(mount: &Path, text: &str) -> Result<()> {
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TestkitError::File {
+            action,
+            path,
+            source,
+        }
+    };
+    fs::create_dir_all(mount).map_err(io("creating", mount))?;
+    let data = mount.join("..data");
+    let previous = fs::read_link(&data).ok();
+    let version = previous
+        .as_ref()
+        .and_then(|p| p.to_str()?.strip_prefix("..v")?.parse::<u32>().ok())
+        .map_or(1, |v| v + 1);
+    let name = format!("..v{version}");
+    let dir = mount.join(&name);
+    fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
+    let file = dir.join("rwproxy.yaml");
+    fs::write(&file, text).map_err(io("writing", &file))?;
+    let tmp = mount.join("..data_tmp");
+    let _ = fs::remove_file(&tmp);
+    symlink(Path::new(&name), &tmp)?;
+    fs::rename(&tmp, &data).map_err(io("renaming over", &data))?;
+    if let Some(old) = previous {
+        let _ = fs::remove_dir_all(mount.join(old));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,45 +482,4 @@ mod tests {
         assert!(matches!(err, TestkitError::ProxyStart { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
     }
-}
-
-fn symlink(target: &Path, link: &Path) -> Result<()> {
-    std::os::unix::fs::symlink(target, link).map_err(|source| TestkitError::File {
-        action: "linking",
-        path: link.to_path_buf(),
-        source,
-    })
-}
-
-/// One ConfigMap update in `mount` (created if needed): `..vN/rwproxy.yaml` with `text`,
-/// `..data` switched to it by renaming a fresh link over it, the previous `..vM` removed.
-fn configmap_update(mount: &Path, text: &str) -> Result<()> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| TestkitError::File {
-            action,
-            path,
-            source,
-        }
-    };
-    fs::create_dir_all(mount).map_err(io("creating", mount))?;
-    let data = mount.join("..data");
-    let previous = fs::read_link(&data).ok();
-    let version = previous
-        .as_ref()
-        .and_then(|p| p.to_str()?.strip_prefix("..v")?.parse::<u32>().ok())
-        .map_or(1, |v| v + 1);
-    let name = format!("..v{version}");
-    let dir = mount.join(&name);
-    fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
-    let file = dir.join("rwproxy.yaml");
-    fs::write(&file, text).map_err(io("writing", &file))?;
-    let tmp = mount.join("..data_tmp");
-    let _ = fs::remove_file(&tmp);
-    symlink(Path::new(&name), &tmp)?;
-    fs::rename(&tmp, &data).map_err(io("renaming over", &data))?;
-    if let Some(old) = previous {
-        let _ = fs::remove_dir_all(mount.join(old));
-    }
-    Ok(())
 }
