@@ -42,7 +42,8 @@ pub use errors::{ConfigErrors, LoadError, Problem};
 pub use model::{
     AdminConfig, AuthPlugin, BackendConfig, BackendTlsConfig, Config, Consistency, HeartbeatConfig,
     LogConfig, LogFormat, LoginThrottleConfig, MonitorConfig, ReplicaAffinity, ReplicaBalance,
-    RouteTarget, RoutingConfig, Rule, TimeoutsConfig, TlsConfig, UserConfig, UserSecret,
+    RouteTarget, RoutingConfig, Rule, ShutdownConfig, TimeoutsConfig, TlsConfig, UserConfig,
+    UserSecret,
 };
 pub use reload::diff_requires_restart;
 pub use secret::{Secret, REDACTED};

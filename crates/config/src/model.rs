@@ -49,6 +49,7 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub admin: AdminConfig,
     pub log: LogConfig,
+    pub shutdown: ShutdownConfig,
     /// Hex SHA-256 of the raw YAML text (before `${VAR}` substitution), to
     /// tell whether a reload changed anything.
     pub source_hash: String,
@@ -401,6 +402,18 @@ pub struct AdminConfig {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Graceful shutdown on SIGTERM or SIGINT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShutdownConfig {
+    /// How long rwproxy keeps accepting and serving after the signal, with `/ready` answering
+    /// 503, while it is taken out of rotation.
+    #[serde(serialize_with = "as_duration")]
+    pub delay: Duration,
+    /// How long sessions then get to finish their statements and transactions.
+    #[serde(serialize_with = "as_duration")]
+    pub timeout: Duration,
 }
 
 /// Refusing a client address that keeps failing to log in (like the server's

@@ -200,6 +200,8 @@ pub mod codes {
     pub const TOO_MANY_CONNECTIONS: (u16, &[u8; 5]) = (1040, b"08004");
     /// `ER_OUT_OF_RESOURCES`: the server (here rwproxy) lacks memory for the request.
     pub const OUT_OF_RESOURCES: (u16, &[u8; 5]) = (1041, b"HY000");
+    /// `ER_SERVER_SHUTDOWN`: the server is shutting down.
+    pub const SERVER_SHUTDOWN: (u16, &[u8; 5]) = (1053, b"08S01");
     /// `ER_HOST_IS_BLOCKED`: the client's address is refused after repeated failures.
     pub const HOST_IS_BLOCKED: (u16, &[u8; 5]) = (1129, b"HY000");
     /// `ER_HANDSHAKE_ERROR`: Bad handshake.

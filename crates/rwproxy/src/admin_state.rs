@@ -68,6 +68,9 @@ impl AdminState for State {
     }
 
     fn ready(&self) -> Result<(), String> {
+        if self.ctx.drain.phase() != rwproxy_session::drain::Phase::Serving {
+            return Err("shutting down".into());
+        }
         match &self.ctx.monitor().snapshot().primary {
             PrimaryState::One(_) => Ok(()),
             PrimaryState::None => Err("no primary is known".into()),

@@ -117,9 +117,56 @@ async fn serve(
     tokio::spawn(rwproxy_session::greeting::watch(ctx.clone()));
 
     shutdown_signal().await;
-    tracing::info!(clients = ctx.clients(), "shutting down");
+    drain(&ctx).await;
     ctx.monitor().shutdown();
     Ok(())
+}
+
+/// Graceful shutdown (see `rwproxy_session::drain`): `/ready` turns 503 at once; clients are
+/// served as usual for `shutdown.delay`; then no new connections, sessions close between
+/// statements outside a transaction; after `shutdown.timeout` running statements get ERR 1053.
+/// A second SIGTERM or SIGINT exits at once.
+async fn drain(ctx: &Arc<ProxyContext>) {
+    use rwproxy_session::drain::Phase;
+    let shutdown = ctx.config().shutdown.clone();
+    ctx.drain.advance(Phase::Announced);
+    tracing::info!(
+        clients = ctx.clients(),
+        delay = ?shutdown.delay,
+        timeout = ?shutdown.timeout,
+        "shutting down: /ready answers 503; still serving for the delay, then draining"
+    );
+    tokio::spawn(async {
+        shutdown_signal().await;
+        tracing::warn!("second signal: exiting now, without waiting for sessions");
+        std::process::exit(1);
+    });
+    tokio::time::sleep(shutdown.delay).await;
+
+    ctx.drain.advance(Phase::Closing);
+    ctx.registry.for_each(|s| s.drain_closing.notify_one());
+    tracing::info!(
+        clients = ctx.clients(),
+        "no longer accepting connections; sessions close between statements"
+    );
+    let deadline = tokio::time::Instant::now() + shutdown.timeout;
+    while ctx.clients() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    if ctx.clients() > 0 {
+        tracing::warn!(
+            clients = ctx.clients(),
+            "shutdown timeout: cutting off the statements still running"
+        );
+        ctx.drain.advance(Phase::Stopping);
+        ctx.registry.for_each(|s| s.drain_stop.notify_one());
+        // A moment for the sessions to send their errors and close.
+        let grace = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        while ctx.clients() > 0 && tokio::time::Instant::now() < grace {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    tracing::info!(clients = ctx.clients(), "stopped");
 }
 
 /// The data path: one thread per core, each with its own single-threaded runtime and its own

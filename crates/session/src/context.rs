@@ -63,6 +63,8 @@ pub struct ProxyContext {
     pub packet_budget: Arc<rwproxy_transport::PacketBudget>,
     /// Failed logins per client address (`login_throttle`).
     login_throttle: Mutex<crate::login_throttle::LoginThrottle>,
+    /// Graceful shutdown.
+    pub drain: crate::drain::Drain,
 }
 
 /// Who a login name is, as far as rwproxy knows.
@@ -88,6 +90,7 @@ impl ProxyContext {
         Self {
             packet_budget,
             login_throttle: Mutex::new(Default::default()),
+            drain: Default::default(),
             config: ArcSwap::new(config),
             monitor,
             tls: ArcSwapOption::empty(),

@@ -18,6 +18,7 @@ mod coldef;
 mod connection_id;
 pub mod context;
 pub mod down_watch;
+pub mod drain;
 pub mod error;
 pub mod greeting;
 mod kill;

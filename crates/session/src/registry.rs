@@ -28,6 +28,11 @@ pub struct SessionHandle {
     /// Notified when the backend of the statement in flight was declared down by the monitor
     /// (see [`crate::down_watch`]); a stale notification is told apart by checking the state.
     pub backend_down: Notify,
+    /// Graceful shutdown: stop accepting was reached (close between statements, outside a
+    /// transaction).
+    pub drain_closing: Notify,
+    /// Graceful shutdown ran out of time: close now, cutting off a running statement.
+    pub drain_stop: Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

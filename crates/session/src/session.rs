@@ -16,6 +16,7 @@ use rwproxy_transport::{PacketStream, TransportError};
 use crate::backend_set::{BackendSet, ClientIdentity};
 use crate::client_auth::AuthenticatedClient;
 use crate::context::ProxyContext;
+use crate::drain::Phase;
 use crate::error::ClientError;
 use crate::prepared::PreparedSet;
 use crate::registry::SessionHandle;
@@ -123,8 +124,21 @@ impl Session {
             let handle = self.handle.clone();
             idle.as_mut()
                 .reset(tokio::time::Instant::now() + self.idle_timeout.unwrap_or(IDLE_NEVER));
+            // Shutting down: a session closes between statements, outside a transaction (a
+            // transaction is let finish, until the shutdown runs out of time).
+            match self.ctx.drain.phase() {
+                Phase::Serving | Phase::Announced => {}
+                Phase::Closing if self.state.in_transaction() => {}
+                Phase::Closing | Phase::Stopping => {
+                    tracing::debug!("closed by the shutdown, between statements");
+                    return Ok(());
+                }
+            }
             let read = tokio::select! {
                 r = self.client.read_packet() => r,
+                // The shutdown moved on: look again at the top of the loop.
+                _ = handle.drain_closing.notified() => continue,
+                _ = handle.drain_stop.notified() => continue,
                 // Idle past the session's wait_timeout: the server closes such a connection
                 // without a word, and so does rwproxy (its backend connections go with it).
                 _ = &mut idle, if self.idle_timeout.is_some() => {
@@ -200,8 +214,33 @@ impl Session {
                     message: format!("command with sequence id {seq}"),
                 });
             }
-            if self.dispatch(payload).await? == Flow::Close {
-                return Ok(());
+            let flow = {
+                let dispatch = self.dispatch(payload);
+                tokio::pin!(dispatch);
+                tokio::select! {
+                    flow = &mut dispatch => Some(flow?),
+                    _ = handle.drain_stop.notified() => None,
+                }
+            };
+            match flow {
+                Some(Flow::Close) => return Ok(()),
+                Some(Flow::Continue) => {}
+                None => {
+                    // The shutdown ran out of time while this statement ran: it is cut off (its
+                    // backend connection goes with the session), as the server does.
+                    tracing::info!("statement cut off by the shutdown");
+                    let _ = self
+                        .send_error(
+                            1,
+                            codes::SERVER_SHUTDOWN,
+                            "Server shutdown in progress".into(),
+                        )
+                        .await;
+                    return Err(ClientError::Refused {
+                        code: codes::SERVER_SHUTDOWN.0,
+                        message: "shutdown timeout".into(),
+                    });
+                }
             }
         }
     }

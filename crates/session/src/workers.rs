@@ -106,9 +106,16 @@ pub async fn serve_worker(
             handle_client(ctx, tcp, peer).await;
         });
     };
+    let mut listener = Some(listener);
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            // Graceful shutdown: stop accepting (the socket closes; new connections are
+            // refused), keep running the sessions of this thread until the process exits.
+            _ = ctx.drain.reached(crate::drain::Phase::Closing), if listener.is_some() => {
+                listener = None;
+                tracing::debug!(worker = me, "stopped accepting client connections");
+            }
+            accepted = accept(listener.as_ref()) => match accepted {
                 Ok((tcp, peer)) => {
                     let to = workers.target(me);
                     if to == me {
@@ -147,6 +154,14 @@ pub async fn serve_worker(
                 }
             }
         }
+    }
+}
+
+/// Accepts on `listener`; never resolves without one.
+async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
     }
 }
 

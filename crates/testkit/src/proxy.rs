@@ -319,6 +319,25 @@ impl ProxyProcess {
         send_signal(self.pid_i32()?, TestSignal::Hup)
     }
 
+    /// Send SIGTERM without waiting.
+    pub fn send_sigterm(&self) -> Result<()> {
+        send_signal(self.pid_i32()?, TestSignal::Term)
+    }
+
+    /// Waits up to `timeout` for the process to exit; its exit status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<Option<std::process::ExitStatus>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Send SIGTERM and wait up to `timeout` for the exit; returns whether it exited.
     pub fn terminate(&mut self, timeout: Duration) -> Result<bool> {
         send_signal(self.pid_i32()?, TestSignal::Term)?;

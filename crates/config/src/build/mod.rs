@@ -13,6 +13,7 @@ mod login_throttle;
 mod monitor;
 mod routing;
 mod rules;
+mod shutdown;
 mod timeouts;
 mod tls;
 mod users;
@@ -42,6 +43,7 @@ const TOP_KEYS: &[&str] = &[
     "routing",
     "admin",
     "log",
+    "shutdown",
 ];
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6033);
@@ -130,6 +132,7 @@ pub(crate) fn build_config(
     let backend_tls = tls::build_backend_tls(&root, problems);
     let admin = admin::build_admin(&root, listen, problems);
     let log = log::build_log(&root, problems);
+    let shutdown = shutdown::build_shutdown(&root, problems);
 
     if !problems.is_empty() {
         return None;
@@ -152,6 +155,7 @@ pub(crate) fn build_config(
         routing,
         admin,
         log,
+        shutdown,
         source_hash,
     })
 }

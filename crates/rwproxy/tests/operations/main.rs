@@ -11,5 +11,6 @@ mod support;
 
 mod admin;
 mod consistency;
+mod drain;
 mod lag_cluster;
 mod reload;
