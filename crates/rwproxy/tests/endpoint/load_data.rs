@@ -83,7 +83,12 @@ async fn load_data_local_infile_of_a_refused_file_fails_cleanly() {
     // Depending on the client, the session may be gone after a refused file; a new one works.
     drop(via);
     let mut fresh = crate::support::app_via(&proxy).await;
-    let n: Option<i64> = fresh
+    let one: Option<i64> = fresh.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    // Nothing was loaded. Asked of the primary: a new session's reads go to a replica, which
+    // need not have the other session's CREATE TABLE yet.
+    let mut primary = crate::support::app_direct().await;
+    let n: Option<i64> = primary
         .query_first(format!("SELECT COUNT(*) FROM {t}"))
         .await
         .unwrap();
