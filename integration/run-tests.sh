@@ -56,6 +56,8 @@ command -v cargo >/dev/null 2>&1 || {
 command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip python3-venv
 # promtool checks the /metrics output (Debian ships it in the prometheus package).
 command -v promtool >/dev/null 2>&1 || apt_install prometheus
+# HAProxy sends PROXY protocol headers in front of rwproxy in the endpoint tests.
+command -v haproxy >/dev/null 2>&1 || apt_install haproxy
 
 # Python test dependencies: the current python3 if it has them or pip can add them,
 # otherwise a virtualenv in the scratch directory (for distros that forbid system pip).

@@ -24,6 +24,7 @@ enum Route {
     Ready,
     Backends,
     Config,
+    Sessions,
 }
 
 impl Route {
@@ -34,6 +35,7 @@ impl Route {
             "/ready" => Some(Route::Ready),
             "/backends" => Some(Route::Backends),
             "/config" => Some(Route::Config),
+            "/sessions" => Some(Route::Sessions),
             _ => None,
         }
     }
@@ -83,6 +85,7 @@ pub(crate) fn respond(
         },
         Route::Backends => json(&state.backends_json()),
         Route::Config => json(&state.config_json()),
+        Route::Sessions => json(&state.sessions_json()),
     }
 }
 

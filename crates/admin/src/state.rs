@@ -17,6 +17,11 @@ pub trait AdminState: Send + Sync {
     /// Body of `GET /config`: the configuration in effect, secrets already redacted.
     fn config_json(&self) -> serde_json::Value;
 
+    /// Body of `GET /sessions`: the client sessions open now.
+    fn sessions_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(Vec::new())
+    }
+
     /// `Ok(())` when the proxy can serve traffic (`GET /ready` answers 200), otherwise the
     /// reason (answered with 503 and the reason as body).
     fn ready(&self) -> Result<(), String>;

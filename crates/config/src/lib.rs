@@ -41,9 +41,9 @@ pub use env::{EnvSource, ProcessEnv};
 pub use errors::{ConfigErrors, LoadError, Problem};
 pub use model::{
     AdminConfig, AuthPlugin, BackendConfig, BackendTlsConfig, Config, Consistency, HeartbeatConfig,
-    LogConfig, LogFormat, LoginThrottleConfig, MonitorConfig, ReplicaAffinity, ReplicaBalance,
-    RouteTarget, RoutingConfig, Rule, ShutdownConfig, TimeoutsConfig, TlsConfig, UserConfig,
-    UserSecret,
+    LogConfig, LogFormat, LoginThrottleConfig, MonitorConfig, ProxyProtocolConfig, ReplicaAffinity,
+    ReplicaBalance, RouteTarget, RoutingConfig, Rule, ShutdownConfig, TimeoutsConfig, TlsConfig,
+    UserConfig, UserSecret,
 };
 pub use reload::diff_requires_restart;
 pub use secret::{Secret, REDACTED};

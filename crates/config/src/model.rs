@@ -30,6 +30,8 @@ pub struct Config {
     pub large_packet_budget: u64,
     /// Refusing a source address after repeated failed logins.
     pub login_throttle: LoginThrottleConfig,
+    /// PROXY protocol headers accepted from load balancers.
+    pub proxy_protocol: ProxyProtocolConfig,
     /// The version string clients see in the greeting instead of the primary's own.
     pub server_version: Option<String>,
     /// Users declared in the file.
@@ -402,6 +404,29 @@ pub struct AdminConfig {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// The PROXY protocol (v1 and v2) on the client listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProxyProtocolConfig {
+    /// Networks whose connections start with a PROXY header (and must); empty: off.
+    #[serde(serialize_with = "as_networks")]
+    pub trusted: Vec<ipnet::IpNet>,
+}
+
+impl ProxyProtocolConfig {
+    /// Whether a connection from `ip` comes from a trusted load balancer.
+    pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.trusted.iter().any(|net| net.contains(&ip))
+    }
+}
+
+fn as_networks<S: Serializer>(nets: &[ipnet::IpNet], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(nets.iter().map(|n| n.to_string()))
 }
 
 /// Graceful shutdown on SIGTERM or SIGINT.

@@ -67,6 +67,10 @@ impl AdminState for State {
         self.ctx.config().redacted_json()
     }
 
+    fn sessions_json(&self) -> serde_json::Value {
+        self.ctx.registry.to_json()
+    }
+
     fn ready(&self) -> Result<(), String> {
         if self.ctx.drain.phase() != rwproxy_session::drain::Phase::Serving {
             return Err("shutting down".into());

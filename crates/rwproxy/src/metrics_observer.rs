@@ -47,6 +47,7 @@ impl SessionObserver for MetricsObserver {
             "too_many_connections" => l::RejectReason::MaxConnections,
             "handshake_timeout" => l::RejectReason::HandshakeTimeout,
             "host_blocked" => l::RejectReason::HostBlocked,
+            "protocol_error" => l::RejectReason::ProtocolError,
             _ => l::RejectReason::AuthFailed,
         };
         self.metrics.client_rejected(r);

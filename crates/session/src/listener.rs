@@ -17,6 +17,7 @@ use crate::error::ClientError;
 use crate::login_throttle::Admission;
 use crate::registry::SessionHandle;
 use crate::session::Session;
+use rwproxy_transport::proxy_header::{ProxiedClient, ProxyHeaderError};
 
 /// Read granularity of client connections.
 const CLIENT_READ_CHUNK: usize = 2048;
@@ -33,8 +34,11 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
     let _ = tcp.set_nodelay(true);
     let config = ctx.config();
     let id = ctx.next_conn_id();
-    let span = tracing::info_span!("session", id, %peer);
+    // `peer` is the TCP peer; `client` the real client when a trusted balancer says who it is.
+    let span = tracing::info_span!("session", id, %peer, client = tracing::field::Empty);
+    let session_span = span.clone();
     async move {
+        let mut peer = peer;
         // Client buffers start small: most client connections sit idle between statements.
         let max_packet = config.max_allowed_packet as usize;
         let mut stream =
@@ -59,6 +63,41 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
             return;
         }
         ctx.observer.client_connected();
+        if config.proxy_protocol.trusts(peer.ip()) {
+            let header = tokio::time::timeout(
+                config.timeouts.handshake,
+                rwproxy_transport::proxy_header::read(&mut stream),
+            )
+            .await;
+            match header {
+                Ok(Ok(ProxiedClient::Address(client))) => {
+                    session_span.record("client", tracing::field::display(client));
+                    peer = client;
+                }
+                Ok(Ok(ProxiedClient::Local)) => {}
+                Ok(Err(e)) => {
+                    let error = e.to_string();
+                    if matches!(e, ProxyHeaderError::Closed) && stream.buffered().is_empty() {
+                        // Opened and closed without a byte: the balancer's TCP health check.
+                        tracing::debug!("connection closed before a PROXY protocol header");
+                    } else {
+                        tracing::info!(error = %crate::shown::Shown::new(&error), "refusing client: bad PROXY protocol header from a trusted address");
+                        ctx.observer.client_rejected("protocol_error");
+                    }
+                    stream.shutdown().await;
+                    ctx.remove_client();
+                    ctx.observer.client_disconnected();
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!("refusing client: no PROXY protocol header from a trusted address in time");
+                    ctx.observer.client_rejected("protocol_error");
+                    ctx.remove_client();
+                    ctx.observer.client_disconnected();
+                    return;
+                }
+            }
+        }
         if let Admission::Blocked(left) = ctx.login_admission(peer.ip()) {
             // Refused before the greeting, as the server refuses a blocked host.
             tracing::debug!(
@@ -116,7 +155,7 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
                 // Authenticated: the configured packet limit applies from now on.
                 stream.set_max_payload(max_packet);
                 stream.set_budget(ctx.packet_budget.clone());
-                let handle = Arc::new(SessionHandle::default());
+                let handle = Arc::new(SessionHandle::new(peer));
                 if let Ok(mut u) = handle.user.lock() {
                     *u = client.user.clone();
                 }

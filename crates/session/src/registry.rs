@@ -18,6 +18,10 @@ pub struct InFlight {
 #[derive(Debug, Default)]
 pub struct SessionHandle {
     pub user: Mutex<String>,
+    /// The client's address: the PROXY protocol header's when a trusted balancer sent one.
+    pub client: Option<std::net::SocketAddr>,
+    /// When the session was authenticated.
+    pub since: Option<std::time::Instant>,
     in_flight: Mutex<Option<Arc<InFlight>>>,
     /// Backend threads the session holds (for KILL CONNECTION).
     threads: Mutex<Vec<Arc<InFlight>>>,
@@ -40,6 +44,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SessionHandle {
+    /// A session's handle, for a client at `client`, authenticated now.
+    pub fn new(client: std::net::SocketAddr) -> Self {
+        SessionHandle {
+            client: Some(client),
+            since: Some(std::time::Instant::now()),
+            ..Default::default()
+        }
+    }
+
     pub fn set_in_flight(&self, v: Option<Arc<InFlight>>) {
         *lock(&self.in_flight) = v;
     }
@@ -81,6 +94,23 @@ impl Registry {
     pub fn get(&self, id: u32) -> Option<Arc<SessionHandle>> {
         lock(&self.sessions).get(&id).cloned()
     }
+    /// Every session as JSON for `/sessions`: id, user, client address, seconds since login,
+    /// and the backend of the statement running, if any.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut sessions = Vec::new();
+        for (id, h) in lock(&self.sessions).iter() {
+            sessions.push(serde_json::json!({
+                "id": id,
+                "user": h.user(),
+                "client": h.client.map(|c| c.to_string()),
+                "seconds": h.since.map(|s| s.elapsed().as_secs()),
+                "running_on": h.in_flight().map(|f| f.backend.clone()),
+            }));
+        }
+        sessions.sort_by_key(|s| s["id"].as_u64());
+        serde_json::Value::Array(sessions)
+    }
+
     /// Calls `f` for every live session (the registry stays locked meanwhile: keep `f` short).
     pub fn for_each(&self, mut f: impl FnMut(&SessionHandle)) {
         for handle in lock(&self.sessions).values() {

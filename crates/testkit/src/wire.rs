@@ -251,6 +251,11 @@ impl RawConn {
         })
     }
 
+    /// The local address of the connection (the client's port, as a server sees it).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.stream.local_addr()?)
+    }
+
     /// Read one physical packet: `(sequence id, payload)`; `None` if the peer closed
     /// (or reset) the connection before a header arrived.
     pub async fn read_packet(&mut self) -> Result<Option<(u8, Vec<u8>)>> {

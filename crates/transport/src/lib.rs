@@ -5,6 +5,7 @@ pub mod budget;
 mod compress;
 mod packet_stream;
 mod prefixed;
+pub mod proxy_header;
 mod stream;
 pub mod tls;
 

@@ -11,6 +11,7 @@ mod cross_checks;
 mod log;
 mod login_throttle;
 mod monitor;
+mod proxy_protocol;
 mod routing;
 mod rules;
 mod shutdown;
@@ -31,6 +32,7 @@ const TOP_KEYS: &[&str] = &[
     "max_allowed_packet",
     "large_packet_budget",
     "login_throttle",
+    "proxy_protocol",
     "server_version",
     "users",
     "users_from_backend",
@@ -104,6 +106,7 @@ pub(crate) fn build_config(
         );
     }
     let login_throttle = login_throttle::build_login_throttle(&root, problems);
+    let proxy_protocol = proxy_protocol::build_proxy_protocol(&root, problems);
     let server_version = root.string("server_version", problems);
     if let Some(v) = &server_version {
         if v.is_empty() || v.len() > 250 || v.bytes().any(|b| b == 0 || b.is_ascii_control()) {
@@ -143,6 +146,7 @@ pub(crate) fn build_config(
         max_allowed_packet,
         large_packet_budget,
         login_throttle,
+        proxy_protocol,
         server_version,
         users: users.users,
         users_from_backend,

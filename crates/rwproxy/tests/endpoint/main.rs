@@ -26,5 +26,6 @@ mod ok_packets;
 mod packet_budget;
 mod packet_limits;
 mod prepared;
+mod proxy_protocol;
 mod queries;
 mod session_commands;
