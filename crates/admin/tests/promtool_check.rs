@@ -29,6 +29,8 @@ const FAMILIES: [&str; 21] = [
     "rwproxy_config_last_reload_timestamp_seconds",
     "rwproxy_write_conflicts_total",
     "rwproxy_session_replay_log_overflows_total",
+    "rwproxy_login_sources_blocked_total",
+    "rwproxy_large_packet_budget_exhausted_total",
     "rwproxy_writable_backends",
     "rwproxy_backend_up",
     "rwproxy_backend_role",
