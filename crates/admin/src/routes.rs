@@ -1,8 +1,9 @@
 //! Maps an admin request (method, path, headers) to its response.
 //!
-//! Order of checks: `/health` is answered without a token; for every other path a configured
-//! token is checked first (401), then the path (404), then the method (405, only `GET` is
-//! allowed).
+//! Order of checks: `/health` and `/ready` are answered without a token (they are what
+//! orchestrators probe, and Kubernetes probes cannot read a token from a Secret; they say only
+//! "ok", "ready" or why not); for every other path a configured token is checked first (401),
+//! then the path (404), then the method (405, only `GET` is allowed).
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -50,7 +51,7 @@ pub(crate) fn respond(
     token: Option<&AdminToken>,
 ) -> Response<Full<Bytes>> {
     let route = Route::from_path(path);
-    if route != Some(Route::Health) {
+    if !matches!(route, Some(Route::Health | Route::Ready)) {
         if let Some(token) = token {
             if !token.authorizes(headers) {
                 return unauthorized();

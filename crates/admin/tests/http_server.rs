@@ -85,7 +85,7 @@ async fn removed_backend_disappears_from_scrape() {
 }
 
 #[tokio::test]
-async fn token_protects_everything_but_health() {
+async fn token_protects_everything_but_health_and_ready() {
     let state = TestState::new();
     let server = Server::start(state, Some(TOKEN)).await;
     let addr = server.addr;
@@ -94,7 +94,11 @@ async fn token_protects_everything_but_health() {
     assert_eq!(health.status, 200);
     assert_eq!(health.body, "ok");
 
-    for path in ["/metrics", "/ready", "/backends", "/config", "/nope"] {
+    // Probes need no token.
+    let ready = get(addr, "/ready", None).await;
+    assert_eq!(ready.status, 200);
+
+    for path in ["/metrics", "/backends", "/config", "/sessions", "/nope"] {
         let denied = get(addr, path, None).await;
         assert_eq!(denied.status, 401, "{path}");
         assert!(denied
@@ -110,7 +114,7 @@ async fn token_protects_everything_but_health() {
         assert_eq!(longer.status, 401, "{path}");
     }
 
-    for path in ["/metrics", "/ready", "/backends", "/config"] {
+    for path in ["/metrics", "/ready", "/backends", "/config", "/sessions"] {
         let ok = get(addr, path, Some(TOKEN)).await;
         assert_eq!(ok.status, 200, "{path}");
     }

@@ -233,7 +233,7 @@ async fn backends_endpoint_follows_a_killed_replica() {
 }
 
 #[tokio::test]
-async fn admin_token_guards_every_route_but_health() {
+async fn admin_token_guards_every_route_but_the_probes() {
     const TOKEN: &str = "ops-test-token-7f3a";
     let cluster = shared();
     let yaml = config_for(cluster, "").to_yaml().replace(
@@ -257,6 +257,9 @@ async fn admin_token_guards_every_route_but_health() {
     assert_eq!(get("/metrics", Some("wrong-token")).await.0, 401);
     assert_eq!(get("/backends", None).await.0, 401);
     assert_eq!(get("/config", None).await.0, 401);
+    assert_eq!(get("/sessions", None).await.0, 401);
+    let (status, _) = get("/ready", None).await;
+    assert!(status == 200 || status == 503, "/ready answered {status}");
     let (status, body) = get("/health", None).await;
     assert_eq!((status, body.trim()), (200, "ok"));
     let (status, body) = get("/metrics", Some(TOKEN)).await;
