@@ -12,6 +12,8 @@
 
 mod auth;
 mod backend_metrics;
+mod digest_metrics;
+mod digests;
 mod error;
 mod error_codes;
 mod histogram;
@@ -23,6 +25,7 @@ mod state;
 
 pub use auth::AdminToken;
 pub use backend_metrics::BackendMetricsView;
+pub use digests::{DigestSample, DigestSort, DigestStore, DigestView};
 pub use error::AdminError;
 pub use error_codes::KNOWN_ERROR_CODES;
 pub use histogram::QUERY_DURATION_BUCKETS;

@@ -96,6 +96,7 @@ struct Inner {
     sources_blocked: Counter,
     packet_budget_exhausted: Counter,
     backends: BackendMetrics,
+    digests: crate::digest_metrics::DigestMetrics,
 }
 
 impl fmt::Debug for Metrics {
@@ -253,6 +254,7 @@ impl Metrics {
         );
 
         let backends = BackendMetrics::register(&mut registry);
+        let digests = crate::digest_metrics::DigestMetrics::register(&mut registry);
 
         Metrics {
             inner: Arc::new(Inner {
@@ -274,6 +276,7 @@ impl Metrics {
                 sources_blocked,
                 packet_budget_exhausted,
                 backends,
+                digests,
             }),
         }
     }
@@ -401,6 +404,11 @@ impl Metrics {
     /// series, counters included (a backend removed by a reload disappears from the output).
     pub fn set_backends(&self, views: &[BackendMetricsView]) {
         self.inner.backends.set(views);
+    }
+
+    /// Sets the per-digest series to `views` (the top digests).
+    pub fn set_digests(&self, views: &[crate::DigestView]) {
+        self.inner.digests.set(views);
     }
 
     /// Renders every metric in the Prometheus text format 0.0.4 (see [`METRICS_CONTENT_TYPE`]).

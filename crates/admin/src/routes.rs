@@ -26,6 +26,7 @@ enum Route {
     Backends,
     Config,
     Sessions,
+    Queries,
 }
 
 impl Route {
@@ -37,6 +38,7 @@ impl Route {
             "/backends" => Some(Route::Backends),
             "/config" => Some(Route::Config),
             "/sessions" => Some(Route::Sessions),
+            "/queries" => Some(Route::Queries),
             _ => None,
         }
     }
@@ -46,6 +48,7 @@ impl Route {
 pub(crate) fn respond(
     method: &Method,
     path: &str,
+    query: Option<&str>,
     headers: &HeaderMap,
     state: &dyn AdminState,
     token: Option<&AdminToken>,
@@ -87,6 +90,51 @@ pub(crate) fn respond(
         Route::Backends => json(&state.backends_json()),
         Route::Config => json(&state.config_json()),
         Route::Sessions => json(&state.sessions_json()),
+        Route::Queries => match QueriesParams::parse(query) {
+            Ok(p) => json(&state.queries_json(p.sort, p.limit, p.reset)),
+            Err(message) => text(StatusCode::BAD_REQUEST, message),
+        },
+    }
+}
+
+/// `/queries?sort=total_time|calls|errors|max_time|rows&limit=N&reset=1`.
+struct QueriesParams {
+    sort: crate::DigestSort,
+    limit: usize,
+    reset: bool,
+}
+
+impl QueriesParams {
+    fn parse(query: Option<&str>) -> Result<QueriesParams, String> {
+        let mut p = QueriesParams {
+            sort: crate::DigestSort::TotalTime,
+            limit: 100,
+            reset: false,
+        };
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|s| !s.is_empty())
+        {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "sort" => {
+                    p.sort = crate::DigestSort::parse(v).ok_or_else(|| {
+                        "sort must be total_time, calls, errors, max_time or rows".to_string()
+                    })?
+                }
+                "limit" => {
+                    p.limit = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| "limit must be a positive number".to_string())?
+                }
+                "reset" => p.reset = v == "1" || v == "true",
+                _ => return Err("unknown parameter (sort, limit, reset)".to_string()),
+            }
+        }
+        Ok(p)
     }
 }
 

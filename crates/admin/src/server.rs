@@ -125,6 +125,7 @@ async fn serve_connection(
         let response = respond(
             request.method(),
             request.uri().path(),
+            request.uri().query(),
             request.headers(),
             state.as_ref(),
             token.as_deref(),

@@ -17,6 +17,17 @@ pub trait AdminState: Send + Sync {
     /// Body of `GET /config`: the configuration in effect, secrets already redacted.
     fn config_json(&self) -> serde_json::Value;
 
+    /// Body of `GET /queries`: per-query statistics, the first `limit` digests by `sort`;
+    /// with `reset`, the statistics are cleared after being read.
+    fn queries_json(
+        &self,
+        _sort: crate::DigestSort,
+        _limit: usize,
+        _reset: bool,
+    ) -> serde_json::Value {
+        serde_json::json!({ "digests": [] })
+    }
+
     /// Body of `GET /sessions`: the client sessions open now.
     fn sessions_json(&self) -> serde_json::Value {
         serde_json::Value::Array(Vec::new())

@@ -16,7 +16,7 @@ use rwproxy_admin::{
 };
 
 /// Every metric family the proxy exports, as it appears in `# TYPE` lines.
-const FAMILIES: [&str; 23] = [
+const FAMILIES: [&str; 27] = [
     "rwproxy_routing_decisions_total",
     "rwproxy_query_duration_seconds",
     "rwproxy_client_connections",
@@ -40,6 +40,10 @@ const FAMILIES: [&str; 23] = [
     "rwproxy_backend_check_duration_seconds",
     "rwproxy_backend_state_changes_total",
     "rwproxy_backend_failures_total",
+    "rwproxy_query_digest_calls_total",
+    "rwproxy_query_digest_errors_total",
+    "rwproxy_query_digest_rows_total",
+    "rwproxy_query_digest_seconds_total",
 ];
 
 fn populated_metrics() -> String {
@@ -68,6 +72,17 @@ fn populated_metrics() -> String {
     slow.lag_source = LagSource::SecondsBehindMaster;
     slow.check_latency = Some(Duration::from_millis(250));
     m.set_backends(&[backend("db1", BackendRole::Primary), replica, slow]);
+    m.set_digests(&[rwproxy_admin::DigestView {
+        digest: "00ff00ff00ff00ff".into(),
+        text: "select * from t where \"id\" = ?".into(),
+        user: "app".into(),
+        schema: "app".into(),
+        role: DestRole::Replica,
+        calls: 12,
+        errors: 1,
+        rows: 30,
+        seconds: 0.25,
+    }]);
     m.backend_failure("db3", FailureKind::Timeout);
     m.backend_state_changed("db3");
     m.encode().unwrap()

@@ -52,6 +52,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub log: LogConfig,
     pub shutdown: ShutdownConfig,
+    pub stats: StatsConfig,
     /// Hex SHA-256 of the raw YAML text (before `${VAR}` substitution), to
     /// tell whether a reload changed anything.
     pub source_hash: String,
@@ -427,6 +428,17 @@ impl ProxyProtocolConfig {
 
 fn as_networks<S: Serializer>(nets: &[ipnet::IpNet], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(nets.iter().map(|n| n.to_string()))
+}
+
+/// Per-query statistics (`/queries`, `rwproxy_query_digest_*`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatsConfig {
+    /// Whether statements are fingerprinted and counted.
+    pub digests: bool,
+    /// Entries kept (digest × user × schema × destination); the least used fold into `other`.
+    pub max_digests: usize,
+    /// Digests exported to Prometheus (the top ones by total time).
+    pub export_top: usize,
 }
 
 /// Graceful shutdown on SIGTERM or SIGINT.

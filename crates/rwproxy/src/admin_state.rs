@@ -10,6 +10,7 @@ use rwproxy_session::ProxyContext;
 pub struct State {
     pub ctx: Arc<ProxyContext>,
     pub metrics: Metrics,
+    pub digests: Arc<rwproxy_admin::DigestStore>,
 }
 
 impl AdminState for State {
@@ -52,6 +53,8 @@ impl AdminState for State {
             .filter(|b| b.is_up() && !b.read_only)
             .count();
         self.metrics.set_writable_backends(writable);
+        let export_top = self.ctx.config_guard().stats.export_top;
+        self.metrics.set_digests(&self.digests.top(export_top));
         self.metrics.encode()
     }
 
@@ -65,6 +68,19 @@ impl AdminState for State {
 
     fn config_json(&self) -> serde_json::Value {
         self.ctx.config().redacted_json()
+    }
+
+    fn queries_json(
+        &self,
+        sort: rwproxy_admin::DigestSort,
+        limit: usize,
+        reset: bool,
+    ) -> serde_json::Value {
+        let doc = self.digests.to_json(sort, limit);
+        if reset {
+            self.digests.reset();
+        }
+        doc
     }
 
     fn sessions_json(&self) -> serde_json::Value {

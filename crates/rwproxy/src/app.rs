@@ -75,10 +75,9 @@ async fn serve(
     };
     spawn_event_logger(&monitor, metrics.clone());
 
-    let observer = Arc::new(MetricsObserver {
-        metrics: metrics.clone(),
-    });
-    let ctx = Arc::new(ProxyContext::new(config.clone(), monitor, observer));
+    let observer = Arc::new(MetricsObserver::new(metrics.clone(), &config.stats));
+    let digests = observer.digests.clone();
+    let ctx = Arc::new(ProxyContext::new(config.clone(), monitor, observer.clone()));
     if let Some(tls) = &config.tls {
         let acceptor =
             rwproxy_transport::tls::server_acceptor(&tls.cert, &tls.key).context("tls")?;
@@ -95,6 +94,7 @@ async fn serve(
     let admin = Arc::new(admin_state::State {
         ctx: ctx.clone(),
         metrics: metrics.clone(),
+        digests,
     });
     let token = config.admin.token.as_ref().map(|t| t.expose().to_string());
     tokio::spawn(rwproxy_admin::serve(
@@ -109,6 +109,7 @@ async fn serve(
             ctx: ctx.clone(),
             metrics: metrics.clone(),
             log_level: level,
+            observer,
         }
         .run(),
     );

@@ -1,13 +1,35 @@
 //! Turns what sessions report into Prometheus metrics.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rwproxy_admin as l;
-use rwproxy_admin::Metrics;
+use rwproxy_admin::{DigestSample, DigestStore, Metrics};
+use rwproxy_session::observer::StatementDone;
 use rwproxy_session::{CausalOutcome, DestRole, SessionObserver};
 
 pub struct MetricsObserver {
     pub metrics: Metrics,
+    /// Per-query statistics, and whether they are on (`stats.digests`, reloadable).
+    pub digests: Arc<DigestStore>,
+    pub digests_on: AtomicBool,
+}
+
+impl MetricsObserver {
+    pub fn new(metrics: Metrics, stats: &rwproxy_config::StatsConfig) -> Self {
+        MetricsObserver {
+            metrics,
+            digests: Arc::new(DigestStore::new(stats.max_digests)),
+            digests_on: AtomicBool::new(stats.digests),
+        }
+    }
+
+    /// Applies a reloaded `stats` section.
+    pub fn apply_stats(&self, stats: &rwproxy_config::StatsConfig) {
+        self.digests_on.store(stats.digests, Ordering::Relaxed);
+        self.digests.set_max_digests(stats.max_digests);
+    }
 }
 
 fn role(r: DestRole) -> l::DestRole {
@@ -60,6 +82,26 @@ impl SessionObserver for MetricsObserver {
     }
     fn replay_log_overflow(&self) {
         self.metrics.replay_log_overflow();
+    }
+    fn wants_statements(&self) -> bool {
+        self.digests_on.load(Ordering::Relaxed)
+    }
+    fn statement_done(&self, done: &StatementDone<'_>) {
+        let digest = rwproxy_sql::digest(done.sql, done.options);
+        self.digests.record(&DigestSample {
+            id: digest.id,
+            text: &digest.text,
+            hint: digest.hint.map(|h| match h {
+                rwproxy_sql::RouteHint::Primary => "primary",
+                rwproxy_sql::RouteHint::Replica => "replica",
+            }),
+            user: done.user,
+            schema: done.schema,
+            role: role(done.role),
+            elapsed: done.elapsed,
+            rows: done.rows,
+            error: done.error,
+        });
     }
     fn source_blocked(&self) {
         self.metrics.source_blocked();

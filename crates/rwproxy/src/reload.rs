@@ -27,6 +27,7 @@ pub struct Reloader {
     pub ctx: Arc<ProxyContext>,
     pub metrics: Metrics,
     pub log_level: LevelHandle,
+    pub observer: Arc<crate::metrics_observer::MetricsObserver>,
 }
 
 /// How long a changed file must stay unchanged before it is read.
@@ -114,6 +115,7 @@ impl Reloader {
         let new = Arc::new(keep_restart_only(&old, new));
         apply(&self.ctx, &old, &new);
         logging::set_level(&self.log_level, &new.log.level);
+        self.observer.apply_stats(&new.stats);
         self.metrics.config_reload_succeeded(&new.source_hash);
         tracing::info!(reason = why, hash = %&new.source_hash[..12.min(new.source_hash.len())], backends = new.backends.len(), rules = new.routing.rules.len(), "configuration reloaded");
         true

@@ -36,6 +36,7 @@ mod session;
 mod session_state;
 pub mod session_status;
 pub mod shown;
+mod stats;
 mod stmt;
 mod temp_tables;
 mod words;

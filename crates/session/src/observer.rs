@@ -55,6 +55,13 @@ pub trait SessionObserver: Send + Sync {
     fn causal_read(&self, _outcome: CausalOutcome) {}
     /// The session's replay log reached its limit (count or bytes): it stays on the primary.
     fn replay_log_overflow(&self) {}
+    /// A statement finished (for per-query statistics): only called when
+    /// [`SessionObserver::wants_statements`] says so.
+    fn statement_done(&self, _done: &StatementDone<'_>) {}
+    /// Whether [`SessionObserver::statement_done`] should be called (`stats.digests`).
+    fn wants_statements(&self) -> bool {
+        false
+    }
     /// A client address was blocked by `login_throttle`.
     fn source_blocked(&self) {}
     /// A client packet was refused because the shared large-packet budget stayed spent.
@@ -64,3 +71,19 @@ pub trait SessionObserver: Send + Sync {
 /// An observer that records nothing.
 pub struct NoopObserver;
 impl SessionObserver for NoopObserver {}
+
+/// One finished statement, as the per-query statistics see it.
+#[derive(Debug, Clone, Copy)]
+pub struct StatementDone<'a> {
+    /// The statement's text (for a prepared statement, the text it was prepared from).
+    pub sql: &'a [u8],
+    pub user: &'a str,
+    pub schema: Option<&'a str>,
+    pub role: DestRole,
+    pub elapsed: Duration,
+    pub rows: u64,
+    /// The response ended with an error.
+    pub error: bool,
+    /// The session's `sql_mode` quoting, to tokenize the text as the server does.
+    pub options: rwproxy_sql::ClassifyOptions,
+}

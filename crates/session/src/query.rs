@@ -641,9 +641,13 @@ impl Session {
                 .await
             {
                 Ok(outcome) => {
-                    self.ctx
-                        .observer
-                        .query_finished(chosen.role, started.elapsed());
+                    let elapsed = started.elapsed();
+                    self.ctx.observer.query_finished(chosen.role, elapsed);
+                    if let Some((&rwproxy_protocol::command::COM_QUERY, sql)) =
+                        payload.split_first()
+                    {
+                        self.statement_done(sql, chosen.role, elapsed, &outcome);
+                    }
                     return Ok(Some((chosen, outcome)));
                 }
                 Err(RunError::Client(e)) => return Err(e),

@@ -75,6 +75,8 @@ pub struct RelayOutcome {
     pub saw_ok: bool,
     /// Warnings reported by the last OK packet.
     pub warnings: u16,
+    /// Rows relayed (of every result set of the response).
+    pub rows: u64,
 }
 
 /// Which side failed during a relay.
@@ -166,6 +168,9 @@ pub async fn relay_response(
                             })?;
                     continuation = len == MAX_CHUNK;
                     let mut rewritten = false;
+                    if step.kind == PacketKind::Row {
+                        out.rows += 1;
+                    }
                     match step.kind {
                         PacketKind::Ok | PacketKind::Terminator if whole && len >= 7 => {
                             if step.kind == PacketKind::Ok {

@@ -309,9 +309,9 @@ impl Session {
             self.packet = packet;
             match result {
                 Ok(outcome) => {
-                    self.ctx
-                        .observer
-                        .query_finished(chosen.role, started.elapsed());
+                    let elapsed = started.elapsed();
+                    self.ctx.observer.query_finished(chosen.role, elapsed);
+                    self.statement_done(sql, chosen.role, elapsed, &outcome);
                     self.learn_from_execute(&class, sql, params, &chosen.backend, &outcome);
                     if let Some(stmt) = self.prepared.get_mut(id) {
                         stmt.cursor_on = (cursor

@@ -18,6 +18,7 @@
 mod classification;
 mod cursor;
 mod ddl;
+pub mod digest;
 mod flag_scan;
 mod flags;
 mod hint;
@@ -33,6 +34,7 @@ mod token;
 mod transaction;
 
 pub use classification::Classification;
+pub use digest::{digest, Digest};
 pub use flags::Flags;
 pub use hint::{ConsistencyHint, RouteHint};
 pub use kind::StatementKind;

@@ -15,6 +15,7 @@ mod proxy_protocol;
 mod routing;
 mod rules;
 mod shutdown;
+mod stats;
 mod timeouts;
 mod tls;
 mod users;
@@ -46,6 +47,7 @@ const TOP_KEYS: &[&str] = &[
     "admin",
     "log",
     "shutdown",
+    "stats",
 ];
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6033);
@@ -136,6 +138,7 @@ pub(crate) fn build_config(
     let admin = admin::build_admin(&root, listen, problems);
     let log = log::build_log(&root, problems);
     let shutdown = shutdown::build_shutdown(&root, problems);
+    let stats = stats::build_stats(&root, problems);
 
     if !problems.is_empty() {
         return None;
@@ -160,6 +163,7 @@ pub(crate) fn build_config(
         admin,
         log,
         shutdown,
+        stats,
         source_hash,
     })
 }

@@ -15,7 +15,7 @@ use crate::support::{
 };
 
 /// `promtool check metrics` on `text`; fails the test if promtool is missing or complains.
-fn promtool_check(text: &str) {
+pub(crate) fn promtool_check(text: &str) {
     let mut child = match Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -13,4 +13,5 @@ mod admin;
 mod consistency;
 mod drain;
 mod lag_cluster;
+mod queries;
 mod reload;
