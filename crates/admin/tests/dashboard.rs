@@ -64,6 +64,17 @@ fn every_dashboard_query_names_an_exported_family() {
     replica.lag_seconds = Some(0.25);
     replica.lag_source = LagSource::Heartbeat;
     metrics.set_backends(&[common::backend("db1", BackendRole::Primary), replica]);
+    metrics.set_digests(&[rwproxy_admin::DigestView {
+        digest: "0123456789abcdef".into(),
+        text: "select ?".into(),
+        user: "app".into(),
+        schema: "app".into(),
+        role: rwproxy_admin::DestRole::Replica,
+        calls: 1,
+        errors: 0,
+        rows: 1,
+        seconds: 0.001,
+    }]);
     let exported: BTreeSet<String> = metrics
         .encode()
         .unwrap()
