@@ -127,6 +127,11 @@ impl ThrowawayCluster {
         run_cluster_script(&["up", "--name", &self.info.name]).map(drop)
     }
 
+    /// `cluster.sh promote NODE`: an external failover or switchover to `node`.
+    pub fn promote(&self, node: usize) -> Result<()> {
+        run_cluster_script(&["promote", &node.to_string(), "--name", &self.info.name]).map(drop)
+    }
+
     /// `cluster.sh status` output.
     pub fn status(&self) -> Result<String> {
         run_cluster_script(&["status", "--name", &self.info.name])

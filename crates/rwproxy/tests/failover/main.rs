@@ -10,6 +10,7 @@
 
 mod support;
 
+mod continuity;
 mod detect;
 mod dual_writer;
 mod new_sessions;

@@ -1,0 +1,133 @@
+//! Sessions across a change of primary made elsewhere (`cluster.sh promote`, as an operator or
+//! an orchestrator does it): idle sessions — plain, with session state (`SET`, `USE`), with a
+//! prepared statement — all succeed on their next statement, which runs on the new primary
+//! with the session's state, after an external switchover and after `kill -9` of the primary
+//! plus a promotion (issue #16).
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use rwproxy_testkit::{ProxyProcess, TestSignal, ThrowawayCluster};
+
+use crate::support::*;
+
+const CLUSTER: &str = "fo-continuity";
+const BASE_PORT: u16 = 3515;
+
+struct Idle {
+    plain: Conn,
+    stateful: Conn,
+    prepared: Conn,
+    stmt: mysql_async::Statement,
+}
+
+async fn open_sessions(proxy: &ProxyProcess, cluster: &ThrowawayCluster) -> Idle {
+    let plain = app_via(proxy, cluster).await;
+    let mut stateful = app_via(proxy, cluster).await;
+    stateful
+        .query_drop("SET SESSION time_zone = '+02:00', SESSION sql_mode = 'ANSI_QUOTES'")
+        .await
+        .unwrap();
+    stateful.query_drop("USE app").await.unwrap();
+    let mut prepared = app_via(proxy, cluster).await;
+    let stmt = prepared
+        .prep("INSERT INTO t_continuity (who, server) VALUES (?, @@server_id)")
+        .await
+        .unwrap();
+    Idle {
+        plain,
+        stateful,
+        prepared,
+        stmt,
+    }
+}
+
+/// The next statement of every idle session: each must succeed on the primary `server_id`.
+async fn next_statements(idle: &mut Idle, proxy: &ProxyProcess, primary: u32, round: &str) {
+    let tail = |e: &dyn std::fmt::Display| {
+        format!("{round}: {e}\n--- proxy log ---\n{}", proxy.log_tail(30))
+    };
+    idle.plain
+        .query_drop(format!(
+            "INSERT INTO t_continuity (who, server) VALUES ('plain {round}', @@server_id)"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{}", tail(&e)));
+    let state: Option<(String, String, u32)> = idle
+        .stateful
+        .query_first(format!(
+            "INSERT INTO t_continuity (who, server) VALUES ('stateful {round}', @@server_id) \
+             RETURNING @@time_zone, @@sql_mode, @@server_id"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{}", tail(&e)));
+    assert_eq!(
+        state,
+        Some(("+02:00".to_string(), "ANSI_QUOTES".to_string(), primary)),
+        "{round}: the session's state on the new primary"
+    );
+    idle.prepared
+        .exec_drop(&idle.stmt, (format!("prepared {round}"),))
+        .await
+        .unwrap_or_else(|e| panic!("{}", tail(&e)));
+}
+
+async fn rows_written_on(
+    cluster: &ThrowawayCluster,
+    node: usize,
+    round: &str,
+) -> Vec<(String, u32)> {
+    cluster
+        .admin_rows(
+            node,
+            &format!(
+                "SELECT who, server FROM app.t_continuity WHERE who LIKE '% {round}' ORDER BY who"
+            ),
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| mysql_async::from_row::<(String, u32)>(r))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_continue_on_the_new_primary_after_external_switches() {
+    let _serial = serial().await;
+    let cluster = throwaway(CLUSTER, BASE_PORT);
+    admin_exec(
+        &cluster,
+        0,
+        "CREATE TABLE app.t_continuity (id INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(64), server INT)",
+    )
+    .await;
+    let proxy = start_proxy(&fast_yaml(&cluster, "")).await;
+    let mut idle = open_sessions(&proxy, &cluster).await;
+    next_statements(&mut idle, &proxy, 1, "before").await;
+
+    // 1. A planned switchover done outside rwproxy: node1 (db2) becomes the primary.
+    tokio::task::block_in_place(|| cluster.promote(1)).unwrap();
+    wait_primary(&proxy, "db2").await;
+    next_statements(&mut idle, &proxy, 2, "switchover").await;
+    let rows = rows_written_on(&cluster, 1, "switchover").await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().all(|(_, server)| *server == 2), "{rows:?}");
+
+    // 2. The primary dies (kill -9) and node2 (db3) is promoted.
+    signal_node(&cluster, 1, TestSignal::Kill);
+    tokio::task::block_in_place(|| cluster.promote(2)).unwrap();
+    wait_primary(&proxy, "db3").await;
+    next_statements(&mut idle, &proxy, 3, "failover").await;
+    let rows = rows_written_on(&cluster, 2, "failover").await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().all(|(_, server)| *server == 3), "{rows:?}");
+}
+
+async fn wait_primary(proxy: &ProxyProcess, name: &str) {
+    let settled = wait_backends(proxy, &format!("{name} primary"), secs(15), |b| {
+        primary_name(b).as_deref() == Some(name)
+    })
+    .await;
+    if let Err(e) = settled {
+        panic!("{e}\n--- proxy log ---\n{}", proxy.log_tail(30));
+    }
+}
