@@ -86,7 +86,7 @@ async fn rows_written_on(
         .await
         .unwrap()
         .into_iter()
-        .map(|r| mysql_async::from_row::<(String, u32)>(r))
+        .map(mysql_async::from_row::<(String, u32)>)
         .collect()
 }
 
