@@ -35,4 +35,4 @@ pub use labels::{
 };
 pub use metrics::{ClientConnectionGuard, Metrics, METRICS_CONTENT_TYPE, METRIC_PREFIX};
 pub use server::{serve, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_CONNECTION_AGE, SHUTDOWN_GRACE};
-pub use state::AdminState;
+pub use state::{AdminState, SwitchoverFuture};

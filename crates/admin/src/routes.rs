@@ -138,7 +138,7 @@ impl QueriesParams {
     }
 }
 
-fn unauthorized() -> Response<Full<Bytes>> {
+pub(crate) fn unauthorized() -> Response<Full<Bytes>> {
     let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized");
     response.headers_mut().insert(
         WWW_AUTHENTICATE,
@@ -151,7 +151,12 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
     with_type(status, TEXT, Bytes::from(body.into()))
 }
 
-fn json(value: &serde_json::Value) -> Response<Full<Bytes>> {
+/// A plain-text answer.
+pub(crate) fn plain(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
+    text(status, body)
+}
+
+pub(crate) fn json(value: &serde_json::Value) -> Response<Full<Bytes>> {
     match serde_json::to_vec_pretty(value) {
         Ok(mut body) => {
             body.push(b'\n');

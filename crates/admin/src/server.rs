@@ -122,6 +122,42 @@ async fn serve_connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let service = service_fn(move |request: Request<Incoming>| {
+        // The one action: a switchover, which takes time and needs the token.
+        if request.method() == hyper::Method::POST && request.uri().path() == "/switchover" {
+            let state = state.clone();
+            let token = token.clone();
+            let authorized = token
+                .as_deref()
+                .is_some_and(|t| t.authorizes(request.headers()));
+            let configured = token.is_some();
+            let target = request.uri().query().and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("to="))
+                    .map(str::to_string)
+            });
+            return Box::pin(async move {
+                let response = if !configured {
+                    crate::routes::plain(
+                        hyper::StatusCode::FORBIDDEN,
+                        "set admin.token to use /switchover",
+                    )
+                } else if !authorized {
+                    crate::routes::unauthorized()
+                } else {
+                    tracing::info!(%peer, target = ?target, "admin: switchover requested");
+                    match state.switchover(target).await {
+                        Ok(report) => crate::routes::json(&report),
+                        Err((status, message)) => crate::routes::plain(
+                            hyper::StatusCode::from_u16(status)
+                                .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR),
+                            message,
+                        ),
+                    }
+                };
+                Ok::<_, Infallible>(response)
+            })
+                as std::pin::Pin<Box<dyn Future<Output = Result<_, Infallible>> + Send>>;
+        }
         let response = respond(
             request.method(),
             request.uri().path(),
@@ -137,7 +173,7 @@ async fn serve_connection(
             status = response.status().as_u16(),
             "admin request"
         );
-        std::future::ready(Ok::<_, Infallible>(response))
+        Box::pin(std::future::ready(Ok::<_, Infallible>(response)))
     });
 
     let mut builder = http1::Builder::new();

@@ -28,6 +28,12 @@ pub trait AdminState: Send + Sync {
         serde_json::json!({ "digests": [] })
     }
 
+    /// `POST /switchover[?to=NAME]`: a planned switchover; the report as JSON, or an HTTP
+    /// status with the reason. Runs for as long as the switchover takes.
+    fn switchover(&self, _target: Option<String>) -> SwitchoverFuture {
+        Box::pin(async { Err((404, "switchover is not available".to_string())) })
+    }
+
     /// Body of `GET /sessions`: the client sessions open now.
     fn sessions_json(&self) -> serde_json::Value {
         serde_json::Value::Array(Vec::new())
@@ -37,3 +43,8 @@ pub trait AdminState: Send + Sync {
     /// reason (answered with 503 and the reason as body).
     fn ready(&self) -> Result<(), String>;
 }
+
+/// What [`AdminState::switchover`] returns: the report, or an HTTP status and the reason.
+pub type SwitchoverFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<serde_json::Value, (u16, String)>> + Send>,
+>;

@@ -42,8 +42,8 @@ pub use errors::{ConfigErrors, LoadError, Problem};
 pub use model::{
     AdminConfig, AuthPlugin, BackendConfig, BackendTlsConfig, Config, Consistency, HeartbeatConfig,
     LogConfig, LogFormat, LoginThrottleConfig, MonitorConfig, ProxyProtocolConfig, ReplicaAffinity,
-    ReplicaBalance, RouteTarget, RoutingConfig, Rule, ShutdownConfig, StatsConfig, TimeoutsConfig,
-    TlsConfig, UserConfig, UserSecret,
+    ReplicaBalance, RouteTarget, RoutingConfig, Rule, ShutdownConfig, StatsConfig,
+    SwitchoverConfig, TimeoutsConfig, TlsConfig, UserConfig, UserSecret,
 };
 pub use reload::diff_requires_restart;
 pub use secret::{Secret, REDACTED};

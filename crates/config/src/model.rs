@@ -53,6 +53,7 @@ pub struct Config {
     pub log: LogConfig,
     pub shutdown: ShutdownConfig,
     pub stats: StatsConfig,
+    pub switchover: SwitchoverConfig,
     /// Hex SHA-256 of the raw YAML text (before `${VAR}` substitution), to
     /// tell whether a reload changed anything.
     pub source_hash: String,
@@ -428,6 +429,26 @@ impl ProxyProtocolConfig {
 
 fn as_networks<S: Serializer>(nets: &[ipnet::IpNet], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(nets.iter().map(|n| n.to_string()))
+}
+
+/// Planned switchovers (`POST /switchover`, `rwproxy switchover`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SwitchoverConfig {
+    /// The account that runs the steps; `None`: the monitor's.
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    /// The account replicas replicate with from the new primary; required for a switchover.
+    pub replication_user: Option<String>,
+    pub replication_password: Option<Secret>,
+    /// A target lagging more than this is refused.
+    #[serde(serialize_with = "as_duration")]
+    pub max_lag: Duration,
+    /// How long open transactions on the old primary may take to finish.
+    #[serde(serialize_with = "as_duration")]
+    pub drain_timeout: Duration,
+    /// How long the target may take to apply the old primary's last writes.
+    #[serde(serialize_with = "as_duration")]
+    pub catch_up_timeout: Duration,
 }
 
 /// Per-query statistics (`/queries`, `rwproxy_query_digest_*`).

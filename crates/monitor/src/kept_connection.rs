@@ -108,7 +108,7 @@ pub(crate) struct Credentials {
 /// mysql_async's TLS options for `tls`: only the configured CA is trusted (no built-in roots,
 /// as for rwproxy's own backend connections), and the certificate is checked against the
 /// host the connection is made to, so each backend against its own name.
-fn ssl_opts(tls: &MonitorTls) -> SslOpts {
+pub(crate) fn ssl_opts(tls: &MonitorTls) -> SslOpts {
     if !tls.verify {
         // mysql_async refuses an empty trust store even when it checks nothing, so the
         // built-in roots stay in (unused: any certificate is accepted).

@@ -28,6 +28,7 @@ pub mod settings;
 mod shared;
 pub mod state_machine;
 pub mod status;
+pub mod switchover;
 pub mod topology;
 
 pub use error::NoPrimary;

@@ -176,6 +176,20 @@ impl MonitorHandle {
         }
     }
 
+    /// A planned switchover to `req.target` (see [`crate::switchover`]).
+    pub async fn switchover(
+        &self,
+        req: crate::switchover::SwitchoverRequest,
+    ) -> Result<crate::switchover::SwitchoverReport, crate::switchover::SwitchoverError> {
+        let result = crate::switchover::run(&self.shared, req).await;
+        // Every backend is checked again at once, so the monitor confirms the new roles.
+        let registry = self.shared.lock();
+        for task in registry.tasks.values() {
+            task.wake.notify_one();
+        }
+        result
+    }
+
     /// Hot reload: new settings and backend list. New backends start in
     /// Starting, removed ones stop being watched, a changed address restarts
     /// that backend's watch; others keep their state. In static mode the

@@ -60,6 +60,12 @@ pub(crate) struct Registry {
     /// Data-path failure reports waiting for the backend's own check to confirm them
     /// (monitored mode): backend name → the newest report.
     pub reports: HashMap<String, PendingReport>,
+    /// A switchover runs (one at a time).
+    pub switching: bool,
+    /// A switchover holds new writes: the published topology has no primary.
+    pub hold: bool,
+    /// When a switchover last changed the roles: checks started before then are stale.
+    pub switched_at: Option<Instant>,
 }
 
 /// A data-path failure report not yet confirmed or refuted by a check.
@@ -85,6 +91,9 @@ impl Registry {
             last_heartbeat_ok: None,
             shut_down: false,
             reports: HashMap::new(),
+            switching: false,
+            hold: false,
+            switched_at: None,
         }
     }
 
@@ -169,7 +178,11 @@ impl Shared {
     /// Resolves roles, publishes a new snapshot, logs and broadcasts what
     /// changed, and wakes `wait_for_primary` callers.
     pub fn publish(&self, registry: &mut Registry) {
-        let primary = resolve_roles(&mut registry.statuses);
+        let mut primary = resolve_roles(&mut registry.statuses);
+        if registry.hold {
+            // A switchover holds writes: they wait for the new primary.
+            primary = PrimaryState::None;
+        }
         registry.generation = registry.generation.wrapping_add(1);
         let topology = Arc::new(Topology {
             generation: registry.generation,
@@ -200,6 +213,10 @@ impl Shared {
     ) {
         let mut registry = self.lock();
         if registry.shut_down || registry.tasks.get(name).map(|t| t.id) != Some(task_id) {
+            return;
+        }
+        // A check that began before a switchover changed the roles saw the old ones.
+        if registry.switched_at.is_some_and(|at| started < at) {
             return;
         }
         let ctx = registry.check_context();

@@ -83,6 +83,21 @@ impl AdminState for State {
         doc
     }
 
+    fn switchover(&self, target: Option<String>) -> rwproxy_admin::SwitchoverFuture {
+        let monitor = self.ctx.monitor().clone();
+        let request = crate::monitor_settings::switchover_request(&self.ctx.config(), target);
+        Box::pin(async move {
+            let request = request.map_err(|why| (409, why))?;
+            match monitor.switchover(request).await {
+                Ok(report) => serde_json::to_value(&report).map_err(|e| (500, e.to_string())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "switchover refused");
+                    Err((e.http_status(), e.to_string()))
+                }
+            }
+        })
+    }
+
     fn sessions_json(&self) -> serde_json::Value {
         self.ctx.registry.to_json()
     }

@@ -45,6 +45,43 @@ pub fn settings(config: &Config) -> Option<MonitorSettings> {
     })
 }
 
+/// The switchover request the configuration describes, to `target`; or why it cannot run.
+pub fn switchover_request(
+    config: &Config,
+    target: Option<String>,
+) -> Result<rwproxy_monitor::switchover::SwitchoverRequest, String> {
+    let sw = &config.switchover;
+    let (user, password) = match (&sw.user, &sw.password) {
+        (Some(u), Some(p)) => (u.clone(), p.expose().to_string()),
+        _ => match (&config.monitor.user, &config.monitor.password) {
+            (Some(u), Some(p)) => (u.clone(), p.expose().to_string()),
+            _ => return Err("a switchover needs switchover.user or monitor credentials".into()),
+        },
+    };
+    let (Some(replication_user), Some(replication_password)) =
+        (&sw.replication_user, &sw.replication_password)
+    else {
+        return Err(
+            "a switchover needs switchover.replication_user and replication_password (the account replicas replicate with)"
+                .into(),
+        );
+    };
+    Ok(rwproxy_monitor::switchover::SwitchoverRequest {
+        target,
+        user,
+        password,
+        replication_user: replication_user.clone(),
+        replication_password: replication_password.expose().to_string(),
+        tls: config.backend_tls.enabled.then(|| MonitorTls {
+            ca: config.backend_tls.ca.clone(),
+            verify: config.backend_tls.verify,
+        }),
+        max_lag: sw.max_lag,
+        drain_timeout: sw.drain_timeout,
+        catch_up_timeout: sw.catch_up_timeout,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -30,6 +30,8 @@ pub struct ProxyProcess {
     /// The YAML file the proxy was started with (rewrite it with [`ProxyProcess::rewrite_config`]).
     pub config_path: PathBuf,
     log_path: PathBuf,
+    /// Sent with every [`ProxyProcess::admin_get`] when set (`admin.token`).
+    pub admin_token: Option<String>,
     // Holds the config and log; removed on drop unless RWPROXY_KEEP_TEST_FILES is set.
     dir: Option<TempDir>,
 }
@@ -124,6 +126,7 @@ impl ProxyProcess {
             admin_port,
             config_path,
             log_path,
+            admin_token: None,
             dir: if keep {
                 let _ = dir.keep();
                 None
@@ -205,8 +208,8 @@ impl ProxyProcess {
         }
     }
 
-    /// `GET path` on the admin endpoint (no token): the status code and the body. Gives up
-    /// after 5 s.
+    /// `GET path` on the admin endpoint (with [`ProxyProcess::admin_token`] if set): the
+    /// status code and the body. Gives up after 5 s.
     pub async fn admin_get(&self, path: &str) -> std::result::Result<(u16, String), String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let addr = self.admin_addr();
@@ -214,8 +217,13 @@ impl ProxyProcess {
             let mut stream = tokio::net::TcpStream::connect(addr)
                 .await
                 .map_err(|e| format!("connect: {e}"))?;
-            let request =
-                format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            let auth = self
+                .admin_token
+                .as_ref()
+                .map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+            let request = format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+            );
             stream
                 .write_all(request.as_bytes())
                 .await

@@ -16,6 +16,7 @@ mod routing;
 mod rules;
 mod shutdown;
 mod stats;
+mod switchover;
 mod timeouts;
 mod tls;
 mod users;
@@ -48,6 +49,7 @@ const TOP_KEYS: &[&str] = &[
     "log",
     "shutdown",
     "stats",
+    "switchover",
 ];
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6033);
@@ -139,6 +141,7 @@ pub(crate) fn build_config(
     let log = log::build_log(&root, problems);
     let shutdown = shutdown::build_shutdown(&root, problems);
     let stats = stats::build_stats(&root, problems);
+    let switchover = switchover::build_switchover(&root, problems);
 
     if !problems.is_empty() {
         return None;
@@ -164,6 +167,7 @@ pub(crate) fn build_config(
         log,
         shutdown,
         stats,
+        switchover,
         source_hash,
     })
 }

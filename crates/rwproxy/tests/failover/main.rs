@@ -18,4 +18,5 @@ mod promotion;
 mod replica_death;
 mod replication;
 mod restart;
+mod switchover;
 mod tls_only;

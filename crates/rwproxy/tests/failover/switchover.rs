@@ -1,0 +1,234 @@
+//! A planned switchover driven by rwproxy (`rwproxy switchover`, `POST /switchover`): under a
+//! write load of autocommit writes and transactions, no client sees an error; the new primary
+//! takes the writes; the old primary and the other replica replicate from it; an idle session
+//! with state continues on the new primary. Refusals change nothing (issue #16 item 4).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mysql_async::prelude::Queryable;
+use rwproxy_testkit::{ProxyProcess, ThrowawayCluster};
+
+use crate::support::*;
+
+const CLUSTER: &str = "fo-switchover";
+const BASE_PORT: u16 = 3518;
+const TOKEN: &str = "switch-token-4b1d";
+
+fn yaml(cluster: &ThrowawayCluster) -> String {
+    let extra = "  write_wait_timeout: 5s\n";
+    fast_yaml(cluster, extra)
+        .replace(
+            "  listen: {admin}\n",
+            &format!("  listen: {{admin}}\n  token: \"{TOKEN}\"\n"),
+        )
+        + "switchover: { user: admin, password: admin_pass, replication_user: repl, replication_password: repl_pass, max_lag: 2s, drain_timeout: 2s, catch_up_timeout: 2s }\n"
+}
+
+async fn post(proxy: &ProxyProcess, path: &str, token: Option<&str>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(proxy.admin_addr())
+        .await
+        .unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    s.write_all(
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    errors: Arc<Mutex<Vec<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+async fn start_load(proxy: &ProxyProcess, cluster: &ThrowawayCluster) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for client in 0..6u32 {
+        let mut conn = app_via(proxy, cluster).await;
+        let (stop, ok, errors) = (stop.clone(), ok.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let r = if client % 2 == 0 {
+                    conn.query_drop(format!(
+                        "INSERT INTO t_switch (client, n, server) VALUES ({client}, {i}, @@server_id)"
+                    ))
+                    .await
+                } else {
+                    async {
+                        conn.query_drop("BEGIN").await?;
+                        conn.query_drop(format!(
+                            "INSERT INTO t_switch (client, n, server) VALUES ({client}, {i}, @@server_id)"
+                        ))
+                        .await?;
+                        conn.query_drop("SELECT COUNT(*) FROM t_switch").await?;
+                        conn.query_drop("COMMIT").await
+                    }
+                    .await
+                };
+                match r {
+                    Ok(()) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => errors.lock().unwrap().push(format!("client {client}: {e}")),
+                }
+            }
+        }));
+    }
+    Load {
+        stop,
+        ok,
+        errors,
+        tasks,
+    }
+}
+
+impl Load {
+    async fn finish(self) -> (u64, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let errors = self.errors.lock().unwrap().clone();
+        (self.ok.load(Ordering::Relaxed), errors)
+    }
+}
+
+async fn master_port(cluster: &ThrowawayCluster, node: usize) -> Option<u16> {
+    let rows = cluster.admin_rows(node, "SHOW SLAVE STATUS").await.ok()?;
+    rows.first()?.get::<u16, _>("Master_Port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switchover_under_write_load_costs_no_client_error() {
+    let _serial = serial().await;
+    let cluster = throwaway(CLUSTER, BASE_PORT);
+    admin_exec(
+        &cluster,
+        0,
+        "CREATE TABLE app.t_switch (id INT AUTO_INCREMENT PRIMARY KEY, client INT, n INT, server INT)",
+    )
+    .await;
+    let mut proxy = match ProxyProcess::start(proxy_bin(), &yaml(&cluster)) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    proxy.admin_token = Some(TOKEN.to_string());
+    let settled = wait_backends(&proxy, "db1 primary", secs(10), |b| {
+        primary_name(b).as_deref() == Some("db1")
+            && ["db2", "db3"]
+                .iter()
+                .all(|n| state_of(b, n).as_deref() == Some("up"))
+    })
+    .await;
+    assert!(settled.is_ok(), "{settled:?}\n{}", proxy.log_tail(20));
+    let mut idle = app_via(&proxy, &cluster).await;
+    idle.query_drop("SET SESSION time_zone = '+03:00'")
+        .await
+        .unwrap();
+
+    // Refusals first: they change nothing.
+    assert_eq!(post(&proxy, "/switchover?to=db2", None).await.0, 401);
+    assert_eq!(post(&proxy, "/switchover?to=db9", Some(TOKEN)).await.0, 404);
+    assert_eq!(post(&proxy, "/switchover?to=db1", Some(TOKEN)).await.0, 409);
+
+    let load = start_load(&proxy, &cluster).await;
+    tokio::time::sleep(ms(800)).await;
+    // The command-line form.
+    let bin = proxy_bin();
+    let admin = proxy.admin_addr().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .args(["switchover", "--admin", &admin, "--to", "db2"])
+            .env("RWPROXY_ADMIN_TOKEN", TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    if !output.status.success() {
+        let (ok, errors) = load.finish().await;
+        panic!(
+            "rwproxy switchover failed: {}{stdout}\nload: {ok} ok, errors: {errors:#?}\n--- proxy log ---\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            proxy.log_tail(30)
+        );
+    }
+    assert!(
+        output.status.success(),
+        "rwproxy switchover failed: {}{stdout}\n--- proxy log ---\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        proxy.log_tail(30)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["from"], "db1");
+    assert_eq!(report["to"], "db2");
+    assert_eq!(report["not_repointed"], serde_json::json!([]), "{report}");
+    tokio::time::sleep(ms(800)).await;
+    let (ok, errors) = load.finish().await;
+    println!("switchover report: {report}; {ok} statements/transactions succeeded");
+    assert!(ok > 50, "the load ran only {ok} times");
+    assert!(
+        errors.is_empty(),
+        "client errors during the switchover: {errors:#?}\n{}",
+        proxy.log_tail(30)
+    );
+
+    let doc = backends(&proxy).await.unwrap();
+    assert_eq!(primary_name(&doc).as_deref(), Some("db2"), "{doc}");
+    // Writes after the switch ran on server 2; both others replicate from it.
+    let mut conn = app_via(&proxy, &cluster).await;
+    let server: Option<u32> = conn
+        .query_first(
+            "INSERT INTO t_switch (client, n, server) VALUES (99, 0, @@server_id) RETURNING server",
+        )
+        .await
+        .unwrap();
+    assert_eq!(server, Some(2));
+    assert_eq!(master_port(&cluster, 0).await, Some(BASE_PORT + 1));
+    assert_eq!(master_port(&cluster, 2).await, Some(BASE_PORT + 1));
+    // The idle session continues, with its state, on the new primary.
+    let row: Option<(String, u32)> = idle
+        .query_first("INSERT INTO t_switch (client, n, server) VALUES (98, 0, @@server_id) RETURNING @@time_zone, server")
+        .await
+        .unwrap();
+    assert_eq!(row, Some(("+03:00".to_string(), 2)));
+
+    // And back, with the HTTP form.
+    let (status, body) = post(&proxy, "/switchover?to=db1", Some(TOKEN)).await;
+    assert_eq!(status, 200, "{body}\n{}", proxy.log_tail(30));
+    let settled = wait_backends(&proxy, "db1 primary again", secs(10), |b| {
+        primary_name(b).as_deref() == Some("db1")
+    })
+    .await;
+    assert!(settled.is_ok(), "{settled:?}");
+    let server: Option<u32> = conn
+        .query_first(
+            "INSERT INTO t_switch (client, n, server) VALUES (97, 0, @@server_id) RETURNING server",
+        )
+        .await
+        .unwrap();
+    assert_eq!(server, Some(1));
+}
