@@ -26,6 +26,7 @@ pub mod listener;
 pub mod login_throttle;
 mod names;
 pub mod observer;
+mod pinned;
 mod prepared;
 pub mod processlist;
 mod query;

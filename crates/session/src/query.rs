@@ -553,6 +553,14 @@ impl Session {
         self.backends.discard(&self.ctx, backend);
         self.prepared.forget_backend(backend);
         self.publish_threads();
+        if self.state.pinned_on.as_deref() == Some(backend) {
+            // Temporary tables, locks, user variables… went with the connection.
+            self.state.pinned_lost = true;
+            return Err(BackendError::Stale {
+                backend: backend.to_string(),
+                lost: "this session's temporary tables, locks or user variables on it are lost",
+            });
+        }
         if self.state.transaction_backend.as_deref() == Some(backend) {
             self.state.transaction_backend = None;
             self.state
@@ -815,6 +823,7 @@ impl Session {
             if ok || outcome.saw_ok {
                 self.state.pins.replay_overflow = true;
             }
+            self.track_pinned_state(backend);
             return;
         }
         if !ok {
@@ -864,6 +873,7 @@ impl Session {
         {
             self.state.user_vars_on_primary = true;
         }
+        self.track_pinned_state(backend);
     }
 
     /// Logs a session command that succeeded on `backend`, for replay on the session's other

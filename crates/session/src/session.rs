@@ -255,6 +255,13 @@ impl Session {
             .await?;
             return Ok(Flow::Close);
         };
+        if cmd != COM_QUIT && self.state.pinned_on.is_some() {
+            if let Some(why) = self.lost_pinned_state() {
+                tracing::info!(reason = %why, "session state lost; closing the session");
+                self.send_error(1, crate::pinned::STATE_LOST, why).await?;
+                return Ok(Flow::Close);
+            }
+        }
         match cmd {
             COM_QUIT => Ok(Flow::Close),
             COM_PING => {

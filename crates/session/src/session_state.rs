@@ -44,6 +44,31 @@ pub struct Pins {
 }
 
 impl Pins {
+    /// What of it lives on one server's connection only (named for an error message), or
+    /// `None` when nothing does.
+    pub fn server_side(&self, user_vars: bool) -> Option<String> {
+        let mut what = Vec::new();
+        if self.temporary_tables > 0 {
+            what.push("temporary tables");
+        }
+        if self.lock_tables {
+            what.push("LOCK TABLES");
+        }
+        if self.named_locks {
+            what.push("named locks (GET_LOCK)");
+        }
+        if self.sql_prepared > 0 {
+            what.push("SQL prepared statements");
+        }
+        if user_vars {
+            what.push("user variables");
+        }
+        if self.replay_overflow {
+            what.push("session settings rwproxy could not log");
+        }
+        (!what.is_empty()).then(|| what.join(", "))
+    }
+
     pub fn any(&self) -> bool {
         self.temporary_tables > 0
             || self.lock_tables
@@ -71,6 +96,11 @@ pub struct SessionState {
     pub next_transaction_read_only: bool,
     pub pins: Pins,
     pub user_vars_on_primary: bool,
+    /// The backend whose connection holds this session's server-side state (temporary tables,
+    /// locks, user variables…: see [`Pins::server_side`]), while there is any.
+    pub pinned_on: Option<String>,
+    /// That connection was lost (the server restarted or closed it): the state is gone.
+    pub pinned_lost: bool,
     /// The backend that ran the previous statement.
     pub last_backend: Option<String>,
     /// The newest position this session wrote (read-your-writes).
@@ -114,6 +144,8 @@ impl SessionState {
             next_transaction_read_only: false,
             pins: Pins::default(),
             user_vars_on_primary: false,
+            pinned_on: None,
+            pinned_lost: false,
             last_backend: None,
             last_write: None,
             write_position_unknown: false,

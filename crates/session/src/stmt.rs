@@ -371,6 +371,7 @@ impl Session {
             if outcome.error_code.is_none() {
                 self.state.pins.replay_overflow = true;
             }
+            self.track_pinned_state(backend);
             return;
         }
         let mut text = Vec::with_capacity(sql.len() + 1);

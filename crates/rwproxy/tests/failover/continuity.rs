@@ -131,3 +131,86 @@ async fn wait_primary(proxy: &ProxyProcess, name: &str) {
         panic!("{e}\n--- proxy log ---\n{}", proxy.log_tail(30));
     }
 }
+
+/// A session with state that cannot move (a temporary table, a user variable) is told, on its
+/// next statement after the primary changed or restarted, what it lost, and is closed — never
+/// a "table doesn't exist" from a server that never saw the table. Sessions without such state
+/// continue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_with_state_that_cannot_move_are_told_what_was_lost() {
+    let _serial = serial().await;
+    let cluster = throwaway("fo-pinned", 3521);
+    let proxy = start_proxy(&fast_yaml(&cluster, "")).await;
+    let mut plain = app_via(&proxy, &cluster).await;
+    plain.query_drop("SELECT 1").await.unwrap();
+    let mut temp = app_via(&proxy, &cluster).await;
+    temp.query_drop("CREATE TEMPORARY TABLE tt (id INT)")
+        .await
+        .unwrap();
+    temp.query_drop("INSERT INTO tt VALUES (1)").await.unwrap();
+    let mut uservar = app_via(&proxy, &cluster).await;
+    uservar.query_drop("SELECT @picked := 42").await.unwrap();
+
+    // 1. The primary moves elsewhere.
+    tokio::task::block_in_place(|| cluster.promote(1)).unwrap();
+    wait_primary(&proxy, "db2").await;
+    for (conn, what) in [
+        (&mut temp, "temporary tables"),
+        (&mut uservar, "user variables"),
+    ] {
+        let err = match conn.query_drop("SELECT 1").await {
+            Err(mysql_async::Error::Server(e)) => e,
+            other => panic!(
+                "expected ERR 1927 naming {what}, got {other:?}\n{}",
+                proxy.log_tail(20)
+            ),
+        };
+        assert_eq!((err.code, err.state.as_str()), (1927, "70100"), "{err:?}");
+        assert!(err.message.contains(what), "{}", err.message);
+        assert!(
+            err.message.contains("no longer the primary"),
+            "{}",
+            err.message
+        );
+        assert!(
+            conn.query_drop("SELECT 1").await.is_err(),
+            "the session must be closed"
+        );
+    }
+    plain.query_drop("SELECT 1").await.unwrap();
+
+    // 2. The primary restarts: the connection holding the temporary table is gone.
+    let mut temp = app_via(&proxy, &cluster).await;
+    temp.query_drop("CREATE TEMPORARY TABLE tt2 (id INT)")
+        .await
+        .unwrap();
+    signal_node(&cluster, 1, rwproxy_testkit::TestSignal::Kill);
+    let mut attempt = 0;
+    while let Err(e) = tokio::task::block_in_place(|| cluster.up()) {
+        attempt += 1;
+        assert!(attempt < 5, "restarting node1: {e}");
+        tokio::time::sleep(secs(2)).await;
+    }
+    let settled = wait_backends(&proxy, "db2 up and primary again", secs(30), |b| {
+        primary_name(b).as_deref() == Some("db2") && state_of(b, "db2").as_deref() == Some("up")
+    })
+    .await;
+    assert!(settled.is_ok(), "{settled:?}");
+    let err = match temp.query_drop("SELECT * FROM tt2").await {
+        Err(mysql_async::Error::Server(e)) => e,
+        other => panic!(
+            "expected an error naming the lost table, got {other:?}\n{}",
+            proxy.log_tail(20)
+        ),
+    };
+    assert_ne!(
+        err.code, 1146,
+        "a 'table doesn't exist' from a server that never saw it: {err:?}"
+    );
+    assert!(err.message.contains("temporary tables"), "{}", err.message);
+    assert!(
+        temp.query_drop("SELECT 1").await.is_err(),
+        "the session must be closed"
+    );
+    plain.query_drop("SELECT 1").await.unwrap();
+}
