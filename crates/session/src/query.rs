@@ -681,11 +681,60 @@ impl Session {
                         tracing::info!(backend = %chosen.backend, error = %err, "read failed before any result; retrying on another server");
                         continue;
                     }
+                    // The primary cannot be reached and the statement was never sent (outside a
+                    // transaction): as in any window without a primary, it waits up to
+                    // `write_wait_timeout` for the monitor to confirm the failure and a new (or
+                    // the same, recovered) primary to be published, then runs there.
+                    let never_sent = matches!(
+                        err,
+                        BackendError::Connect { .. } | BackendError::MarkedDown { .. }
+                    );
+                    if never_sent
+                        && chosen.role == DestRole::Primary
+                        && !self.state.in_transaction()
+                        && attempts <= 3
+                        && self.wait_for_another_primary(&chosen.backend).await
+                    {
+                        tracing::info!(backend = %chosen.backend, error = %err, "the primary could not be reached before the statement was sent; running it on the primary now published");
+                        continue;
+                    }
                     let (code, state, message) = err.client_error();
                     self.send_error(1, (code, &state), message).await?;
                     return Ok(None);
                 }
             }
+        }
+    }
+
+    /// After `failed` (the primary) could not be reached: waits until the monitor publishes a
+    /// primary other than it, or says it is up again after a check that started later (a
+    /// refuted report), up to `monitor.write_wait_timeout`. Whether to try again.
+    async fn wait_for_another_primary(&self, failed: &str) -> bool {
+        let (wait, interval) = {
+            let config = self.ctx.config_guard();
+            (config.monitor.write_wait_timeout, config.monitor.interval)
+        };
+        let started = Instant::now();
+        let deadline = started + wait;
+        // The monitor checks the backend at once after a report; still up two intervals later,
+        // it refuted the report (the failure was this connection's own).
+        let refuted_after = started + interval.saturating_mul(2);
+        loop {
+            let topology = self.ctx.monitor().snapshot();
+            match &topology.primary {
+                PrimaryState::One(p) if p.as_str() != failed => return true,
+                PrimaryState::One(_)
+                    if Instant::now() >= refuted_after
+                        && topology.get(failed).is_some_and(|b| b.is_up()) =>
+                {
+                    return true
+                }
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
