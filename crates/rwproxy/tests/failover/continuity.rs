@@ -214,3 +214,81 @@ async fn sessions_with_state_that_cannot_move_are_told_what_was_lost() {
     );
     plain.query_drop("SELECT 1").await.unwrap();
 }
+
+/// The primary dies under a write load and another is promoted a second later (issue #16 item
+/// 2): statements that were in flight on the dead primary get 2013 (their outcome is unknown);
+/// every statement sent after the kill waits for the new primary and runs there — none gets
+/// "cannot connect".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_during_a_failover_wait_for_the_new_primary() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let _serial = serial().await;
+    let cluster = throwaway("fo-window", 3524);
+    admin_exec(
+        &cluster,
+        0,
+        "CREATE TABLE app.t_window (id INT AUTO_INCREMENT PRIMARY KEY, client INT, server INT)",
+    )
+    .await;
+    let yaml = fast_yaml(&cluster, "  write_wait_timeout: 5s\n");
+    let proxy = start_proxy(&yaml).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::<(u16, String)>::new()));
+    let mut tasks = Vec::new();
+    const CLIENTS: usize = 4;
+    for client in 0..CLIENTS {
+        let mut conn = app_via(&proxy, &cluster).await;
+        let (stop, errors) = (stop.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ok_after = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let r = conn
+                    .query_drop(format!(
+                        "INSERT INTO t_window (client, server) VALUES ({client}, @@server_id)"
+                    ))
+                    .await;
+                match r {
+                    Ok(()) => ok_after += 1,
+                    Err(mysql_async::Error::Server(e)) => {
+                        errors.lock().unwrap().push((e.code, e.message))
+                    }
+                    Err(e) => {
+                        // The client library gave the connection up: this client stops.
+                        errors.lock().unwrap().push((0, e.to_string()));
+                        return ok_after;
+                    }
+                }
+            }
+            ok_after
+        }));
+    }
+    tokio::time::sleep(ms(700)).await;
+    signal_node(&cluster, 0, rwproxy_testkit::TestSignal::Kill);
+    tokio::time::sleep(ms(1000)).await;
+    tokio::task::block_in_place(|| cluster.promote(1)).unwrap();
+    wait_primary(&proxy, "db2").await;
+    tokio::time::sleep(ms(700)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    let errors = errors.lock().unwrap().clone();
+    println!("{total} writes succeeded; errors: {errors:?}");
+    assert!(
+        errors.iter().all(|(code, _)| *code == 2013 || *code == 0),
+        "only statements in flight at the kill may fail (2013): {errors:#?}\n{}",
+        proxy.log_tail(30)
+    );
+    assert!(
+        errors.len() <= CLIENTS,
+        "more failures than statements in flight: {errors:#?}"
+    );
+    let rows: Option<i64> = cluster
+        .admin_scalar(1, "SELECT COUNT(*) FROM app.t_window WHERE server = 2")
+        .await
+        .unwrap();
+    assert!(rows.unwrap_or(0) > 0, "no write ran on the new primary");
+}
