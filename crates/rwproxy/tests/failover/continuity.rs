@@ -217,15 +217,15 @@ async fn sessions_with_state_that_cannot_move_are_told_what_was_lost() {
 
 /// The primary dies under a write load and another is promoted a second later (issue #16 item
 /// 2): statements that were in flight on the dead primary get 2013 (their outcome is unknown);
-/// every statement sent after the kill waits for the new primary and runs there — none gets
-/// "cannot connect".
+/// statements sent after it wait for the new primary and run there — none gets "cannot
+/// connect" (2003).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_during_a_failover_wait_for_the_new_primary() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
     let _serial = serial().await;
-    let cluster = throwaway("fo-window", 3524);
+    let cluster = throwaway("fo-window", 3530);
     admin_exec(
         &cluster,
         0,
