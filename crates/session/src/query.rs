@@ -49,7 +49,11 @@ impl Refusal {
 
 /// How running a statement on a backend failed.
 pub(crate) enum RunError {
-    /// Nothing reached the client: it may be retried or answered with an error.
+    /// The statement was never written to a server (connecting, logging in or writing to the
+    /// connection failed): running it elsewhere cannot run it twice.
+    NotSent(BackendError),
+    /// The statement was written but nothing reached the client: its outcome on the server is
+    /// unknown; a read may be retried, anything else is answered with an error.
     Backend(BackendError),
     /// The backend failed mid-response: the client got an error packet already (or is gone).
     MidResponse,
@@ -344,7 +348,7 @@ impl Session {
             attempt += 1;
             self.drop_if_stale(backend)
                 .await
-                .map_err(RunError::Backend)?;
+                .map_err(RunError::NotSent)?;
             let opening = !self.backends.is_open(backend);
             if opening {
                 self.handle
@@ -373,9 +377,9 @@ impl Session {
                 self.handle.set_connecting(None);
             }
             match readied {
-                Some(r) => r.map(|_| ()).map_err(RunError::Backend)?,
+                Some(r) => r.map(|_| ()).map_err(RunError::NotSent)?,
                 None => {
-                    return Err(RunError::Backend(BackendError::MarkedDown {
+                    return Err(RunError::NotSent(BackendError::MarkedDown {
                         backend: backend.to_string(),
                     }))
                 }
@@ -384,7 +388,7 @@ impl Session {
                 self.publish_threads();
             }
             let Some(slot) = self.backends.get_mut(backend) else {
-                return Err(RunError::Backend(BackendError::Protocol {
+                return Err(RunError::NotSent(BackendError::Protocol {
                     backend: backend.to_string(),
                     what: "connection vanished after it was opened".into(),
                 }));
@@ -396,7 +400,7 @@ impl Session {
             // seen now.
             if crate::down_watch::is_down(&self.ctx, backend) {
                 self.handle.set_in_flight(None);
-                return Err(RunError::Backend(BackendError::MarkedDown {
+                return Err(RunError::NotSent(BackendError::MarkedDown {
                     backend: backend.to_string(),
                 }));
             }
@@ -418,14 +422,14 @@ impl Session {
                     // connection: they cannot simply be sent again.
                     let resendable = !matches!(payload.first(), Some(0x16..=0x1c | 0xfa));
                     if opening || attempt > 1 || !resendable {
-                        return Err(RunError::Backend(BackendError::Lost {
+                        return Err(RunError::NotSent(BackendError::Lost {
                             backend: backend.to_string(),
                             source: e,
                         }));
                     }
                     // The server closed the kept connection: nothing was executed.
                     tracing::info!(backend, error = %e, "writing to a kept backend connection failed; sending the statement on a new one");
-                    self.forget_connection(backend).map_err(RunError::Backend)?;
+                    self.forget_connection(backend).map_err(RunError::NotSent)?;
                 }
             }
         };
@@ -644,7 +648,7 @@ impl Session {
             // the metrics right after its answer sees its statement counted).
             self.ctx.observer.routed(chosen.role, chosen.reason);
             let started = Instant::now();
-            match self
+            let (err, unsent) = match self
                 .run_on(&chosen.backend, payload, expect, rewrite.clone())
                 .await
             {
@@ -660,49 +664,53 @@ impl Session {
                 }
                 Err(RunError::Client(e)) => return Err(e),
                 Err(RunError::MidResponse) => return Ok(None),
-                Err(RunError::Backend(err)) => {
-                    let refused_login = matches!(err, BackendError::Auth { .. });
-                    if refused_login {
-                        self.ctx.accounts_stale();
-                    }
-                    let retry = chosen.retryable && attempts == 1 && !self.state.in_transaction();
-                    if retry && refused_login && chosen.role != DestRole::Primary {
-                        // A replica that has not applied an account (or grant) created a moment
-                        // ago refuses the login the primary accepts: the primary answers.
-                        target = Target::Primary;
-                    }
-                    if err.failure() == Failure::Unhealthy || retry {
-                        self.note_backend_failure(&err);
-                    } else {
-                        self.backends.discard(&self.ctx, err.backend());
-                        self.prepared.forget_backend(err.backend());
-                    }
-                    if retry {
-                        tracing::info!(backend = %chosen.backend, error = %err, "read failed before any result; retrying on another server");
-                        continue;
-                    }
-                    // The primary cannot be reached and the statement was never sent (outside a
-                    // transaction): as in any window without a primary, it waits up to
-                    // `write_wait_timeout` for the monitor to confirm the failure and a new (or
-                    // the same, recovered) primary to be published, then runs there.
-                    let never_sent = matches!(
-                        err,
-                        BackendError::Connect { .. } | BackendError::MarkedDown { .. }
-                    );
-                    if never_sent
-                        && chosen.role == DestRole::Primary
-                        && !self.state.in_transaction()
-                        && attempts <= 3
-                        && self.wait_for_another_primary(&chosen.backend).await
-                    {
-                        tracing::info!(backend = %chosen.backend, error = %err, "the primary could not be reached before the statement was sent; running it on the primary now published");
-                        continue;
-                    }
-                    let (code, state, message) = err.client_error();
-                    self.send_error(1, (code, &state), message).await?;
-                    return Ok(None);
-                }
+                Err(RunError::Backend(err)) => (err, false),
+                Err(RunError::NotSent(err)) => (err, true),
+            };
+            let refused_login = matches!(err, BackendError::Auth { .. });
+            if refused_login {
+                self.ctx.accounts_stale();
             }
+            let retry = chosen.retryable && attempts == 1 && !self.state.in_transaction();
+            if retry && refused_login && chosen.role != DestRole::Primary {
+                // A replica that has not applied an account (or grant) created a moment
+                // ago refuses the login the primary accepts: the primary answers.
+                target = Target::Primary;
+            }
+            if err.failure() == Failure::Unhealthy || retry {
+                self.note_backend_failure(&err);
+            } else {
+                self.backends.discard(&self.ctx, err.backend());
+                self.prepared.forget_backend(err.backend());
+            }
+            if retry {
+                tracing::info!(backend = %chosen.backend, error = %err, "read failed before any result; retrying on another server");
+                continue;
+            }
+            // The primary cannot be reached and the statement was never sent (outside a
+            // transaction): as in any window without a primary, it waits up to
+            // `write_wait_timeout` for the monitor to confirm the failure and a new (or
+            // the same, recovered) primary to be published, then runs there.
+            let never_sent = unsent
+                && matches!(
+                    err,
+                    BackendError::Connect { .. }
+                        | BackendError::Timeout { .. }
+                        | BackendError::Lost { .. }
+                        | BackendError::MarkedDown { .. }
+                );
+            if never_sent
+                && chosen.role == DestRole::Primary
+                && !self.state.in_transaction()
+                && attempts <= 3
+                && self.wait_for_another_primary(&chosen.backend).await
+            {
+                tracing::info!(backend = %chosen.backend, error = %err, "the primary could not be reached before the statement was sent; running it on the primary now published");
+                continue;
+            }
+            let (code, state, message) = err.client_error();
+            self.send_error(1, (code, &state), message).await?;
+            return Ok(None);
         }
     }
 

@@ -243,7 +243,7 @@ impl Session {
             };
             let backend_id = match self.prepare_on(id, &chosen.backend).await {
                 Ok(b) => b,
-                Err(RunError::Backend(err)) => {
+                Err(RunError::Backend(err) | RunError::NotSent(err)) => {
                     let retry = chosen.retryable && attempts == 1;
                     self.note_backend_failure(&err);
                     if retry {
@@ -324,7 +324,7 @@ impl Session {
                 }
                 Err(RunError::Client(e)) => return Err(e),
                 Err(RunError::MidResponse) => return Ok(Flow::Continue),
-                Err(RunError::Backend(err)) => {
+                Err(RunError::Backend(err) | RunError::NotSent(err)) => {
                     let retry = chosen.retryable && attempts == 1 && !self.state.in_transaction();
                     self.note_backend_failure(&err);
                     if retry {
@@ -410,7 +410,7 @@ impl Session {
         let backend_id = match self.prepare_on(id, &target).await {
             Ok(b) => b,
             Err(RunError::Client(e)) => return Err(e),
-            Err(RunError::Backend(err)) => {
+            Err(RunError::Backend(err) | RunError::NotSent(err)) => {
                 self.note_backend_failure(&err);
                 return Ok(Flow::Continue);
             }
@@ -517,7 +517,7 @@ impl Session {
             Ok(outcome) => self.state.after_statement(&backend, outcome.status),
             Err(RunError::Client(e)) => return Err(e),
             Err(RunError::MidResponse) => {}
-            Err(RunError::Backend(err)) => {
+            Err(RunError::Backend(err) | RunError::NotSent(err)) => {
                 self.note_backend_failure(&err);
                 let (code, state, message) = err.client_error();
                 self.send_error(1, (code, &state), message).await?;
