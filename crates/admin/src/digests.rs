@@ -21,8 +21,8 @@ use crate::labels::DestRole;
 pub struct DigestSample<'a> {
     /// The digest id (a hash of the normalised text).
     pub id: u64,
-    /// The normalised text (kept when the entry is created).
-    pub text: &'a str,
+    /// The normalised text (asked for only when the entry is created).
+    pub text: DigestText<'a>,
     /// The routing hint the statement carried, as a label (`primary`, `replica`).
     pub hint: Option<&'static str>,
     pub user: &'a str,
@@ -31,6 +31,31 @@ pub struct DigestSample<'a> {
     pub elapsed: Duration,
     pub rows: u64,
     pub error: bool,
+}
+
+/// A digest's text: at hand, or made on demand (a statement already counted needs none).
+#[derive(Clone, Copy)]
+pub enum DigestText<'a> {
+    Known(&'a str),
+    Lazy(&'a dyn Fn() -> String),
+}
+
+impl DigestText<'_> {
+    fn make(&self) -> Box<str> {
+        match self {
+            DigestText::Known(t) => (*t).into(),
+            DigestText::Lazy(f) => f().into_boxed_str(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DigestText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DigestText::Known(t) => write!(f, "{t:?}"),
+            DigestText::Lazy(_) => f.write_str("(on demand)"),
+        }
+    }
 }
 
 /// How `/queries` sorts.
@@ -81,7 +106,7 @@ impl Entry {
     fn new(s: &DigestSample<'_>, now: u64) -> Entry {
         Entry {
             id: s.id,
-            text: s.text.into(),
+            text: s.text.make(),
             hint: s.hint,
             user: s.user.into(),
             schema: s.schema.unwrap_or_default().into(),
@@ -214,9 +239,29 @@ impl Entry {
     }
 }
 
+/// The table's keys are hashes already: used as they are.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Keyed<V> = HashMap<u64, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
 #[derive(Debug)]
 struct Table {
-    entries: HashMap<u64, Entry>,
+    entries: Keyed<Entry>,
     other: Entry,
 }
 
@@ -272,7 +317,7 @@ impl DigestStore {
     pub fn new(max_digests: usize) -> DigestStore {
         DigestStore {
             table: Mutex::new(Table {
-                entries: HashMap::new(),
+                entries: Keyed::default(),
                 other: Entry::other(),
             }),
             max_digests: AtomicUsize::new(max_digests.max(1)),
@@ -380,7 +425,7 @@ mod tests {
     fn sample<'a>(id: u64, text: &'a str, user: &'a str) -> DigestSample<'a> {
         DigestSample {
             id,
-            text,
+            text: DigestText::Known(text),
             hint: None,
             user,
             schema: Some("app"),

@@ -25,7 +25,7 @@ mod state;
 
 pub use auth::AdminToken;
 pub use backend_metrics::BackendMetricsView;
-pub use digests::{DigestSample, DigestSort, DigestStore, DigestView};
+pub use digests::{DigestSample, DigestSort, DigestStore, DigestText, DigestView};
 pub use error::AdminError;
 pub use error_codes::KNOWN_ERROR_CODES;
 pub use histogram::QUERY_DURATION_BUCKETS;

@@ -126,6 +126,12 @@ impl MonitorHandle {
         self.shared.snapshot.load_full()
     }
 
+    /// The current topology, borrowed for a moment: no reference count is touched (the hot
+    /// path's read; do not hold it across an await).
+    pub fn current(&self) -> arc_swap::Guard<Arc<Topology>> {
+        self.shared.snapshot.load()
+    }
+
     /// The data path failed to use `backend`: mark it Down at once. It
     /// returns after a successful check (replicas: `recovery_checks` good
     /// checks), or in static mode after the cooldown. Unknown names are

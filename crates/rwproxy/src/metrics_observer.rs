@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rwproxy_admin as l;
-use rwproxy_admin::{DigestSample, DigestStore, Metrics};
+use rwproxy_admin::{DigestSample, DigestStore, DigestText, Metrics};
 use rwproxy_session::observer::StatementDone;
 use rwproxy_session::{CausalOutcome, DestRole, SessionObserver};
 
@@ -87,10 +87,12 @@ impl SessionObserver for MetricsObserver {
         self.digests_on.load(Ordering::Relaxed)
     }
     fn statement_done(&self, done: &StatementDone<'_>) {
-        let digest = rwproxy_sql::digest(done.sql, done.options);
+        // The text is made only for a statement not counted yet.
+        let digest = rwproxy_sql::digest_id(done.sql, done.options);
+        let text = || rwproxy_sql::digest(done.sql, done.options).text;
         self.digests.record(&DigestSample {
             id: digest.id,
-            text: &digest.text,
+            text: DigestText::Lazy(&text),
             hint: digest.hint.map(|h| match h {
                 rwproxy_sql::RouteHint::Primary => "primary",
                 rwproxy_sql::RouteHint::Replica => "replica",

@@ -62,7 +62,7 @@ fn notify_waiting_on(ctx: &ProxyContext, down: impl Fn(&str) -> bool) {
 /// Whether the monitor currently has `backend` down.
 pub(crate) fn is_down(ctx: &ProxyContext, backend: &str) -> bool {
     ctx.monitor()
-        .snapshot()
+        .current()
         .get(backend)
         .is_some_and(|b| b.state == BackendState::Down)
 }

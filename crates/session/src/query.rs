@@ -108,10 +108,11 @@ impl Session {
     /// The current primary, waiting up to `write_wait_timeout` for one to appear (a failover
     /// in progress). When no backend at all is reachable the error comes at once.
     pub(crate) async fn primary(&mut self) -> Result<std::sync::Arc<str>, Refusal> {
-        let wait = self.ctx.config().monitor.write_wait_timeout;
-        let deadline = Instant::now() + wait;
+        let wait = self.ctx.config_guard().monitor.write_wait_timeout;
+        // Read from the clock only when there is no primary to wait for.
+        let mut deadline = None;
         loop {
-            let topology = self.ctx.monitor().snapshot();
+            let topology = self.ctx.monitor().current();
             match &topology.primary {
                 PrimaryState::One(name) => return Ok(self.names.get(name)),
                 PrimaryState::Conflict(names) => {
@@ -129,6 +130,7 @@ impl Session {
                 .backends
                 .iter()
                 .all(|b| b.state == rwproxy_monitor::BackendState::Down);
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + wait);
             if all_down || Instant::now() >= deadline {
                 let reasons: Vec<String> = topology
                     .backends
@@ -171,6 +173,7 @@ impl Session {
                     )
                 });
             }
+            drop(topology);
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -190,7 +193,7 @@ impl Session {
                 retryable: false,
             }),
             Target::Backend(name) => {
-                let topology = self.ctx.monitor().snapshot();
+                let topology = self.ctx.monitor().current();
                 let Some(status) = topology.get(name) else {
                     return Err(Refusal::new(
                         codes::CANNOT_CONNECT,
@@ -211,7 +214,7 @@ impl Session {
                 })
             }
             Target::SessionHome => {
-                let topology = self.ctx.monitor().snapshot();
+                let topology = self.ctx.monitor().current();
                 if let PrimaryState::One(p) = &topology.primary {
                     return Ok(Chosen {
                         backend: self.names.get(p),
@@ -245,7 +248,7 @@ impl Session {
     /// anyone, so reads go to a replica that still answers, whatever its lag, as long as it has
     /// what the session must see (`required`).
     fn degraded_replica(&mut self, required: Option<&GtidPosition>) -> Option<std::sync::Arc<str>> {
-        let topology = self.ctx.monitor().snapshot();
+        let topology = self.ctx.monitor().current();
         if !matches!(topology.primary, PrimaryState::None) {
             return None;
         }

@@ -32,18 +32,52 @@ pub struct Digest {
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
-/// The normalised text, built token by token, hashed as it grows.
-struct Out {
+/// A statement's digest id and hint, without the text (what counting an already known statement
+/// needs; computed without allocating).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestId {
+    /// FNV-1a 64 of the whole normalised text (the same as [`Digest::id`]).
+    pub id: u64,
+    /// The routing hint the statement carried in a comment, if any.
+    pub hint: Option<RouteHint>,
+}
+
+/// Where normalised bytes go: a hash only, or a hash and the text.
+trait Sink {
+    fn push(&mut self, bytes: &[u8]);
+    /// `bytes` in ASCII lower case.
+    fn push_lower(&mut self, bytes: &[u8]);
+}
+
+#[inline]
+fn fnv(hash: u64, b: u8) -> u64 {
+    (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME)
+}
+
+impl Sink for u64 {
+    #[inline]
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            *self = fnv(*self, b);
+        }
+    }
+    #[inline]
+    fn push_lower(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            *self = fnv(*self, b.to_ascii_lowercase());
+        }
+    }
+}
+
+/// The normalised text, built piece by piece, hashed as it grows.
+struct Text {
     text: String,
     hash: u64,
     cut: bool,
 }
 
-impl Out {
-    fn push_bytes(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.hash = (self.hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
-        }
+impl Text {
+    fn append(&mut self, bytes: &[u8]) {
         if self.cut {
             return;
         }
@@ -62,8 +96,27 @@ impl Out {
     }
 }
 
-/// One normalised token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Sink for Text {
+    fn push(&mut self, bytes: &[u8]) {
+        self.hash.push(bytes);
+        self.append(bytes);
+    }
+    fn push_lower(&mut self, bytes: &[u8]) {
+        self.hash.push_lower(bytes);
+        self.append(&bytes.to_ascii_lowercase());
+    }
+}
+
+/// What a piece's bytes are: `start..end` of the statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+/// One normalised token (its text named by position in the statement, so that the list of
+/// pieces borrows nothing and one list per thread is reused from statement to statement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Piece {
     /// `?` for a literal.
     Literal,
@@ -71,33 +124,125 @@ enum Piece {
     List,
     /// `,...` after a list: more lists of the same kind.
     MoreLists,
-    Word(Vec<u8>),
-    Text(Vec<u8>),
+    /// An unquoted word, lower-cased.
+    Word(Span),
+    /// `` `name` ``
+    Quoted(Span),
+    /// `@name` (also an account's host part).
+    At(Span),
+    /// `@@name`, lower-cased.
+    SysVar(Span),
+    Assign,
     Punct(u8),
 }
 
 impl Piece {
-    fn bytes(&self) -> &[u8] {
+    fn emit(&self, sql: &[u8], sink: &mut impl Sink) {
+        let text = |s: &Span| {
+            sql.get(s.start as usize..s.end as usize)
+                .unwrap_or_default()
+        };
         match self {
-            Piece::Literal => b"?",
-            Piece::List => b"(...)",
-            Piece::MoreLists => b",...",
-            Piece::Word(w) | Piece::Text(w) => w,
-            Piece::Punct(p) => std::slice::from_ref(p),
+            Piece::Literal => sink.push(b"?"),
+            Piece::List => sink.push(b"(...)"),
+            Piece::MoreLists => sink.push(b",..."),
+            Piece::Word(s) => sink.push_lower(text(s)),
+            Piece::Quoted(s) => {
+                sink.push(b"`");
+                sink.push(text(s));
+                sink.push(b"`");
+            }
+            Piece::At(s) => {
+                sink.push(b"@");
+                sink.push(text(s));
+            }
+            Piece::SysVar(s) => {
+                sink.push(b"@@");
+                sink.push_lower(text(s));
+            }
+            Piece::Assign => sink.push(b":="),
+            Piece::Punct(p) => sink.push(std::slice::from_ref(p)),
         }
     }
 
     fn is_wordlike(&self) -> bool {
-        matches!(self, Piece::Word(_) | Piece::Text(_) | Piece::Literal)
+        matches!(
+            self,
+            Piece::Word(_)
+                | Piece::Quoted(_)
+                | Piece::At(_)
+                | Piece::SysVar(_)
+                | Piece::Assign
+                | Piece::Literal
+        )
     }
 }
 
-/// Fingerprints `sql` (the statement's bytes, without the command byte).
+thread_local! {
+    /// The pieces of the statement being fingerprinted, reused (no allocation per statement).
+    static PIECES: std::cell::RefCell<Vec<Piece>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Fingerprints `sql` (the statement's bytes, without the command byte): id and text.
 pub fn digest(sql: &[u8], options: ClassifyOptions) -> Digest {
+    let mut text = Text {
+        text: String::with_capacity(sql.len().min(MAX_TEXT) + 8),
+        hash: FNV_OFFSET,
+        cut: false,
+    };
+    let hint = normalise(sql, options, &mut text);
+    Digest {
+        id: text.hash,
+        text: text.text,
+        hint,
+    }
+}
+
+/// The digest id of `sql` (as [`digest`] computes it) without building its text.
+pub fn digest_id(sql: &[u8], options: ClassifyOptions) -> DigestId {
+    let mut hash = FNV_OFFSET;
+    let hint = normalise(sql, options, &mut hash);
+    DigestId { id: hash, hint }
+}
+
+/// Writes the normalised statement into `sink`; returns the routing hint.
+fn normalise(sql: &[u8], options: ClassifyOptions, sink: &mut impl Sink) -> Option<RouteHint> {
+    PIECES.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut pieces) => {
+            pieces.clear();
+            let hint = normalise_into(sql, options, &mut pieces, sink);
+            // A huge statement does not leave a huge list behind.
+            if pieces.capacity() > 4096 {
+                *pieces = Vec::new();
+            }
+            hint
+        }
+        // Only if a sink re-entered (it does not): a list of its own.
+        Err(_) => normalise_into(sql, options, &mut Vec::new(), sink),
+    })
+}
+
+fn normalise_into(
+    sql: &[u8],
+    options: ClassifyOptions,
+    pieces: &mut Vec<Piece>,
+    sink: &mut impl Sink,
+) -> Option<RouteHint> {
+    let base = sql.as_ptr() as usize;
+    // Token texts are slices of `sql`: their position in it.
+    let span = |t: &[u8]| {
+        let start = (t.as_ptr() as usize).saturating_sub(base).min(sql.len());
+        Span {
+            start: start as u32,
+            end: (start + t.len()).min(sql.len()) as u32,
+        }
+    };
     let mut lexer = Lexer::new(sql, options);
-    let mut pieces: Vec<Piece> = Vec::new();
     // Where each open parenthesis is in `pieces`, and whether its content is literals only.
-    let mut open: Vec<(usize, bool)> = Vec::new();
+    let mut open: [(usize, bool); 32] = [(0, false); 32];
+    let mut depth = 0usize;
+    // Parentheses nested deeper than `open` holds are never folded.
+    let mut lost = 0usize;
     while let Some(token) = lexer.next_token() {
         let piece = match token.kind {
             TokenKind::String | TokenKind::Number => {
@@ -112,85 +257,66 @@ pub fn digest(sql: &[u8], options: ClassifyOptions) -> Digest {
                 }
                 Piece::Literal
             }
-            TokenKind::Word => Piece::Word(token.text.to_ascii_lowercase()),
-            TokenKind::QuotedIdent => {
-                let mut t = Vec::with_capacity(token.text.len() + 2);
-                t.push(b'`');
-                t.extend_from_slice(token.text);
-                t.push(b'`');
-                Piece::Text(t)
-            }
-            TokenKind::UserVar => {
-                let mut t = Vec::with_capacity(token.text.len() + 1);
-                t.push(b'@');
-                t.extend_from_slice(token.text);
-                Piece::Text(t)
-            }
-            TokenKind::SysVar => {
-                let mut t = Vec::with_capacity(token.text.len() + 2);
-                t.extend_from_slice(b"@@");
-                t.extend_from_slice(&token.text.to_ascii_lowercase());
-                Piece::Text(t)
-            }
-            TokenKind::AccountHost => {
-                let mut t = Vec::with_capacity(token.text.len() + 1);
-                t.push(b'@');
-                t.extend_from_slice(token.text);
-                Piece::Text(t)
-            }
-            TokenKind::Assign => Piece::Text(b":=".to_vec()),
+            TokenKind::Word => Piece::Word(span(token.text)),
+            TokenKind::QuotedIdent => Piece::Quoted(span(token.text)),
+            TokenKind::UserVar | TokenKind::AccountHost => Piece::At(span(token.text)),
+            TokenKind::SysVar => Piece::SysVar(span(token.text)),
+            TokenKind::Assign => Piece::Assign,
             TokenKind::Punct(p) => Piece::Punct(p),
         };
         match piece {
             Piece::Punct(b'(') => {
-                open.push((pieces.len(), true));
+                if depth < open.len() && lost == 0 {
+                    open[depth] = (pieces.len(), true);
+                    depth += 1;
+                } else {
+                    lost += 1;
+                }
                 pieces.push(piece);
             }
-            Piece::Punct(b')') => match open.pop() {
-                Some((at, true)) if pieces.len() > at + 1 => {
-                    pieces.truncate(at);
-                    // `(...), (...)` → `(...),...`
-                    let n = pieces.len();
-                    let after_list = n >= 2 && pieces[n - 1] == Piece::Punct(b',');
-                    if after_list && pieces[n - 2] == Piece::List {
-                        pieces[n - 1] = Piece::MoreLists;
-                    } else if after_list && pieces[n - 2] == Piece::MoreLists {
-                        pieces.pop();
-                    } else {
-                        pieces.push(Piece::List);
+            Piece::Punct(b')') => {
+                let top = if lost > 0 {
+                    lost -= 1;
+                    None
+                } else if depth > 0 {
+                    depth -= 1;
+                    Some(open[depth])
+                } else {
+                    None
+                };
+                match top {
+                    Some((at, true)) if pieces.len() > at + 1 => {
+                        pieces.truncate(at);
+                        // `(...), (...)` → `(...),...`
+                        let n = pieces.len();
+                        let after_list = n >= 2 && pieces[n - 1] == Piece::Punct(b',');
+                        if after_list && pieces[n - 2] == Piece::List {
+                            pieces[n - 1] = Piece::MoreLists;
+                        } else if after_list && pieces[n - 2] == Piece::MoreLists {
+                            pieces.pop();
+                        } else {
+                            pieces.push(Piece::List);
+                        }
                     }
-                    if let Some(outer) = open.last_mut() {
-                        outer.1 = false;
-                    }
+                    _ => pieces.push(piece),
                 }
-                _ => {
-                    pieces.push(piece);
-                    if let Some(outer) = open.last_mut() {
-                        outer.1 = false;
-                    }
+                if depth > 0 && lost == 0 {
+                    open[depth - 1].1 = false;
                 }
-            },
-            Piece::Punct(b',') => pieces.push(piece),
-            Piece::Literal => pieces.push(piece),
+            }
+            Piece::Punct(b',') | Piece::Literal => pieces.push(piece),
             other => {
                 // A sign may belong to the literal that follows; anything else makes the list
                 // more than literals.
-                if !matches!(other, Piece::Punct(b'-' | b'+')) {
-                    if let Some(inner) = open.last_mut() {
-                        inner.1 = false;
-                    }
+                if !matches!(other, Piece::Punct(b'-' | b'+')) && depth > 0 && lost == 0 {
+                    open[depth - 1].1 = false;
                 }
                 pieces.push(other);
             }
         }
     }
-    let mut out = Out {
-        text: String::with_capacity(sql.len().min(MAX_TEXT) + 8),
-        hash: FNV_OFFSET,
-        cut: false,
-    };
     let mut prev: Option<&Piece> = None;
-    for piece in &pieces {
+    for piece in pieces.iter() {
         if let Some(p) = prev {
             let tight = matches!(
                 piece,
@@ -198,17 +324,13 @@ pub fn digest(sql: &[u8], options: ClassifyOptions) -> Digest {
             ) || matches!(p, Piece::Punct(b'(' | b'.'))
                 || (matches!(piece, Piece::Punct(b'(') | Piece::List) && p.is_wordlike());
             if !tight {
-                out.push_bytes(b" ");
+                sink.push(b" ");
             }
         }
-        out.push_bytes(piece.bytes());
+        piece.emit(sql, sink);
         prev = Some(piece);
     }
-    Digest {
-        id: out.hash,
-        text: out.text,
-        hint: lexer.hints.route,
-    }
+    lexer.hints.route
 }
 
 #[cfg(test)]
@@ -300,6 +422,39 @@ mod tests {
             }
             h
         });
+    }
+
+    #[test]
+    fn the_id_alone_is_the_id_of_the_text() {
+        let deep = format!("SELECT {}1{} FROM t", "(".repeat(40), ")".repeat(40));
+        let deep_list = format!(
+            "SELECT f{}(1, 2){} FROM t",
+            "(a, ".repeat(40),
+            ")".repeat(40)
+        );
+        for sql in [
+            "SELECT * FROM Users WHERE id IN (1, 2, 3) AND b = -5",
+            "INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y')",
+            "/* rwproxy:replica */ SELECT @@Session.X, @v := 1, `Q`",
+            "GRANT SELECT ON *.* TO 'bob'@'%'",
+            "SELECT ((((",
+            "SELECT ))))",
+            &deep,
+            &deep_list,
+        ] {
+            let full = d(sql);
+            let id = digest_id(sql.as_bytes(), ClassifyOptions::default());
+            assert_eq!((id.id, id.hint), (full.id, full.hint), "{sql}");
+            let mut h = FNV_OFFSET;
+            for b in full.text.as_bytes() {
+                h = fnv(h, *b);
+            }
+            assert_eq!(h, full.id, "the id is the hash of the text: {sql}");
+        }
+        // Lists are folded at any depth the tracker holds (32), not beyond.
+        let nested = |n: usize| format!("SELECT f{}(1, 2){}", "(a, ".repeat(n), ")".repeat(n));
+        assert!(d(&nested(30)).text.contains("(...)"));
+        assert!(!d(&nested(40)).text.contains("(...)"));
     }
 
     #[test]

@@ -34,7 +34,7 @@ mod token;
 mod transaction;
 
 pub use classification::Classification;
-pub use digest::{digest, Digest};
+pub use digest::{digest, digest_id, Digest, DigestId};
 pub use flags::Flags;
 pub use hint::{ConsistencyHint, RouteHint};
 pub use kind::StatementKind;
