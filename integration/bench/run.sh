@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
-# sysbench through three paths, side by side: the primary directly, HAProxy (TCP mode, in front
-# of the primary only: the cheapest extra hop, it cannot split reads) and rwproxy (release build,
-# reads to the replicas). Writes its figures into docs/benchmarks.md between the markers
-# <!-- bench:sysbench:start --> and <!-- bench:sysbench:end -->.
+# sysbench through three paths, side by side: the primary directly, HAProxy in TCP mode as an
+# operator deploys it for read scaling (a read listener balancing round-robin over the same two
+# replicas rwproxy reads from, and a write listener in front of the primary) and rwproxy
+# (release build, default configuration). Read-only workloads go to HAProxy's read listener,
+# read-write ones to its write listener. Writes its figures into docs/benchmarks.md between the
+# markers <!-- bench:sysbench:start --> and <!-- bench:sysbench:end -->.
 #
 #   integration/bench/run.sh [--repeat N] [--time SECONDS] [--threads "8 64"] [--no-profile]
 #
-#   --repeat N       rounds of the whole matrix (default 3); each cell reports the median
+#   --repeat N       rounds of the whole matrix (default 5); each cell reports the median
 #   --time SECONDS   length of one sysbench run (default 10)
 #   --threads LIST   sysbench thread counts (default "8 64")
 #   --no-profile     skip the perf profile of rwproxy during a point-select run
 #
 # Runs are interleaved (direct, HAProxy, rwproxy for one workload, then the next, and the whole
 # matrix again N times) so that machine noise falls on all three alike.
-# Ports: HAProxy 127.0.0.1:6301, rwproxy 127.0.0.1:6302 (admin 127.0.0.1:9302); the shared
+# Ports: HAProxy 127.0.0.1:6301 (reads) and 6303 (writes), rwproxy 127.0.0.1:6302 (admin
+# 127.0.0.1:9302); the shared
 # "main" cluster (primary 3316, replicas 3317 and 3318).
 # A report, not a test: it exits non-zero only if the harness itself fails.
 set -euo pipefail
 
 REPO_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 SCRATCH=${RWPROXY_SCRATCH:-$REPO_ROOT/.scratch}
-REPEAT=3
+REPEAT=5
 RUN_TIME=10
 THREADS="8 64"
 PROFILE=1
@@ -41,7 +44,7 @@ done
 [[ $RUN_TIME =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --time must be a positive integer" >&2; exit 2; }
 
 readonly PRIMARY_PORT=3316 REPLICA_PORTS="3317 3318"
-readonly HAPROXY_PORT=6301 RWPROXY_PORT=6302 ADMIN_PORT=9302
+readonly HAPROXY_PORT=6301 HAPROXY_WRITE_PORT=6303 RWPROXY_PORT=6302 ADMIN_PORT=9302
 readonly DB_USER=app DB_PASSWORD=app_pass DB_NAME=app TABLE_SIZE=100000
 export DEBIAN_FRONTEND=noninteractive
 
@@ -129,15 +132,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for port in $HAPROXY_PORT $RWPROXY_PORT $ADMIN_PORT; do
+for port in $HAPROXY_PORT $HAPROXY_WRITE_PORT $RWPROXY_PORT $ADMIN_PORT; do
     if ss -Hltn "sport = :$port" | grep -q .; then
         die "port $port is already in use (an earlier run still going?)"
     fi
 done
 
 HAPROXY_CFG=$SCRATCH/bench-haproxy.cfg
-cat >"$HAPROXY_CFG" <<EOF
-# Written by integration/bench/run.sh: plain TCP relay to the primary, no health checks.
+{
+    cat <<EOF
+# Written by integration/bench/run.sh: TCP mode, reads balanced round-robin over the replicas
+# rwproxy reads from, writes to the primary; no health checks (nothing fails during the run).
 global
     maxconn 4096
     log stderr format short local0 notice
@@ -148,13 +153,26 @@ defaults
     timeout client 1h
     timeout server 1h
 
-frontend mysql_in
+frontend mysql_reads
     bind 127.0.0.1:$HAPROXY_PORT
+    default_backend mysql_replicas
+
+frontend mysql_writes
+    bind 127.0.0.1:$HAPROXY_WRITE_PORT
     default_backend mysql_primary
 
 backend mysql_primary
     server primary 127.0.0.1:$PRIMARY_PORT
+
+backend mysql_replicas
+    balance roundrobin
 EOF
+    n=0
+    for port in $REPLICA_PORTS; do
+        n=$((n + 1))
+        echo "    server replica$n 127.0.0.1:$port"
+    done
+} >"$HAPROXY_CFG"
 haproxy -c -q -f "$HAPROXY_CFG" || die "HAProxy rejected $HAPROXY_CFG"
 # -db: stay in the foreground, one process (its threads share the pid we measure).
 haproxy -db -f "$HAPROXY_CFG" >"$SCRATCH/bench-haproxy.log" 2>&1 &
@@ -182,13 +200,14 @@ wait_up() {
     die "$name does not answer on port $port"
 }
 wait_up haproxy $HAPROXY_PORT $HAPROXY_PID
+wait_up haproxy $HAPROXY_WRITE_PORT $HAPROXY_PID
 wait_up rwproxy $RWPROXY_PORT $RWPROXY_PID
 # rwproxy sends reads to replicas only once the monitor has seen them.
 for _ in $(seq 100); do
     curl -fsS "http://127.0.0.1:$ADMIN_PORT/ready" >/dev/null 2>&1 && break
     sleep 0.1
 done
-say "HAProxy pid $HAPROXY_PID on $HAPROXY_PORT, rwproxy pid $RWPROXY_PID on $RWPROXY_PORT"
+say "HAProxy pid $HAPROXY_PID on $HAPROXY_PORT (reads) and $HAPROXY_WRITE_PORT (writes), rwproxy pid $RWPROXY_PID on $RWPROXY_PORT"
 
 # ---------------------------------------------------------------- the matrix and the report
 
@@ -197,7 +216,7 @@ PROFILE_ARGS=()
 python3 integration/bench/sysbench_matrix.py \
     --repeat "$REPEAT" --time "$RUN_TIME" --threads "$THREADS" \
     --primary-port $PRIMARY_PORT --replica-ports "$REPLICA_PORTS" \
-    --haproxy-port $HAPROXY_PORT --haproxy-pid "$HAPROXY_PID" \
+    --haproxy-port $HAPROXY_PORT --haproxy-write-port $HAPROXY_WRITE_PORT --haproxy-pid "$HAPROXY_PID" \
     --rwproxy-port $RWPROXY_PORT --rwproxy-pid "$RWPROXY_PID" --admin-port $ADMIN_PORT \
     --user $DB_USER --password $DB_PASSWORD --db $DB_NAME --table-size $TABLE_SIZE \
     --scratch "$SCRATCH" --doc docs/benchmarks.md "${PROFILE_ARGS[@]}"

@@ -35,7 +35,8 @@ from report import machine, revision, write_section
 START_MARK = "<!-- bench:sysbench:start -->"
 END_MARK = "<!-- bench:sysbench:end -->"
 
-# (key, label in the report, sysbench test, extra sysbench options)
+# (key, label in the report, sysbench test, extra sysbench options); the read-write ones go to
+# HAProxy's write listener, the others to its read listener.
 WORKLOADS = [
     ("point_select", "`oltp_point_select`", "oltp_point_select", ["--db-ps-mode=disable"]),
     (
@@ -50,8 +51,15 @@ WORKLOADS = [
         "oltp_read_only",
         ["--skip-trx=on", "--db-ps-mode=disable"],
     ),
+    (
+        "read_only_trx",
+        "`oltp_read_only` (`BEGIN` … `COMMIT`)",
+        "oltp_read_only",
+        ["--db-ps-mode=disable"],
+    ),
     ("read_write", "`oltp_read_write`", "oltp_read_write", ["--db-ps-mode=disable"]),
 ]
+WRITES = {"read_write"}
 TARGETS = ["direct", "haproxy", "rwproxy"]
 TARGET_LABEL = {"direct": "direct", "haproxy": "HAProxy", "rwproxy": "rwproxy"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -64,13 +72,18 @@ def log(msg):
 # ---------------------------------------------------------------- measurements
 
 
-def cpu_seconds(pid):
-    """utime + stime of a process (all its threads), in seconds."""
+def cpu_times(pid):
+    """(utime, stime) of a process (all its threads), in seconds."""
     with open(f"/proc/{pid}/stat") as f:
         stat = f.read()
     fields = stat[stat.rindex(")") + 2 :].split()
     # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process (all its threads), in seconds."""
+    return sum(cpu_times(pid))
 
 
 def context_switches(pid):
@@ -137,7 +150,27 @@ class Bench:
             "haproxy": args.haproxy_port,
             "rwproxy": args.rwproxy_port,
         }
+        self.server_ports = [args.primary_port] + [int(p) for p in args.replica_ports.split()]
         self.pids = {"direct": None, "haproxy": args.haproxy_pid, "rwproxy": args.rwproxy_pid}
+
+    def port(self, target, workload_key):
+        """Where a workload is sent: HAProxy's write listener for read-write workloads."""
+        if target == "haproxy" and workload_key in WRITES:
+            return self.a.haproxy_write_port
+        return self.ports[target]
+
+    def server_bytes(self):
+        """Bytes all database servers sent and received so far (their global status)."""
+        total = 0
+        for port in self.server_ports:
+            total += int(
+                self.mariadb(
+                    port,
+                    "SELECT SUM(VARIABLE_VALUE) FROM information_schema.GLOBAL_STATUS "
+                    "WHERE VARIABLE_NAME IN ('BYTES_SENT', 'BYTES_RECEIVED')",
+                )
+            )
+        return total
 
     def sysbench_cmd(self, test, extra, port, threads, seconds):
         a = self.a
@@ -176,8 +209,9 @@ class Bench:
     def run_one(self, target, workload, threads):
         key, _label, test, extra = workload
         pid = self.pids[target]
-        cmd = self.sysbench_cmd(test, extra, self.ports[target], threads, self.a.time)
-        cpu0 = cpu_seconds(pid) if pid else None
+        cmd = self.sysbench_cmd(test, extra, self.port(target, key), threads, self.a.time)
+        bytes0 = self.server_bytes()
+        cpu0 = cpu_times(pid) if pid else None
         route0 = routing_counts(self.a.admin_port) if target == "rwproxy" else None
         t0 = time.monotonic()
         try:
@@ -189,7 +223,11 @@ class Bench:
         res = parse_sysbench(out)
         res.update(target=target, workload=key, threads=threads, rc=rc, wall=wall)
         if pid:
-            res["cpu_s"] = cpu_seconds(pid) - cpu0
+            cpu1 = cpu_times(pid)
+            res["user_s"] = cpu1[0] - cpu0[0]
+            res["sys_s"] = cpu1[1] - cpu0[1]
+            res["cpu_s"] = res["user_s"] + res["sys_s"]
+        res["server_bytes"] = self.server_bytes() - bytes0
         if route0 is not None:
             route1 = routing_counts(self.a.admin_port)
             res["routing"] = {
@@ -220,13 +258,14 @@ class Bench:
         return results
 
     def profile(self):
-        """perf samples of rwproxy during a point-select run; returns the report data or None."""
+        """perf samples of rwproxy during an `oltp_read_only` run with transactions (8 threads);
+        returns the report data or None."""
         a = self.a
         data = os.path.join(a.scratch, "bench-perf.data")
         seconds = max(a.time, 5)
         sb = subprocess.Popen(
             self.sysbench_cmd(
-                "oltp_point_select", ["--db-ps-mode=disable"], a.rwproxy_port, 8, seconds + 2
+                "oltp_read_only", ["--db-ps-mode=disable"], a.rwproxy_port, 8, seconds + 2
             ),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -289,10 +328,11 @@ class Bench:
             "sysbench": parse_sysbench(sb_out),
         }
 
-    def syscalls(self):
-        """System calls and context switches per query of HAProxy and rwproxy, one point-select
-        run each under `perf trace -s`; returns {target: {...}} or None."""
+    def syscalls(self, workload_key):
+        """System calls and context switches per query of HAProxy and rwproxy, one run of the
+        workload (8 threads) each under `perf trace -s`; returns {target: {...}} or None."""
         a = self.a
+        _key, _label, test, extra = next(w for w in WORKLOADS if w[0] == workload_key)
         seconds = max(min(a.time, 8), 3)
         out = {}
         for target in ("haproxy", "rwproxy"):
@@ -308,9 +348,7 @@ class Bench:
             )
             time.sleep(0.5)  # attached before the first query
             sb = subprocess.run(
-                self.sysbench_cmd(
-                    "oltp_point_select", ["--db-ps-mode=disable"], self.ports[target], 8, seconds
-                ),
+                self.sysbench_cmd(test, extra, self.port(target, workload_key), 8, seconds),
                 capture_output=True,
                 text=True,
                 timeout=seconds + 120,
@@ -336,7 +374,7 @@ class Bench:
                 "involuntary": (cs1[1] - cs0[1]) / queries,
             }
             log(
-                f"{target}: {sum(counts.values()) / queries:.2f} system calls and "
+                f"{target} {workload_key}: {sum(counts.values()) / queries:.2f} system calls and "
                 f"{(cs1[0] - cs0[0] + cs1[1] - cs0[1]) / queries:.2f} context switches per query"
             )
         return out
@@ -428,11 +466,14 @@ def summarize(results, threads_list):
                     if r["workload"] == key and r["threads"] == th and r["target"] == target
                 ]
                 ok = [r for r in runs if "error" not in r]
-                cpu_per_10k = [
-                    r["cpu_s"] / r["queries"] * 10000
-                    for r in ok
-                    if r.get("cpu_s") is not None and r.get("queries")
-                ]
+                def per_query(field, scale):
+                    return med(
+                        [
+                            r[field] / r["queries"] * scale
+                            for r in ok
+                            if r.get(field) is not None and r.get("queries")
+                        ]
+                    )
                 routing = {}
                 for r in ok:
                     for role, n in r.get("routing", {}).items():
@@ -442,12 +483,56 @@ def summarize(results, threads_list):
                     "failed": len(runs) - len(ok),
                     "qps": med([r["qps"] for r in ok]),
                     "p95": med([r["p95_ms"] for r in ok]),
-                    "cpu10k": med(cpu_per_10k),
+                    "cpu_us": per_query("cpu_s", 1e6),
+                    "user_us": per_query("user_s", 1e6),
+                    "sys_us": per_query("sys_s", 1e6),
+                    "bytes": per_query("server_bytes", 1),
                     "ignored": sum(r.get("ignored_errors") or 0 for r in ok),
                     "routing": routing,
                 }
             cells[(key, th)] = cell
     return cells
+
+
+def ratio(a, b):
+    return None if a is None or not b else a / b
+
+
+def pct_off(r):
+    """A ratio as a signed percentage (`+12%`, `-3%`)."""
+    return f"{(r - 1) * 100:+.0f}%"
+
+
+def targets(cells, threads_list):
+    """The issue's targets per cell: rwproxy q/s >= HAProxy's, CPU per query <= HAProxy's,
+    p95 <= HAProxy's. Returns (checked, misses) with misses as (cell label, what, ratio)."""
+    label = {k: lbl for k, lbl, *_ in WORKLOADS}
+    checked = 0
+    misses = []
+    for key, *_ in WORKLOADS:
+        for th in threads_list:
+            c = cells[(key, th)]
+            h, r = c["haproxy"], c["rwproxy"]
+            for what, rv, hv, better_high in (
+                ("q/s", r["qps"], h["qps"], True),
+                ("CPU per query", r["cpu_us"], h["cpu_us"], False),
+                ("p95", r["p95"], h["p95"], False),
+            ):
+                q = ratio(rv, hv)
+                if q is None:
+                    continue
+                checked += 1
+                if (better_high and q < 1) or (not better_high and q > 1):
+                    misses.append((f"{label[key]}, {th} threads", what, q))
+    return checked, misses
+
+
+def span(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    lo, hi = min(values), max(values)
+    return f"{lo:.2f}" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}–{hi:.2f}"
 
 
 def render(args, results, cells, rss, prof, started):
@@ -475,14 +560,16 @@ def render(args, results, cells, rss, prof, started):
         "the other for each cell and the whole matrix repeated, so noise falls on all three."
     )
     w(
-        "*direct*: the primary (3316). *HAProxy*: TCP mode in front of the primary only, no "
-        "checks (the cost of one extra hop; it cannot split reads). *rwproxy*: release build, "
-        "`proxy-config.yaml` with other ports; reads go to the two replicas, so rwproxy's "
-        "read figures use three servers where the others use one, on the same two cores."
+        "*direct*: the primary (3316). *HAProxy*: TCP mode as deployed for read scaling: the "
+        "read-only workloads go to a listener balancing round-robin over the two replicas "
+        "rwproxy reads from (3317, 3318), `oltp_read_write` to a listener in front of the "
+        "primary. *rwproxy*: release build, `proxy-config.yaml` with other ports (reads to the "
+        "replicas, writes and transactions to the primary). Both proxies get 2 threads on the "
+        "same 2 cores as the servers and sysbench."
     )
     w("")
     w("Throughput (queries per second) and p95 latency (per sysbench event: one query for point")
-    w("selects, one transaction otherwise: 14 statements read-only, 18 plus BEGIN/COMMIT read-write):")
+    w("selects, one transaction of 14 statements for read-only, 18 for read-write):")
     w("")
     w(
         "| workload | threads | direct q/s | HAProxy q/s | rwproxy q/s | rwproxy / direct "
@@ -502,16 +589,21 @@ def render(args, results, cells, rss, prof, started):
                 f"| {fmt_ratio(r['p95'], h['p95'])} |"
             )
     w("")
-    w("Proxy CPU time (utime + stime from `/proc/PID/stat`, all threads) per 10,000 queries, and")
-    w("where rwproxy routed the statements (`rwproxy_routing_decisions_total` over its runs):")
+    w("Proxy CPU time per query in µs (from `/proc/PID/stat`, all threads: user space + kernel),")
+    w("bytes the database servers sent and received per query (their `Bytes_sent` +")
+    w("`Bytes_received`, all three servers), and where rwproxy routed the statements")
+    w("(`rwproxy_routing_decisions_total` over its runs):")
     w("")
-    w("| workload | threads | HAProxy CPU s / 10k q | rwproxy CPU s / 10k q | rwproxy / HAProxy "
-      "| rwproxy routing: primary / replica (reasons seen) |")
-    w("|---|---|---|---|---|---|")
+    w(
+        "| workload | threads | HAProxy CPU µs/q (user + sys) | rwproxy CPU µs/q (user + sys) "
+        "| CPU rwproxy / HAProxy | user rwproxy / HAProxy | sys rwproxy / HAProxy "
+        "| server bytes/q direct, HAProxy, rwproxy | rwproxy routing: primary / replica |"
+    )
+    w("|---|---|---|---|---|---|---|---|---|")
     for key, *_ in WORKLOADS:
         for th in threads_list:
             c = cells[(key, th)]
-            h, r = c["haproxy"], c["rwproxy"]
+            d, h, r = c["direct"], c["haproxy"], c["rwproxy"]
             rt = r["routing"]
             total = sum(rt.values())
             to_primary = sum(n for k, n in rt.items() if k.startswith("primary/"))
@@ -524,17 +616,63 @@ def render(args, results, cells, rss, prof, started):
                 )
             else:
                 routing = "–"
+
+            def cpu(t):
+                if t["cpu_us"] is None:
+                    return "–"
+                return f"{t['cpu_us']:.1f} ({t['user_us']:.1f} + {t['sys_us']:.1f})"
+
+            def b(t):
+                return "–" if t["bytes"] is None else f"{t['bytes']:,.0f}"
+
             w(
-                f"| {label[key]} | {th} | {fmt_ms(h['cpu10k'])} "
-                f"| {fmt_ms(r['cpu10k'])} | {fmt_ratio(r['cpu10k'], h['cpu10k'])} | {routing} |"
+                f"| {label[key]} | {th} | {cpu(h)} | {cpu(r)} "
+                f"| {fmt_ratio(r['cpu_us'], h['cpu_us'])} "
+                f"| {fmt_ratio(r['user_us'], h['user_us'])} "
+                f"| {fmt_ratio(r['sys_us'], h['sys_us'])} "
+                f"| {b(d)}, {b(h)}, {b(r)} | {routing} |"
             )
     w("")
+    # Conclusions, all computed from the cells above.
+    checked, misses = targets(cells, threads_list)
+    cellvals = [cells[(k, th)] for k, *_ in WORKLOADS for th in threads_list]
+    w("### Against the targets")
+    w("")
     w(
-        "`oltp_read_write` wraps every event in `BEGIN` ... `COMMIT`, so rwproxy keeps the whole "
-        "transaction, its reads included, on the primary (`in_transaction`): that workload "
-        "measures the extra hop and the statement inspection, not read splitting. Reads sent to "
-        "the primary in the read-only workloads, if any, are explained by the reasons listed "
-        "(see `docs/metrics.md`; e.g. a replica excluded for lag while the machine was busy)."
+        "Targets: in every cell rwproxy's q/s at least HAProxy's, its CPU per query at most "
+        "HAProxy's, its p95 at most HAProxy's. "
+        f"Met in {checked - len(misses)} of {checked} comparisons"
+        + ("." if not misses else "; missed:")
+    )
+    if misses:
+        w("")
+        for cell, what, q in misses:
+            w(f"- {cell}: {what} rwproxy / HAProxy {q:.2f} ({pct_off(q)})")
+    w("")
+    w(
+        "Across the cells, rwproxy / HAProxy: q/s "
+        + span([ratio(c["rwproxy"]["qps"], c["haproxy"]["qps"]) for c in cellvals])
+        + ", CPU per query "
+        + span([ratio(c["rwproxy"]["cpu_us"], c["haproxy"]["cpu_us"]) for c in cellvals])
+        + " (user space "
+        + span([ratio(c["rwproxy"]["user_us"], c["haproxy"]["user_us"]) for c in cellvals])
+        + ", kernel "
+        + span([ratio(c["rwproxy"]["sys_us"], c["haproxy"]["sys_us"]) for c in cellvals])
+        + "), p95 "
+        + span([ratio(c["rwproxy"]["p95"], c["haproxy"]["p95"]) for c in cellvals])
+        + "; rwproxy / direct: q/s "
+        + span([ratio(c["rwproxy"]["qps"], c["direct"]["qps"]) for c in cellvals])
+        + ", p95 "
+        + span([ratio(c["rwproxy"]["p95"], c["direct"]["p95"]) for c in cellvals])
+        + ". Extra user-space CPU of rwproxy over HAProxy, µs per query: "
+        + span(
+            [
+                c["rwproxy"]["user_us"] - c["haproxy"]["user_us"]
+                for c in cellvals
+                if c["rwproxy"]["user_us"] is not None and c["haproxy"]["user_us"] is not None
+            ]
+        )
+        + "."
     )
     w("")
     w(
@@ -569,13 +707,16 @@ def render(args, results, cells, rss, prof, started):
     if prof and prof["rows"]:
         sb = prof["sysbench"]
         kernel = sum(pct for pct, dso in prof["dsos"] if dso.startswith("[kernel"))
+        user = [r for r in prof["rows"] if r[2] != "k"]
         w(
             f"`perf record -e cpu-clock -F 999 -g` on rwproxy for {prof['seconds']} s of "
-            f"`oltp_point_select` at 8 threads, no prepared statements "
+            f"`oltp_read_only` (`BEGIN` … `COMMIT`) at 8 threads, no prepared statements "
             f"({fmt_qps(sb['qps'])} q/s while sampled, {prof['samples'] or '?'} samples). "
             "Self time by binary: "
             + ", ".join(f"{dso} {pct:.1f}%" for pct, dso in prof["dsos"][:4])
-            + "."
+            + f" ({kernel:.0f}% in the kernel); the busiest user-space function has "
+            + (f"{user[0][0]:.1f}%" if user else "?")
+            + " of the samples."
         )
         if prof["syscalls"]:
             w(
@@ -583,29 +724,20 @@ def render(args, results, cells, rss, prof, started):
                 + ", ".join(f"`{name}` {pct:.1f}%" for pct, name in prof["syscalls"][:8])
                 + "."
             )
-        user = [r for r in prof["rows"] if r[2] != "k"]
         w(
-            f"So about {kernel:.0f}% of rwproxy's CPU time is spent in the kernel. Over loopback, "
-            "`sendto` also runs the receiving side's TCP processing and wakes the thread that "
-            "waits for the bytes (a MariaDB or sysbench thread), and `epoll_wait`/`futex` are "
-            "the proxy's own worker threads parking and waking; rwproxy's user-space time is "
-            "flat: its busiest function has "
-            + (f"{user[0][0]:.1f}%" if user else "?")
-            + " of the samples. (On this VM the "
-            "sampling timer cannot fire while the kernel has interrupts off, so kernel samples "
-            "pile up on the functions that turn them back on, such as "
-            "`_raw_spin_unlock_irqrestore` and `finish_task_switch`: read the kernel rows as "
-            "\"scheduling and wake-ups\" rather than as those exact functions.)"
+            "(On this VM the sampling timer cannot fire while the kernel has interrupts off, so "
+            "kernel samples pile up on the functions that turn them back on, such as "
+            "`_raw_spin_unlock_irqrestore` and `finish_task_switch`.)"
         )
         w("")
         w("| self % | binary | function (kernel) | | self % | binary | function (user space) |")
         w("|---|---|---|---|---|---|---|")
         krows = [r for r in prof["rows"] if r[2] == "k"][:10]
-        urows = [r for r in prof["rows"] if r[2] != "k"][:10]
+        urows = user[:15]
 
         def cellfmt(row):
             if row is None:
-                return "| | |"
+                return "| |"
             pct, dso, _kind, sym = row
             sym = sym if len(sym) <= 90 else sym[:87] + "..."
             return f"{pct:.1f} | {dso} | `{sym}`"
@@ -614,15 +746,14 @@ def render(args, results, cells, rss, prof, started):
             k = krows[i] if i < len(krows) else None
             u = urows[i] if i < len(urows) else None
             w(f"| {cellfmt(k)} | | {cellfmt(u)} |")
-        per = prof.get("syscalls_per_query")
-        if per and "haproxy" in per and "rwproxy" in per:
+        for key, per in (prof.get("syscalls_per_query") or {}).items():
+            if not per or "haproxy" not in per or "rwproxy" not in per:
+                continue
             w("")
             w(
-                "System calls and context switches per query, HAProxy against rwproxy, one "
-                "`oltp_point_select` run (8 threads, no prepared statements) each under "
-                "`perf trace -s` (which slows both; the counts are what matters). Every proxy "
-                "needs at least four calls per query: read the client's command, send it on, "
-                "read the answer, send it back."
+                f"System calls and context switches per query, {label[key]} at 8 threads, one "
+                "run of each proxy under `perf trace -s` (which slows both; the counts are what "
+                "matters):"
             )
             w("")
             names = sorted(
@@ -647,11 +778,10 @@ def render(args, results, cells, rss, prof, started):
         if mallocs:
             w("")
             w(
-                "Heap allocations: calls to libc's `malloc` per query during one more such run "
-                "(a `perf probe` uprobe, counted over the whole process, monitor included): "
-                f"HAProxy {mallocs['haproxy']:.2f}, rwproxy {mallocs['rwproxy']:.2f}. "
-                "HAProxy allocates from its own pools; rwproxy's remaining calls come from its "
-                "monitor's checks and the clients' connection set-up, not from the statements."
+                "Heap allocations: calls to libc's `malloc` per query during one more "
+                "`oltp_point_select` run (a `perf probe` uprobe, counted over the whole process, "
+                f"monitor included): HAProxy {mallocs['haproxy']:.2f}, "
+                f"rwproxy {mallocs['rwproxy']:.2f}."
             )
     else:
         w("No profile in this run (perf missing or `--no-profile`).")
@@ -659,15 +789,15 @@ def render(args, results, cells, rss, prof, started):
     w("### Reproduce")
     w("")
     w("```sh")
-    w("integration/bench/run.sh                 # 3 rounds of 10 s runs, 8 and 64 threads")
+    w("integration/bench/run.sh                 # 5 rounds of 10 s runs, 8 and 64 threads")
     w("integration/bench/run.sh --repeat 1 --time 5 --no-profile   # a quick look")
     w("```")
     w("")
     w(
         "It brings the cluster up, installs sysbench, HAProxy and perf with apt-get if missing, "
         "loads the dataset once (`oltp_read_write prepare`), starts HAProxy on 127.0.0.1:6301 "
-        "and rwproxy on 127.0.0.1:6302 (admin 9302) and rewrites this section. Raw per-run "
-        f"figures: `.scratch/bench-sysbench.json`."
+        "(reads) and 6303 (writes) and rwproxy on 127.0.0.1:6302 (admin 9302) and rewrites "
+        "this section. Raw per-run figures: `.scratch/bench-sysbench.json`."
     )
     w(END_MARK)
     return "\n".join(L) + "\n"
@@ -681,6 +811,7 @@ def main():
     p.add_argument("--primary-port", type=int, required=True)
     p.add_argument("--replica-ports", required=True)
     p.add_argument("--haproxy-port", type=int, required=True)
+    p.add_argument("--haproxy-write-port", type=int, required=True)
     p.add_argument("--haproxy-pid", type=int, required=True)
     p.add_argument("--rwproxy-port", type=int, required=True)
     p.add_argument("--rwproxy-pid", type=int, required=True)
@@ -701,7 +832,9 @@ def main():
     results = bench.matrix()
     prof = bench.profile() if args.profile else None
     if prof is not None:
-        prof["syscalls_per_query"] = bench.syscalls()
+        prof["syscalls_per_query"] = {
+            key: bench.syscalls(key) for key in ("point_select", "read_only_trx")
+        }
         prof["mallocs_per_query"] = bench.mallocs()
     rss = {"start": rss_start, "hwm": proc_status_kib(args.rwproxy_pid, "VmHWM")}
     with open(os.path.join(args.scratch, "bench-sysbench.json"), "w") as f:
