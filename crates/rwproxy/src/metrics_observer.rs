@@ -88,7 +88,9 @@ impl SessionObserver for MetricsObserver {
     }
     fn statement_done(&self, done: &StatementDone<'_>) {
         // The text is made only for a statement not counted yet.
-        let digest = rwproxy_sql::digest_id(done.sql, done.options);
+        let digest = done
+            .digest
+            .unwrap_or_else(|| rwproxy_sql::digest_id(done.sql, done.options));
         let text = || rwproxy_sql::digest(done.sql, done.options).text;
         self.digests.record(&DigestSample {
             id: digest.id,

@@ -77,6 +77,8 @@ impl SessionObserver for NoopObserver {}
 pub struct StatementDone<'a> {
     /// The statement's text (for a prepared statement, the text it was prepared from).
     pub sql: &'a [u8],
+    /// Its digest when the session knows it already (a prepared statement's).
+    pub digest: Option<rwproxy_sql::DigestId>,
     pub user: &'a str,
     pub schema: Option<&'a str>,
     pub role: DestRole,

@@ -30,6 +30,8 @@ pub struct Prepared {
     /// The statement's `CONNECTION_ID()` calls were replaced (result column names are mapped
     /// back).
     pub names: Option<std::sync::Arc<crate::connection_id::Substituted>>,
+    /// The statement's digest for the query statistics, made at its first execute.
+    pub digest: Option<rwproxy_sql::DigestId>,
 }
 
 impl Prepared {
@@ -155,6 +157,7 @@ mod tests {
                 cursor_on: None,
                 long_data_on: None,
                 names: None,
+                digest: None,
             },
         );
         let b = s.next_id();

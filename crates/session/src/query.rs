@@ -661,7 +661,7 @@ impl Session {
                     if let Some((&rwproxy_protocol::command::COM_QUERY, sql)) =
                         payload.split_first()
                     {
-                        self.statement_done(sql, chosen.role, elapsed, &outcome);
+                        self.statement_done(sql, None, chosen.role, elapsed, &outcome);
                     }
                     return Ok(Some((chosen, outcome)));
                 }

@@ -11,10 +11,12 @@ use crate::relay::RelayOutcome;
 use crate::session::Session;
 
 impl Session {
-    /// A statement (`sql`: its text, without the command byte) finished on a server.
+    /// A statement (`sql`: its text, without the command byte; `digest`: its digest when
+    /// already known) finished on a server.
     pub(crate) fn statement_done(
         &self,
         sql: &[u8],
+        digest: Option<rwproxy_sql::DigestId>,
         role: DestRole,
         elapsed: Duration,
         outcome: &RelayOutcome,
@@ -24,6 +26,7 @@ impl Session {
         }
         self.ctx.observer.statement_done(&StatementDone {
             sql,
+            digest,
             user: &self.who.user,
             schema: self.state.schema.as_deref(),
             role,

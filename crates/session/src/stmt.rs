@@ -89,6 +89,7 @@ impl Session {
                         cursor_on: None,
                         long_data_on: None,
                         names,
+                        digest: None,
                     },
                 );
             }
@@ -311,7 +312,15 @@ impl Session {
                 Ok(outcome) => {
                     let elapsed = started.elapsed();
                     self.ctx.observer.query_finished(chosen.role, elapsed);
-                    self.statement_done(sql, chosen.role, elapsed, &outcome);
+                    if self.ctx.observer.wants_statements() {
+                        // Fingerprinted once, at the statement's first execute.
+                        let options = self.classify_options();
+                        let digest = self.prepared.get_mut(id).map(|s| {
+                            *s.digest
+                                .get_or_insert_with(|| rwproxy_sql::digest_id(sql, options))
+                        });
+                        self.statement_done(sql, digest, chosen.role, elapsed, &outcome);
+                    }
                     self.learn_from_execute(&class, sql, params, &chosen.backend, &outcome);
                     if let Some(stmt) = self.prepared.get_mut(id) {
                         stmt.cursor_on = (cursor

@@ -152,3 +152,36 @@ async fn digests_can_be_turned_off() {
     let (status, _) = proxy.admin_get("/queries?sort=bogus").await.unwrap();
     assert_eq!(status, 400);
 }
+
+/// A prepared statement is fingerprinted once (at its first execute) and counted at every
+/// execute, under the digest its text has when sent as a plain statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_count_under_the_digest_of_their_text() {
+    let proxy = start("{ max_digests: 1000, export_top: 5 }").await;
+    let cluster = shared();
+    let mut conn = app_via(&proxy, cluster).await;
+    let stmt = conn
+        .prep("SELECT ? + 1 AS prepared_digest_probe")
+        .await
+        .unwrap();
+    for i in 0..25i64 {
+        let got: Option<i64> = conn.exec_first(&stmt, (i,)).await.unwrap();
+        assert_eq!(got, Some(i + 1));
+    }
+    conn.query_drop("SELECT 7 + 1 AS prepared_digest_probe")
+        .await
+        .unwrap();
+    conn.disconnect().await.unwrap();
+    let doc = admin_json(&proxy, "/queries?sort=calls&limit=1000").await;
+    let ours: Vec<_> = doc["digests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| d["text"] == "select ? + ? as prepared_digest_probe")
+        .collect();
+    assert_eq!(ours.len(), 1, "{doc:#}");
+    assert_eq!(ours[0]["calls"], 26, "{doc:#}");
+    assert_eq!(ours[0]["rows"], 26);
+    assert_eq!(ours[0]["errors"], 0);
+}
