@@ -1,5 +1,6 @@
 //! Wiring: configuration, logs, monitor, metrics, admin endpoint, listener and reload.
 
+use rwproxy_session::events::Signals;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -145,7 +146,8 @@ async fn drain(ctx: &Arc<ProxyContext>) {
     tokio::time::sleep(shutdown.delay).await;
 
     ctx.drain.advance(Phase::Closing);
-    ctx.registry.for_each(|s| s.drain_closing.notify_one());
+    ctx.registry
+        .for_each(|s| s.events.raise(Signals::DRAIN_CLOSING));
     tracing::info!(
         clients = ctx.clients(),
         "no longer accepting connections; sessions close between statements"
@@ -160,7 +162,8 @@ async fn drain(ctx: &Arc<ProxyContext>) {
             "shutdown timeout: cutting off the statements still running"
         );
         ctx.drain.advance(Phase::Stopping);
-        ctx.registry.for_each(|s| s.drain_stop.notify_one());
+        ctx.registry
+            .for_each(|s| s.events.raise(Signals::DRAIN_STOP));
         // A moment for the sessions to send their errors and close.
         let grace = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
         while ctx.clients() > 0 && tokio::time::Instant::now() < grace {

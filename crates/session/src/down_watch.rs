@@ -3,7 +3,7 @@
 //!
 //! No timer per statement: one task follows the monitor's state-change events and, when a
 //! backend goes down, notifies the sessions whose statement in flight waits on it
-//! ([`SessionHandle::backend_down`]). A session re-checks the topology before giving up, so
+//! ([`crate::events::Signals::BACKEND_DOWN`]). A session re-checks the topology before giving up, so
 //! a notification left over from an earlier statement ends nothing.
 
 use std::sync::Arc;
@@ -47,7 +47,7 @@ fn notify_waiting_on(ctx: &ProxyContext, down: impl Fn(&str) -> bool) {
             .is_some_and(|flight| down(&flight.backend))
             || session.connecting().is_some_and(|name| down(&name));
         if waiting {
-            session.backend_down.notify_one();
+            session.events.raise(crate::events::Signals::BACKEND_DOWN);
             woken += 1;
         }
     });

@@ -68,7 +68,7 @@ impl Session {
             }
         }
         if !query_only {
-            target.killed.notify_one();
+            target.events.raise(crate::events::Signals::KILLED);
             // Answer once the victim's connection is closed, so that the victim's next command
             // finds it gone (bounded: a session busy in a statement notices at its end).
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);

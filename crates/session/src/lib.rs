@@ -20,6 +20,7 @@ pub mod context;
 pub mod down_watch;
 pub mod drain;
 pub mod error;
+pub mod events;
 pub mod greeting;
 mod kill;
 pub mod listener;

@@ -1,6 +1,7 @@
 //! Text-protocol statements: classify, decide, resolve the decision to one backend, run it
 //! there with the response relayed to the client, and learn from the outcome.
 
+use crate::events::Signals;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -368,7 +369,7 @@ impl Session {
                     tokio::select! {
                         biased;
                         r = &mut ready => break Some(r),
-                        _ = self.handle.backend_down.notified(), if opening => {
+                        _ = self.handle.events.wait(Signals::BACKEND_DOWN), if opening => {
                             if crate::down_watch::is_down(&self.ctx, backend) {
                                 break None;
                             }
@@ -474,7 +475,7 @@ impl Session {
                 tokio::select! {
                     biased;
                     r = &mut relay => break Some(r),
-                    _ = self.handle.backend_down.notified() => {
+                    _ = self.handle.events.wait(Signals::BACKEND_DOWN) => {
                         if crate::down_watch::is_down(&self.ctx, backend) {
                             break None;
                         }

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
 
 /// The backend statement a session is waiting on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,18 +24,12 @@ pub struct SessionHandle {
     in_flight: Mutex<Option<Arc<InFlight>>>,
     /// Backend threads the session holds (for KILL CONNECTION).
     threads: Mutex<Vec<Arc<InFlight>>>,
-    pub killed: Notify,
     /// The backend a statement is opening a connection to (a frozen server accepts TCP and
     /// never greets: the wait ends when the monitor declares it down).
     connecting: Mutex<Option<Arc<str>>>,
-    /// Notified when the backend of the statement in flight was declared down by the monitor
-    /// (see [`crate::down_watch`]); a stale notification is told apart by checking the state.
-    pub backend_down: Notify,
-    /// Graceful shutdown: stop accepting was reached (close between statements, outside a
-    /// transaction).
-    pub drain_closing: Notify,
-    /// Graceful shutdown ran out of time: close now, cutting off a running statement.
-    pub drain_stop: Notify,
+    /// Signals to the session: KILL, the shutdown's phases, its backend declared down
+    /// ([`crate::events`]).
+    pub events: crate::events::SessionEvents,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -3,6 +3,7 @@
 //! response. Routing lives in [`crate::query`], prepared statements in [`crate::stmt`], `KILL`
 //! in [`crate::kill`].
 
+use crate::events::Signals;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -120,8 +121,8 @@ impl Session {
         // One timer for the session's life, moved forward at every command.
         let idle = tokio::time::sleep(self.idle_timeout.unwrap_or(IDLE_NEVER));
         tokio::pin!(idle);
+        let handle = self.handle.clone();
         loop {
-            let handle = self.handle.clone();
             idle.as_mut()
                 .reset(tokio::time::Instant::now() + self.idle_timeout.unwrap_or(IDLE_NEVER));
             // Shutting down: a session closes between statements, outside a transaction (a
@@ -136,18 +137,21 @@ impl Session {
             }
             let read = tokio::select! {
                 r = self.client.read_packet() => r,
-                // The shutdown moved on: look again at the top of the loop.
-                _ = handle.drain_closing.notified() => continue,
-                _ = handle.drain_stop.notified() => continue,
                 // Idle past the session's wait_timeout: the server closes such a connection
                 // without a word, and so does rwproxy (its backend connections go with it).
                 _ = &mut idle, if self.idle_timeout.is_some() => {
                     tracing::debug!(after = ?self.idle_timeout, "client idle past wait_timeout; closed");
                     return Err(ClientError::IdleTimeout);
                 }
-                // Killed while idle: the server closes such a connection without a word (a
-                // client then sees "server has gone away" and may reconnect).
-                _ = handle.killed.notified() => return Err(ClientError::Killed),
+                // The shutdown moved on (look again at the top of the loop), or killed while
+                // idle: the server closes such a connection without a word (a client then sees
+                // "server has gone away" and may reconnect).
+                got = handle.events.wait(Signals::KILLED | Signals::DRAIN_CLOSING | Signals::DRAIN_STOP) => {
+                    if got.contains(Signals::KILLED) {
+                        return Err(ClientError::Killed);
+                    }
+                    continue;
+                }
             };
             let (seq, payload) = match read {
                 Ok(p) => p,
@@ -219,7 +223,7 @@ impl Session {
                 tokio::pin!(dispatch);
                 tokio::select! {
                     flow = &mut dispatch => Some(flow?),
-                    _ = handle.drain_stop.notified() => None,
+                    _ = handle.events.wait(Signals::DRAIN_STOP) => None,
                 }
             };
             match flow {
