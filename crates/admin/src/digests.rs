@@ -280,10 +280,13 @@ pub struct DigestView {
     pub seconds: f64,
 }
 
-/// The statistics of the whole process.
+/// The statistics of the whole process: one table per shard, a data-path thread recording
+/// into its own (no lock or cache line shared between threads at every statement), merged when
+/// read. Each shard holds at most `max_digests / shards` entries, so the whole stays within
+/// `max_digests`.
 #[derive(Debug)]
 pub struct DigestStore {
-    table: Mutex<Table>,
+    shards: Vec<Mutex<Table>>,
     max_digests: AtomicUsize,
 }
 
@@ -313,19 +316,47 @@ fn key(s: &DigestSample<'_>) -> u64 {
     h
 }
 
+fn lock(table: &Mutex<Table>) -> std::sync::MutexGuard<'_, Table> {
+    table.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl DigestStore {
+    /// A store with a shard per core (the data path runs a thread per core).
     pub fn new(max_digests: usize) -> DigestStore {
+        DigestStore::with_shards(max_digests, crate::shard::count())
+    }
+
+    pub fn with_shards(max_digests: usize, shards: usize) -> DigestStore {
         DigestStore {
-            table: Mutex::new(Table {
-                entries: Keyed::default(),
-                other: Entry::other(),
-            }),
+            shards: (0..shards.max(1))
+                .map(|_| {
+                    Mutex::new(Table {
+                        entries: Keyed::default(),
+                        other: Entry::other(),
+                    })
+                })
+                .collect(),
             max_digests: AtomicUsize::new(max_digests.max(1)),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    /// All shards merged: entries by key, and `other`.
+    fn merged(&self) -> (Keyed<Entry>, Entry) {
+        let mut entries = Keyed::<Entry>::default();
+        let mut other = Entry::other();
+        for shard in &self.shards {
+            let t = lock(shard);
+            other.fold(&t.other);
+            for (k, e) in &t.entries {
+                match entries.get_mut(k) {
+                    Some(m) => m.fold(e),
+                    None => {
+                        entries.insert(*k, e.clone());
+                    }
+                }
+            }
+        }
+        (entries, other)
     }
 
     /// Changes the limit (a reload); a smaller one takes effect as new digests arrive.
@@ -337,8 +368,10 @@ impl DigestStore {
     pub fn record(&self, sample: &DigestSample<'_>) {
         let k = key(sample);
         let now = now_secs();
-        let max = self.max_digests.load(Ordering::Relaxed);
-        let mut t = self.lock();
+        let shards = self.shards.len();
+        let max = (self.max_digests.load(Ordering::Relaxed) / shards).max(1);
+        let shard = crate::shard::index(shards);
+        let mut t = lock(&self.shards[shard]);
         if let Some(e) = t.entries.get_mut(&k) {
             e.add(sample, now);
             return;
@@ -363,14 +396,16 @@ impl DigestStore {
 
     /// Forgets everything (`/queries?reset=1`).
     pub fn reset(&self) {
-        let mut t = self.lock();
-        t.entries.clear();
-        t.other = Entry::other();
+        for shard in &self.shards {
+            let mut t = lock(shard);
+            t.entries.clear();
+            t.other = Entry::other();
+        }
     }
 
     /// Entries tracked (not counting `other`).
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.merged().0.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -379,8 +414,8 @@ impl DigestStore {
 
     /// The `/queries` document: the first `limit` entries by `sort`, and `other`.
     pub fn to_json(&self, sort: DigestSort, limit: usize) -> Value {
-        let t = self.lock();
-        let mut entries: Vec<&Entry> = t.entries.values().collect();
+        let (merged, other) = self.merged();
+        let mut entries: Vec<&Entry> = merged.values().collect();
         entries.sort_by(|a, b| {
             b.sort_key(sort)
                 .cmp(&a.sort_key(sort))
@@ -388,17 +423,17 @@ impl DigestStore {
         });
         let list: Vec<Value> = entries.iter().take(limit).map(|e| e.to_json()).collect();
         json!({
-            "tracked": t.entries.len(),
+            "tracked": merged.len(),
             "max_digests": self.max_digests.load(Ordering::Relaxed),
             "digests": list,
-            "other": t.other.to_json(),
+            "other": other.to_json(),
         })
     }
 
     /// The `n` entries with the most total time, for the Prometheus export.
     pub fn top(&self, n: usize) -> Vec<DigestView> {
-        let t = self.lock();
-        let mut entries: Vec<&Entry> = t.entries.values().collect();
+        let (merged, _) = self.merged();
+        let mut entries: Vec<&Entry> = merged.values().collect();
         entries.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.id.cmp(&b.id)));
         entries
             .into_iter()
@@ -438,7 +473,7 @@ mod tests {
 
     #[test]
     fn counts_per_digest_user_schema_and_role() {
-        let store = DigestStore::new(100);
+        let store = DigestStore::with_shards(100, 1);
         for _ in 0..5 {
             store.record(&sample(1, "select ?", "a"));
         }
@@ -464,7 +499,7 @@ mod tests {
 
     #[test]
     fn a_full_table_folds_the_least_used_into_other_and_keeps_totals() {
-        let store = DigestStore::new(50);
+        let store = DigestStore::with_shards(50, 1);
         for id in 0..5000u64 {
             store.record(&sample(id, "x", "u"));
             if id % 10 == 0 {
@@ -482,6 +517,38 @@ mod tests {
         let other = doc["other"]["calls"].as_u64().unwrap();
         assert_eq!(tracked + other, 5000 + 500, "no call is lost");
         assert_eq!(doc["tracked"], 50);
+    }
+
+    #[test]
+    fn shards_recorded_by_several_threads_merge_and_stay_within_the_limit() {
+        let store = std::sync::Arc::new(DigestStore::with_shards(40, 4));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    // Every thread runs digest 1 (the same key) and 100 of its own.
+                    for i in 0..100u64 {
+                        store.record(&sample(1, "shared", "u"));
+                        store.record(&sample(1000 * (t + 1) + i, "own", "u"));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let doc = store.to_json(DigestSort::Calls, 1000);
+        assert!(doc["tracked"].as_u64().unwrap() <= 40, "{doc}");
+        assert_eq!(doc["digests"][0]["text"], "shared");
+        assert_eq!(doc["digests"][0]["calls"], 400, "one entry, merged");
+        let tracked: u64 = doc["digests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["calls"].as_u64().unwrap())
+            .sum();
+        let other = doc["other"]["calls"].as_u64().unwrap();
+        assert_eq!(tracked + other, 800, "no call is lost");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! `prometheus_client::metrics::histogram::Histogram` takes a mutex on every observation. The
 //! query-duration histogram is hit once per statement from every client task, so this one
-//! keeps one atomic per bucket instead: an observation is a binary search plus two atomic
-//! adds, never a lock and never an allocation.
+//! keeps one atomic per bucket instead, in one shard per thread ([`crate::shard`]): an
+//! observation is a binary search plus two atomic adds on memory no other thread writes,
+//! never a lock and never an allocation. A scrape adds the shards up.
 //!
 //! The total count is derived from the bucket counts at encode time, so `_count` always equals
 //! the `+Inf` bucket even while observations race with a scrape. `_sum` may lag by the
@@ -31,6 +32,13 @@ pub struct AtomicHistogram {
 struct Inner {
     /// Finite, strictly increasing upper bounds.
     bounds: Box<[f64]>,
+    shards: Box<[Shard]>,
+}
+
+/// One thread's counts (aligned so that two shards never share a cache line).
+#[derive(Debug)]
+#[repr(align(128))]
+struct Shard {
     /// One counter per bound plus the overflow (`+Inf`) bucket; not cumulative.
     counts: Box<[AtomicU64]>,
     /// Sum of the observations, as `f64` bits.
@@ -43,12 +51,17 @@ impl AtomicHistogram {
         let mut sorted: Vec<f64> = bounds.iter().copied().filter(|b| b.is_finite()).collect();
         sorted.sort_by(f64::total_cmp);
         sorted.dedup();
-        let counts = (0..=sorted.len()).map(|_| AtomicU64::new(0)).collect();
+        let buckets = sorted.len() + 1;
+        let shards = (0..crate::shard::count())
+            .map(|_| Shard {
+                counts: (0..buckets).map(|_| AtomicU64::new(0)).collect(),
+                sum_bits: AtomicU64::new(0f64.to_bits()),
+            })
+            .collect();
         AtomicHistogram {
             inner: Arc::new(Inner {
                 bounds: sorted.into_boxed_slice(),
-                counts,
-                sum_bits: AtomicU64::new(0f64.to_bits()),
+                shards,
             }),
         }
     }
@@ -66,13 +79,16 @@ impl AtomicHistogram {
         let inner = &*self.inner;
         // First bucket whose upper bound is >= value (Prometheus buckets are inclusive).
         let index = inner.bounds.partition_point(|bound| *bound < value);
-        if let Some(count) = inner.counts.get(index) {
+        let Some(shard) = inner.shards.get(crate::shard::index(inner.shards.len())) else {
+            return;
+        };
+        if let Some(count) = shard.counts.get(index) {
             count.fetch_add(1, Ordering::Relaxed);
         }
-        let mut current = inner.sum_bits.load(Ordering::Relaxed);
+        let mut current = shard.sum_bits.load(Ordering::Relaxed);
         loop {
             let next = (f64::from_bits(current) + value).to_bits();
-            match inner.sum_bits.compare_exchange_weak(
+            match shard.sum_bits.compare_exchange_weak(
                 current,
                 next,
                 Ordering::Relaxed,
@@ -88,15 +104,20 @@ impl AtomicHistogram {
     #[cfg(test)]
     pub fn count(&self) -> u64 {
         self.inner
-            .counts
+            .shards
             .iter()
+            .flat_map(|s| s.counts.iter())
             .map(|c| c.load(Ordering::Relaxed))
             .sum()
     }
 
     /// Sum of the observations so far.
     pub fn sum(&self) -> f64 {
-        f64::from_bits(self.inner.sum_bits.load(Ordering::Relaxed))
+        self.inner
+            .shards
+            .iter()
+            .map(|s| f64::from_bits(s.sum_bits.load(Ordering::Relaxed)))
+            .sum()
     }
 
     /// `(upper bound, count in this bucket)` pairs, ending with the `+Inf` bucket.
@@ -107,8 +128,16 @@ impl AtomicHistogram {
             .iter()
             .copied()
             .chain(std::iter::once(f64::INFINITY))
-            .zip(inner.counts.iter())
-            .map(|(bound, count)| (bound, count.load(Ordering::Relaxed)))
+            .enumerate()
+            .map(|(i, bound)| {
+                let count = inner
+                    .shards
+                    .iter()
+                    .filter_map(|s| s.counts.get(i))
+                    .map(|c| c.load(Ordering::Relaxed))
+                    .sum();
+                (bound, count)
+            })
             .collect()
     }
 }

@@ -21,6 +21,7 @@ mod labels;
 mod metrics;
 mod routes;
 mod server;
+mod shard;
 mod state;
 
 pub use auth::AdminToken;

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-
 /// The backend statement a session is waiting on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InFlight {
