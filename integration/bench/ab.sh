@@ -81,7 +81,9 @@ for round in $(seq "$REPEAT"); do
         point_select) test=oltp_point_select ;;
         read_only_trx) test=oltp_read_only ;;
         esac
-        for side in old new; do
+        # Which build runs first alternates from round to round.
+        if ((round % 2)); then order="old new"; else order="new old"; fi
+        for side in $order; do
             if [[ $side == old ]]; then port=6321 pid=$OLD_PID; else port=6322 pid=$NEW_PID; fi
             read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
             out=$(sysbench "$test" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port=$port \
