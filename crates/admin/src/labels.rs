@@ -73,8 +73,9 @@ label_enum! {
         Hint => "hint",
         /// A configured routing rule matched.
         Rule => "rule",
-        /// A replica was skipped because of replication lag.
-        LagExcluded => "lag_excluded",
+        /// The statement must run where the previous one ran (`FOUND_ROWS()`, `ROW_COUNT()`,
+        /// `LAST_INSERT_ID()` without argument, …).
+        PreviousStatement => "previous_statement",
         /// The read waited for a replica to catch up (causal consistency).
         CausalWait => "causal_wait",
         /// Causal consistency could not be met on a replica; the primary served the read.
@@ -110,6 +111,8 @@ label_enum! {
         ShuttingDown => "shutting_down",
         /// No backend could serve the new session.
         NoBackend => "no_backend",
+        /// The client closed the connection before finishing the handshake.
+        ClientClosed => "client_closed",
         /// The client's address is blocked after failed logins (`login_throttle`).
         HostBlocked => "host_blocked",
     }
@@ -194,6 +197,7 @@ label_enum! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn index_matches_position_in_all() {
@@ -224,5 +228,52 @@ mod tests {
             );
         }
         assert_eq!(Reason::NoReplicaFallback.to_string(), "no_replica_fallback");
+    }
+
+    /// Every label list of docs/metrics.md that says it is exact, in document order: the
+    /// backticked lower-case words of the paragraph that are followed by `(` or `,`.
+    fn documented_lists() -> Vec<BTreeSet<String>> {
+        const START: &str = "* `reason` (exactly these";
+        let doc = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/metrics.md"
+        ));
+        doc.match_indices(START)
+            .map(|(at, _)| {
+                let para = &doc[at + START.len()..];
+                let para = &para[..para.find("\n* ").unwrap_or(para.len())];
+                let para = para.split_whitespace().collect::<Vec<_>>().join(" ");
+                let mut out = BTreeSet::new();
+                let mut rest = para.as_str();
+                while let Some(open) = rest.find('`') {
+                    let after = &rest[open + 1..];
+                    let Some(close) = after.find('`') else { break };
+                    let word = &after[..close];
+                    let tail = after[close + 1..].trim_start();
+                    if !word.is_empty()
+                        && word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                        && (tail.starts_with('(') || tail.starts_with(','))
+                    {
+                        out.insert(word.to_string());
+                    }
+                    rest = &after[close + 1..];
+                }
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn docs_list_exactly_the_labels_the_code_emits() {
+        let lists = documented_lists();
+        assert_eq!(lists.len(), 2, "routing reasons, then rejection reasons");
+        let routing: BTreeSet<String> = Reason::ALL.iter().map(|r| r.to_string()).collect();
+        let rejections: BTreeSet<String> =
+            RejectReason::ALL.iter().map(|r| r.to_string()).collect();
+        assert_eq!(lists[0], routing, "rwproxy_routing_decisions_total reasons");
+        assert_eq!(
+            lists[1], rejections,
+            "rwproxy_client_rejections_total reasons"
+        );
     }
 }

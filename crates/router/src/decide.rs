@@ -28,6 +28,15 @@ pub enum Reason {
     Rule,
     SessionCommand,
     PreviousStatement,
+    /// Placement: the read waited for a replica to reach the session's GTID position.
+    CausalWait,
+    /// Placement: no replica reached the session's position in time; the primary served it.
+    CausalFallback,
+    /// Placement: no usable replica; the read went to the primary.
+    NoReplicaFallback,
+    /// Placement: no primary (a failover is under way); a replica served the read whatever its
+    /// lag.
+    NoPrimaryDegraded,
 }
 
 impl Reason {
@@ -42,6 +51,10 @@ impl Reason {
             Reason::Rule => "rule",
             Reason::SessionCommand => "session_command",
             Reason::PreviousStatement => "previous_statement",
+            Reason::CausalWait => "causal_wait",
+            Reason::CausalFallback => "causal_fallback",
+            Reason::NoReplicaFallback => "no_replica_fallback",
+            Reason::NoPrimaryDegraded => "no_primary_degraded",
         }
     }
 }

@@ -7,7 +7,10 @@ use std::time::Duration;
 use rwproxy_admin as l;
 use rwproxy_admin::{DigestSample, DigestStore, DigestText, Metrics};
 use rwproxy_session::observer::StatementDone;
-use rwproxy_session::{CausalOutcome, DestRole, SessionObserver};
+
+use rwproxy_session::{
+    BackendFailureKind, CausalOutcome, DestRole, Reason, Rejection, SessionObserver,
+};
 
 pub struct MetricsObserver {
     pub metrics: Metrics,
@@ -39,21 +42,37 @@ fn role(r: DestRole) -> l::DestRole {
     }
 }
 
-fn reason(r: &str) -> l::Reason {
+/// Every routing reason has its own label (a new reason without one does not compile).
+fn reason(r: Reason) -> l::Reason {
     match r {
-        "write" => l::Reason::Write,
-        "read" => l::Reason::Read,
-        "in_transaction" => l::Reason::InTransaction,
-        "read_only_transaction" => l::Reason::ReadOnlyTransaction,
-        "pinned" | "previous_statement" => l::Reason::Pinned,
-        "hint" => l::Reason::Hint,
-        "rule" => l::Reason::Rule,
-        "lag_excluded" => l::Reason::LagExcluded,
-        "causal_wait" => l::Reason::CausalWait,
-        "causal_fallback" => l::Reason::CausalFallback,
-        "no_replica_fallback" => l::Reason::NoReplicaFallback,
-        "no_primary_degraded" => l::Reason::NoPrimaryDegraded,
-        _ => l::Reason::SessionCommand,
+        Reason::Write => l::Reason::Write,
+        Reason::Read => l::Reason::Read,
+        Reason::InTransaction => l::Reason::InTransaction,
+        Reason::ReadOnlyTransaction => l::Reason::ReadOnlyTransaction,
+        Reason::Pinned => l::Reason::Pinned,
+        Reason::PreviousStatement => l::Reason::PreviousStatement,
+        Reason::Hint => l::Reason::Hint,
+        Reason::Rule => l::Reason::Rule,
+        Reason::SessionCommand => l::Reason::SessionCommand,
+        Reason::CausalWait => l::Reason::CausalWait,
+        Reason::CausalFallback => l::Reason::CausalFallback,
+        Reason::NoReplicaFallback => l::Reason::NoReplicaFallback,
+        Reason::NoPrimaryDegraded => l::Reason::NoPrimaryDegraded,
+    }
+}
+
+fn rejection(r: Rejection) -> l::RejectReason {
+    match r {
+        Rejection::TooManyConnections => l::RejectReason::MaxConnections,
+        Rejection::AuthFailed => l::RejectReason::AuthFailed,
+        Rejection::TlsRequired => l::RejectReason::TlsRequired,
+        Rejection::TlsError => l::RejectReason::TlsError,
+        Rejection::HandshakeTimeout => l::RejectReason::HandshakeTimeout,
+        Rejection::ProtocolError => l::RejectReason::ProtocolError,
+        Rejection::ClientClosed => l::RejectReason::ClientClosed,
+        Rejection::HostBlocked => l::RejectReason::HostBlocked,
+        Rejection::ShuttingDown => l::RejectReason::ShuttingDown,
+        Rejection::NoBackend => l::RejectReason::NoBackend,
     }
 }
 
@@ -64,17 +83,10 @@ impl SessionObserver for MetricsObserver {
     fn client_disconnected(&self) {
         self.metrics.client_disconnected();
     }
-    fn client_rejected(&self, why: &'static str) {
-        let r = match why {
-            "too_many_connections" => l::RejectReason::MaxConnections,
-            "handshake_timeout" => l::RejectReason::HandshakeTimeout,
-            "host_blocked" => l::RejectReason::HostBlocked,
-            "protocol_error" => l::RejectReason::ProtocolError,
-            _ => l::RejectReason::AuthFailed,
-        };
-        self.metrics.client_rejected(r);
+    fn client_rejected(&self, why: Rejection) {
+        self.metrics.client_rejected(rejection(why));
     }
-    fn routed(&self, r: DestRole, why: &'static str) {
+    fn routed(&self, r: DestRole, why: Reason) {
         self.metrics.routing_decision(role(r), reason(why));
     }
     fn query_finished(&self, r: DestRole, elapsed: Duration) {
@@ -116,11 +128,11 @@ impl SessionObserver for MetricsObserver {
     fn error_sent(&self, code: u16) {
         self.metrics.error_sent(code);
     }
-    fn backend_failure(&self, backend: &str, kind: &'static str) {
+    fn backend_failure(&self, backend: &str, kind: BackendFailureKind) {
         let kind = match kind {
-            "connect" => l::FailureKind::Connect,
-            "timeout" => l::FailureKind::Timeout,
-            _ => l::FailureKind::Query,
+            BackendFailureKind::Connect => l::FailureKind::Connect,
+            BackendFailureKind::Timeout => l::FailureKind::Timeout,
+            BackendFailureKind::Query => l::FailureKind::Query,
         };
         self.metrics.backend_failure(backend, kind);
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rwproxy_config::Consistency;
 use rwproxy_monitor::GtidPosition;
-use rwproxy_router::{choose_replica, BalanceInput};
+use rwproxy_router::{choose_replica, BalanceInput, Reason};
 
 use crate::observer::{CausalOutcome, DestRole};
 use crate::query::{Chosen, Refusal};
@@ -60,7 +60,7 @@ impl Session {
             return Ok(Some(Chosen {
                 backend: self.primary().await?,
                 role: DestRole::Primary,
-                reason: "causal_fallback",
+                reason: Reason::CausalFallback,
                 retryable: false,
             }));
         }
@@ -125,7 +125,7 @@ impl Session {
             return Ok(Some(Chosen {
                 backend,
                 role: DestRole::Replica,
-                reason: "read",
+                reason: Reason::Read,
                 retryable: true,
             }));
         }
@@ -144,7 +144,7 @@ impl Session {
                 Ok(Some(Chosen {
                     backend: candidate,
                     role: DestRole::Replica,
-                    reason: "causal_wait",
+                    reason: Reason::CausalWait,
                     retryable: true,
                 }))
             }
@@ -167,7 +167,7 @@ impl Session {
         Ok(Some(Chosen {
             backend: self.primary().await?,
             role: DestRole::Primary,
-            reason: "causal_fallback",
+            reason: Reason::CausalFallback,
             retryable: false,
         }))
     }

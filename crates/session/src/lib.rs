@@ -45,5 +45,9 @@ mod words;
 pub mod workers;
 
 pub use context::{LoginUser, ProxyContext};
-pub use observer::{CausalOutcome, DestRole, NoopObserver, SessionObserver};
+pub use observer::{
+    BackendFailureKind, CausalOutcome, DestRole, NoopObserver, Rejection, SessionObserver,
+};
+/// Why a statement went where it went (the router's reasons, counted in metrics).
+pub use rwproxy_router::Reason;
 pub use workers::{serve_worker, Workers};

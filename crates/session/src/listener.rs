@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use rwproxy_protocol::reply::{self, codes};
+
+use crate::observer::Rejection;
 use rwproxy_transport::{MaybeTls, PacketStream, TransportError};
 use tokio::net::TcpStream;
 use tracing::Instrument;
@@ -49,7 +51,7 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
                 limit = config.max_client_connections,
                 "refusing client: too many connections"
             );
-            ctx.observer.client_rejected("too_many_connections");
+            ctx.observer.client_rejected(Rejection::TooManyConnections);
             ctx.observer.error_sent(codes::TOO_MANY_CONNECTIONS.0);
             let mut out = BytesMut::new();
             reply::encode_err(
@@ -82,7 +84,7 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
                         tracing::debug!("connection closed before a PROXY protocol header");
                     } else {
                         tracing::info!(error = %crate::shown::Shown::new(&error), "refusing client: bad PROXY protocol header from a trusted address");
-                        ctx.observer.client_rejected("protocol_error");
+                        ctx.observer.client_rejected(Rejection::ProtocolError);
                     }
                     stream.shutdown().await;
                     ctx.remove_client();
@@ -91,7 +93,7 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
                 }
                 Err(_) => {
                     tracing::info!("refusing client: no PROXY protocol header from a trusted address in time");
-                    ctx.observer.client_rejected("protocol_error");
+                    ctx.observer.client_rejected(Rejection::ProtocolError);
                     ctx.remove_client();
                     ctx.observer.client_disconnected();
                     return;
@@ -104,7 +106,7 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
                 seconds_left = left.as_secs(),
                 "refusing client: address blocked after failed logins"
             );
-            ctx.observer.client_rejected("host_blocked");
+            ctx.observer.client_rejected(Rejection::HostBlocked);
             ctx.observer.error_sent(codes::HOST_IS_BLOCKED.0);
             let mut out = BytesMut::new();
             let message = format!(
@@ -134,11 +136,11 @@ pub(crate) async fn handle_client(ctx: Arc<ProxyContext>, tcp: TcpStream, peer: 
                     timeout_ms = handshake_timeout.as_millis() as u64,
                     "client did not finish the handshake in time; closed"
                 );
-                ctx.observer.client_rejected("handshake_timeout");
+                ctx.observer.client_rejected(Rejection::HandshakeTimeout);
             }
             Ok(Err(e)) => {
                 log_end(&e, "login failed");
-                ctx.observer.client_rejected("login_failed");
+                ctx.observer.client_rejected(e.rejection());
                 if counts_as_failed_login(&e) && ctx.login_outcome(peer.ip(), false) {
                     let config = ctx.config_guard();
                     tracing::warn!(

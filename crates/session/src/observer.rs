@@ -39,19 +39,53 @@ impl CausalOutcome {
     }
 }
 
+/// Why a client connection was refused before it became usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rejection {
+    /// `max_client_connections` reached (1040).
+    TooManyConnections,
+    /// The login was refused: wrong user or password, no access to the database, …
+    AuthFailed,
+    /// `tls.require_tls` and the client did not ask for TLS (3159).
+    TlsRequired,
+    /// The TLS handshake failed.
+    TlsError,
+    /// The client did not finish the handshake within `timeouts.handshake`.
+    HandshakeTimeout,
+    /// A malformed handshake, or a bad or missing PROXY protocol header from a trusted address.
+    ProtocolError,
+    /// The client closed the connection before finishing the handshake.
+    ClientClosed,
+    /// The address is blocked by `login_throttle` (1129).
+    HostBlocked,
+    /// The proxy is shutting down (1053).
+    ShuttingDown,
+    /// No backend could be reached to serve the login (2003).
+    NoBackend,
+}
+
+/// How a backend failed a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendFailureKind {
+    /// Opening or logging in to a connection failed.
+    Connect,
+    /// A connect, login or statement took too long.
+    Timeout,
+    /// A connection failed while a statement ran on it.
+    Query,
+}
+
 pub trait SessionObserver: Send + Sync {
     fn client_connected(&self) {}
     fn client_disconnected(&self) {}
-    fn client_rejected(&self, _reason: &'static str) {}
-    /// `reason` is a router reason name (`write`, `read`, `in_transaction`, …) or one the
-    /// session adds: `causal_wait`, `causal_fallback`, `no_replica_fallback`,
-    /// `no_primary_degraded`.
-    fn routed(&self, _role: DestRole, _reason: &'static str) {}
+    fn client_rejected(&self, _reason: Rejection) {}
+    /// Why the statement went where it went: the router's decision or its placement.
+    fn routed(&self, _role: DestRole, _reason: rwproxy_router::Reason) {}
     fn query_finished(&self, _role: DestRole, _elapsed: Duration) {}
     fn error_sent(&self, _code: u16) {}
     fn backend_connection_opened(&self, _backend: &str) {}
     fn backend_connection_closed(&self, _backend: &str) {}
-    fn backend_failure(&self, _backend: &str, _kind: &'static str) {}
+    fn backend_failure(&self, _backend: &str, _kind: BackendFailureKind) {}
     fn causal_read(&self, _outcome: CausalOutcome) {}
     /// The session's replay log reached its limit (count or bytes): it stays on the primary.
     fn replay_log_overflow(&self) {}

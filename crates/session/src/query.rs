@@ -12,7 +12,7 @@ use rwproxy_monitor::PrimaryState;
 use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::CapabilityFlags;
-use rwproxy_router::{choose_replica, decide, BalanceInput, Decision, SessionView, Target};
+use rwproxy_router::{choose_replica, decide, BalanceInput, Decision, Reason, SessionView, Target};
 use rwproxy_sql::{classify_session, Classification, ClassifyOptions, Flags, StatementKind};
 
 use crate::error::ClientError;
@@ -28,7 +28,7 @@ pub(crate) const EXCLUDE_FOR: Duration = Duration::from_secs(2);
 pub(crate) struct Chosen {
     pub backend: std::sync::Arc<str>,
     pub role: DestRole,
-    pub reason: &'static str,
+    pub reason: Reason,
     /// A read that may be retried elsewhere if this backend fails before answering.
     pub retryable: bool,
 }
@@ -183,7 +183,7 @@ impl Session {
     pub(crate) async fn resolve(
         &mut self,
         target: &Target<'_>,
-        reason: &'static str,
+        reason: Reason,
         consistency: Consistency,
     ) -> Result<Chosen, Refusal> {
         match target {
@@ -282,7 +282,7 @@ impl Session {
 
     async fn pick_replica(
         &mut self,
-        reason: &'static str,
+        reason: Reason,
         required: Option<&GtidPosition>,
     ) -> Result<Chosen, Refusal> {
         let config = self.ctx.config();
@@ -311,7 +311,7 @@ impl Session {
         }
         let chosen = chosen.map(|b| (b, reason)).or_else(|| {
             self.degraded_replica(required)
-                .map(|b| (b, "no_primary_degraded"))
+                .map(|b| (b, Reason::NoPrimaryDegraded))
         });
         match chosen {
             Some((backend, reason)) => Ok(Chosen {
@@ -323,7 +323,7 @@ impl Session {
             None if config.routing.read_fallback_to_primary => Ok(Chosen {
                 backend: self.primary().await?,
                 role: DestRole::Primary,
-                reason: "no_replica_fallback",
+                reason: Reason::NoReplicaFallback,
                 retryable: false,
             }),
             None => Err(Refusal::new(
@@ -631,7 +631,7 @@ impl Session {
     pub(crate) async fn run_routed(
         &mut self,
         target: Target<'_>,
-        reason: &'static str,
+        reason: Reason,
         consistency: Consistency,
         payload: &[u8],
         expect: Expect,
@@ -832,7 +832,7 @@ impl Session {
         &self,
         class: &Classification<'_>,
         sql: &[u8],
-    ) -> (OwnedTarget, &'static str, Consistency) {
+    ) -> (OwnedTarget, Reason, Consistency) {
         let config = self.ctx.config_guard();
         let view = self.view();
         let d: Decision<'_> = decide(
@@ -849,7 +849,7 @@ impl Session {
             Target::Replica => OwnedTarget::Replica,
             Target::SessionHome => OwnedTarget::SessionHome,
         };
-        (target, d.reason.as_str(), d.consistency)
+        (target, d.reason, d.consistency)
     }
 
     /// Updates the session from a statement's outcome.
@@ -980,7 +980,7 @@ impl Session {
     ) -> Result<Option<(Chosen, RelayOutcome)>, ClientError> {
         self.run_routed(
             Target::SessionHome,
-            "session_command",
+            Reason::SessionCommand,
             Consistency::Eventual,
             payload,
             expect,
@@ -1013,11 +1013,12 @@ impl Session {
 }
 
 /// The `kind` label of `rwproxy_backend_failures_total` for a failure.
-fn failure_kind(err: &BackendError) -> &'static str {
+fn failure_kind(err: &BackendError) -> crate::observer::BackendFailureKind {
+    use crate::observer::BackendFailureKind as Kind;
     match err {
-        BackendError::Connect { .. } | BackendError::Auth { .. } => "connect",
-        BackendError::Timeout { .. } => "timeout",
-        _ => "query",
+        BackendError::Connect { .. } | BackendError::Auth { .. } => Kind::Connect,
+        BackendError::Timeout { .. } => Kind::Timeout,
+        _ => Kind::Query,
     }
 }
 

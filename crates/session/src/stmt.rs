@@ -10,6 +10,7 @@ use rwproxy_protocol::command::{
 use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::StatusFlags;
+use rwproxy_router::Reason;
 use rwproxy_sql::{Classification, Flags, StatementKind};
 
 use crate::error::ClientError;
@@ -23,7 +24,7 @@ impl Session {
         &self,
         class: &Classification<'_>,
         sql: &[u8],
-    ) -> (OwnedTarget, &'static str, Consistency) {
+    ) -> (OwnedTarget, Reason, Consistency) {
         match self.route(class, sql) {
             // Session commands cannot be prepared usefully; run them on the primary.
             (OwnedTarget::SessionHome, reason, consistency) => {
@@ -228,8 +229,12 @@ impl Session {
         // Classified once per execute: for routing, then for what the statement changed.
         let class = self.classify(sql);
         let (target, reason, consistency) = match long_data_on {
-            Some(b) => (OwnedTarget::Backend(b), "pinned", Consistency::Eventual),
-            None if bulk => (OwnedTarget::Primary, "write", Consistency::Eventual),
+            Some(b) => (
+                OwnedTarget::Backend(b),
+                Reason::Pinned,
+                Consistency::Eventual,
+            ),
+            None if bulk => (OwnedTarget::Primary, Reason::Write, Consistency::Eventual),
             None => self.route_statement_text(&class, sql),
         };
         let mut attempts = 0;

@@ -127,3 +127,37 @@ async fn without_login_throttle_failures_never_block() {
     }
     assert_eq!(login(&proxy, &cluster().app.password).await, Reply::Ok);
 }
+
+/// Each way a login ends counts under its own `rwproxy_client_rejections_total` reason: a
+/// connection that reads the greeting and closes (a TCP health check) is `client_closed`, a
+/// wrong password `auth_failed` — never one for the other.
+#[tokio::test]
+async fn refusals_count_under_their_own_reason() {
+    let proxy = proxy();
+    let closed = "rwproxy_client_rejections_total{reason=\"client_closed\"} ";
+    let denied = "rwproxy_client_rejections_total{reason=\"auth_failed\"} ";
+    // The test kit's own readiness probe may be counted too: counts are compared with a
+    // baseline taken once it settled.
+    tokio::time::sleep(SETTLE).await;
+    let closed_before = metric(&proxy, closed).await;
+    for _ in 0..3 {
+        let mut probe = RawConn::connect(proxy.addr()).await.unwrap();
+        assert!(matches!(
+            probe.read_greeting().await.unwrap(),
+            Greeting::Handshake(_)
+        ));
+    }
+    // Counted once rwproxy sees the close.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while metric(&proxy, closed).await < closed_before + 3.0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let closed_after = metric(&proxy, closed).await;
+    assert_eq!(closed_after, closed_before + 3.0, "{}", proxy.log_tail(20));
+    assert_eq!(metric(&proxy, denied).await, 0.0);
+    assert_denied(&proxy).await;
+    assert_eq!(metric(&proxy, denied).await, 1.0);
+    assert_eq!(metric(&proxy, closed).await, closed_after);
+}

@@ -114,3 +114,26 @@ async fn rules_route_matching_statements_and_beat_hints() {
     assert!(routing_decisions(&proxy, "replica", "rule").await >= 8.0);
     conn.disconnect().await.unwrap();
 }
+
+/// A question about the previous statement (`SHOW WARNINGS`) goes where that statement ran and
+/// is counted as `previous_statement`.
+#[tokio::test]
+async fn questions_about_the_previous_statement_follow_it_and_are_counted() {
+    let ids = Ids::of(cluster()).await;
+    let proxy = start_shared("").await;
+    let count = |role: &'static str| routing_decisions(&proxy, role, "previous_statement");
+    let before = count("primary").await + count("replica").await;
+    let mut conn = app_via(&proxy).await;
+    for _ in 0..3 {
+        // A read on a replica, then SHOW WARNINGS about it: the same replica answers.
+        let read_on = answered_by(&mut conn, "SELECT @@server_id").await;
+        assert!(ids.is_replica(read_on));
+        conn.query_drop("SHOW WARNINGS").await.unwrap();
+    }
+    let after = count("primary").await + count("replica").await;
+    assert!(
+        after >= before + 3.0,
+        "SHOW WARNINGS counted {} times as previous_statement",
+        after - before
+    );
+}
