@@ -398,3 +398,7 @@ async fn pump_local_infile(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "relay_tests.rs"]
+mod tests;
