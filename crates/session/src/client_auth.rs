@@ -384,3 +384,7 @@ pub fn verify_native_or_sha2(
         _ => None,
     }
 }
+
+#[cfg(test)]
+#[path = "client_auth_tests.rs"]
+mod tests;
