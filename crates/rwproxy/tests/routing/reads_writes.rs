@@ -139,3 +139,61 @@ async fn locking_reads_run_on_the_primary() {
     conn.disconnect().await.unwrap();
     drop_table(cluster, &t).await;
 }
+
+/// Each routing reason a plain application produces is counted under its own label in the
+/// exposition: `write`, `read`, `in_transaction`, `read_only_transaction`, `pinned`,
+/// `session_command` (docs/metrics.md lists them; a unit test keeps that list exact).
+#[tokio::test]
+async fn each_routing_reason_is_counted_under_its_label() {
+    let proxy = crate::support::start_shared("").await;
+    let mut conn = crate::support::app_via(&proxy).await;
+    let table = format!("t_reasons_{}", std::process::id());
+    let mut before = std::collections::HashMap::new();
+    let cases: [(&str, &str); 6] = [
+        ("primary", "write"),
+        ("replica", "read"),
+        ("primary", "in_transaction"),
+        ("replica", "read_only_transaction"),
+        ("primary", "pinned"),
+        ("primary", "session_command"),
+    ];
+    for (role, reason) in cases {
+        before.insert(
+            reason,
+            crate::support::routing_decisions(&proxy, role, reason).await,
+        );
+    }
+    // Reads first: after this session's first write, read-your-writes may send its reads to
+    // the primary.
+    conn.query_drop("SELECT 1").await.unwrap();
+    conn.query_drop("START TRANSACTION READ ONLY")
+        .await
+        .unwrap();
+    conn.query_drop("SELECT 3").await.unwrap();
+    conn.query_drop("COMMIT").await.unwrap();
+    conn.query_drop(format!(
+        "CREATE TABLE IF NOT EXISTS {table} (id INT PRIMARY KEY)"
+    ))
+    .await
+    .unwrap();
+    conn.query_drop("BEGIN").await.unwrap();
+    conn.query_drop("SELECT 2").await.unwrap();
+    conn.query_drop("COMMIT").await.unwrap();
+    conn.query_drop("SET @@session.sql_select_limit = 1000")
+        .await
+        .unwrap();
+    conn.query_drop("CREATE TEMPORARY TABLE tmp_reasons (a INT)")
+        .await
+        .unwrap();
+    conn.query_drop("SELECT 4").await.unwrap();
+    conn.query_drop(format!("DROP TABLE {table}"))
+        .await
+        .unwrap();
+    for (role, reason) in cases {
+        let now = crate::support::routing_decisions(&proxy, role, reason).await;
+        assert!(
+            now > before[reason],
+            "{role}/{reason} was not counted ({now})"
+        );
+    }
+}
