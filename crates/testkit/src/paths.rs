@@ -21,3 +21,12 @@ pub fn scratch_dir() -> PathBuf {
         _ => repo_root().join(".scratch"),
     }
 }
+
+/// The rwproxy binary the tests run: `RWPROXY_TEST_BIN` when set, else `built` (the test
+/// binary's `env!("CARGO_BIN_EXE_rwproxy")`, which only the test crate itself can name).
+pub fn proxy_bin_or(built: &str) -> std::path::PathBuf {
+    match std::env::var_os("RWPROXY_TEST_BIN") {
+        Some(path) if !path.is_empty() => std::path::PathBuf::from(path),
+        _ => std::path::PathBuf::from(built),
+    }
+}

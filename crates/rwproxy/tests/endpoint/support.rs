@@ -9,10 +9,7 @@ use rwproxy_testkit::{standard_yaml, Cluster, ClusterInfo, ProxyProcess};
 
 /// The rwproxy binary under test.
 pub fn proxy_bin() -> PathBuf {
-    match std::env::var_os("RWPROXY_TEST_BIN") {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => PathBuf::from(env!("CARGO_BIN_EXE_rwproxy")),
-    }
+    rwproxy_testkit::paths::proxy_bin_or(env!("CARGO_BIN_EXE_rwproxy"))
 }
 
 pub fn cluster() -> &'static ClusterInfo {

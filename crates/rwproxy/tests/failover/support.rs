@@ -32,10 +32,7 @@ pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
 
 /// The rwproxy binary under test (`RWPROXY_TEST_BIN` overrides it).
 pub fn proxy_bin() -> PathBuf {
-    match std::env::var_os("RWPROXY_TEST_BIN") {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => PathBuf::from(env!("CARGO_BIN_EXE_rwproxy")),
-    }
+    rwproxy_testkit::paths::proxy_bin_or(env!("CARGO_BIN_EXE_rwproxy"))
 }
 
 /// A private cluster `name` with its primary on `base_port` (replicas on the next two ports).

@@ -14,10 +14,7 @@ use tokio::net::TcpStream;
 
 /// The rwproxy binary under test (`RWPROXY_TEST_BIN` overrides the one cargo built).
 pub fn proxy_bin() -> PathBuf {
-    match std::env::var_os("RWPROXY_TEST_BIN") {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => PathBuf::from(env!("CARGO_BIN_EXE_rwproxy")),
-    }
+    rwproxy_testkit::paths::proxy_bin_or(env!("CARGO_BIN_EXE_rwproxy"))
 }
 
 /// The shared cluster (`main`: primary 3316, replicas 3317 and 3318).
