@@ -2,7 +2,7 @@ use rwproxy_config::{Consistency, RouteTarget, RoutingConfig};
 use rwproxy_sql::{Classification, ConsistencyHint, Flags, RouteHint, StatementKind};
 
 /// Where a statement goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target<'a> {
     /// The single active primary.
     Primary,
@@ -59,7 +59,7 @@ impl Reason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision<'a> {
     pub target: Target<'a>,
     pub reason: Reason,
@@ -194,6 +194,37 @@ pub fn decide<'a>(
     }
 }
 
+/// A statement prepared in the binary protocol: as its text would be, except that a session
+/// command cannot usefully be prepared and runs on the primary.
+pub fn for_prepared(d: Decision<'_>) -> Decision<'_> {
+    match d.target {
+        Target::SessionHome => Decision {
+            target: Target::Primary,
+            ..d
+        },
+        _ => d,
+    }
+}
+
+/// A `COM_STMT_EXECUTE`: where its long data was sent (the parameters live there), a bulk
+/// execute on the primary (it writes), else as its text decides ([`for_prepared`]).
+pub fn decide_execute<'a>(
+    long_data_on: Option<&'a str>,
+    bulk: bool,
+    text: impl FnOnce() -> Decision<'a>,
+) -> Decision<'a> {
+    let fixed = |target, reason| Decision {
+        target,
+        reason,
+        consistency: Consistency::Eventual,
+    };
+    match long_data_on {
+        Some(b) => fixed(Target::Backend(b), Reason::Pinned),
+        None if bulk => fixed(Target::Primary, Reason::Write),
+        None => for_prepared(text()),
+    }
+}
+
 /// Statements that change session state and are replayed on every backend connection.
 pub fn is_session_command(kind: StatementKind) -> bool {
     matches!(
@@ -316,6 +347,28 @@ mod tests {
         };
         assert_eq!(route("SELECT @x", &s, &r).target, Target::Primary);
         assert_eq!(route("SELECT 1", &s, &r).target, Target::Replica);
+    }
+
+    #[test]
+    fn prepared_statements_and_executes() {
+        let r = routing("    []");
+        let s = SessionView::default();
+        let set = for_prepared(route("SET NAMES utf8mb4", &s, &r));
+        assert_eq!(
+            (set.target, set.reason),
+            (Target::Primary, Reason::SessionCommand)
+        );
+        let read = for_prepared(route("SELECT 1", &s, &r));
+        assert_eq!(read.target, Target::Replica);
+        let text = || route("SELECT 1", &s, &r);
+        let d = decide_execute(Some("db2"), false, text);
+        assert_eq!(
+            (d.target, d.reason),
+            (Target::Backend("db2"), Reason::Pinned)
+        );
+        let d = decide_execute(None, true, text);
+        assert_eq!((d.target, d.reason), (Target::Primary, Reason::Write));
+        assert_eq!(decide_execute(None, false, text).target, Target::Replica);
     }
 
     #[test]
