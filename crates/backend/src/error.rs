@@ -76,6 +76,18 @@ impl BackendError {
         }
     }
 
+    /// The server could not be reached (connecting, answering in time or keeping the connection
+    /// failed), as opposed to refusing this session or answering something unexpected.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            BackendError::Connect { .. }
+                | BackendError::Timeout { .. }
+                | BackendError::Lost { .. }
+                | BackendError::MarkedDown { .. }
+        )
+    }
+
     pub fn failure(&self) -> Failure {
         match self {
             BackendError::Connect { .. }

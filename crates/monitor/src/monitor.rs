@@ -158,6 +158,13 @@ impl MonitorHandle {
         }
     }
 
+    /// A receiver that wakes at every publication of a new topology (mark it seen, look at
+    /// [`MonitorHandle::current`], then wait on `changed()`: nothing published in between is
+    /// missed).
+    pub fn updates(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.published.subscribe()
+    }
+
     /// Waits until there is exactly one usable primary, or `timeout`.
     /// Woken by every publication; no polling.
     pub async fn wait_for_primary(&self, timeout: Duration) -> Result<Arc<Topology>, NoPrimary> {

@@ -2,9 +2,9 @@
 //!
 //! `workers` accepts clients and spreads them over the data-path threads → `listener` admits
 //! them → `client_auth` runs the connection phase → `session` reads commands and dispatches
-//! them → `query` / `stmt` route them (with the `rwproxy-router` policy; `read_home` keeps a
-//! session on its replica, `causal` places reads that must see a write) and run them through
-//! `backend_set`'s connections → `relay` streams each response back, and `down_watch` ends the
+//! them → `query` / `stmt` route them (the `rwproxy-router` decides and places; `placement`
+//! carries a placement out: it waits for a primary, and `causal` asks a replica to confirm a
+//! GTID position) and run them through `backend_set`'s connections → `relay` streams each response back, and `down_watch` ends the
 //! wait of statements whose server the monitor declares down. `session_state` and `prepared`
 //! hold what a session must keep consistent across its backend connections; `kill` and
 //! `change_user` are the commands that reach beyond one connection.
@@ -17,6 +17,7 @@ pub mod client_auth;
 mod coldef;
 mod connection_id;
 pub mod context;
+mod dispatch;
 pub mod down_watch;
 pub mod drain;
 pub mod error;
@@ -28,10 +29,10 @@ pub mod login_throttle;
 mod names;
 pub mod observer;
 mod pinned;
+mod placement;
 mod prepared;
 pub mod processlist;
 mod query;
-mod read_home;
 pub mod registry;
 pub mod relay;
 mod session;

@@ -3,41 +3,7 @@
 
 use std::time::Duration;
 
-/// Which kind of server a statement went to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DestRole {
-    Primary,
-    Replica,
-}
-
-impl DestRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DestRole::Primary => "primary",
-            DestRole::Replica => "replica",
-        }
-    }
-}
-
-/// The outcome of a read under `session`/`global` consistency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CausalOutcome {
-    ReplicaFresh,
-    ReplicaAfterWait,
-    PrimaryFallback,
-    Timeout,
-}
-
-impl CausalOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CausalOutcome::ReplicaFresh => "replica_fresh",
-            CausalOutcome::ReplicaAfterWait => "replica_after_wait",
-            CausalOutcome::PrimaryFallback => "primary_fallback",
-            CausalOutcome::Timeout => "timeout",
-        }
-    }
-}
+pub use rwproxy_router::{CausalOutcome, DestRole};
 
 /// Why a client connection was refused before it became usable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -2,51 +2,20 @@
 //! there with the response relayed to the client, and learn from the outcome.
 
 use crate::events::Signals;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use rwproxy_backend::{BackendError, Failure};
 use rwproxy_config::Consistency;
-use rwproxy_monitor::GtidPosition;
-use rwproxy_monitor::PrimaryState;
-use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::CapabilityFlags;
-use rwproxy_router::{choose_replica, decide, BalanceInput, Decision, Reason, SessionView, Target};
+use rwproxy_router::{after_failure, decide, AfterFailure, FailedAttempt, Reason, SessionView};
 use rwproxy_sql::{classify_session, Classification, ClassifyOptions, Flags, StatementKind};
 
 use crate::error::ClientError;
-use crate::observer::DestRole;
+use crate::placement::{Placed, Routed};
 use crate::relay::{relay_response, Progress, RelayError, RelayOptions, RelayOutcome};
 use crate::session::{Flow, Session};
-
-/// How long a backend that failed for this session is skipped by it.
-pub(crate) const EXCLUDE_FOR: Duration = Duration::from_secs(2);
-
-/// A decision resolved to one backend.
-#[derive(Debug, Clone)]
-pub(crate) struct Chosen {
-    pub backend: std::sync::Arc<str>,
-    pub role: DestRole,
-    pub reason: Reason,
-    /// A read that may be retried elsewhere if this backend fails before answering.
-    pub retryable: bool,
-}
-
-/// Why a statement could not be run; the client gets the error packet.
-pub(crate) struct Refusal {
-    pub code: (u16, [u8; 5]),
-    pub message: String,
-}
-
-impl Refusal {
-    fn new((code, state): (u16, &[u8; 5]), message: String) -> Self {
-        Self {
-            code: (code, *state),
-            message,
-        }
-    }
-}
 
 /// How running a statement on a backend failed.
 pub(crate) enum RunError {
@@ -91,246 +60,6 @@ impl Session {
             user_vars_on_primary: self.state.user_vars_on_primary,
             last_backend: self.state.last_backend.as_deref(),
             user_consistency,
-        }
-    }
-
-    pub(crate) fn is_excluded(&self, name: &str) -> bool {
-        self.excluded
-            .iter()
-            .any(|(n, at)| n == name && at.elapsed() < EXCLUDE_FOR)
-    }
-
-    pub(crate) fn exclude(&mut self, name: &str) {
-        self.excluded
-            .retain(|(n, at)| n != name && at.elapsed() < EXCLUDE_FOR);
-        self.excluded.push((name.to_string(), Instant::now()));
-    }
-
-    /// The current primary, waiting up to `write_wait_timeout` for one to appear (a failover
-    /// in progress). When no backend at all is reachable the error comes at once.
-    pub(crate) async fn primary(&mut self) -> Result<std::sync::Arc<str>, Refusal> {
-        let wait = self.ctx.config_guard().monitor.write_wait_timeout;
-        // Read from the clock only when there is no primary to wait for.
-        let mut deadline = None;
-        loop {
-            let topology = self.ctx.monitor().current();
-            match &topology.primary {
-                PrimaryState::One(name) => return Ok(self.names.get(name)),
-                PrimaryState::Conflict(names) => {
-                    return Err(Refusal::new(
-                        codes::OPTION_PREVENTS_STATEMENT,
-                        format!(
-                            "rwproxy: several backends are writable at once ({}); writes are refused until exactly one primary remains",
-                            names.join(", ")
-                        ),
-                    ))
-                }
-                PrimaryState::None => {}
-            }
-            let all_down = topology
-                .backends
-                .iter()
-                .all(|b| b.state == rwproxy_monitor::BackendState::Down);
-            let deadline = *deadline.get_or_insert_with(|| Instant::now() + wait);
-            if all_down || Instant::now() >= deadline {
-                let reasons: Vec<String> = topology
-                    .backends
-                    .iter()
-                    .filter(|b| !b.is_up())
-                    .map(|b| {
-                        format!(
-                            "backend '{}' ({}) is {}: {}",
-                            b.name,
-                            b.address,
-                            b.state.as_str(),
-                            b.reason
-                        )
-                    })
-                    .collect();
-                // 2003 only when no server answers at all; reachable servers without a
-                // writable one are a "no primary" situation (1290).
-                let none_reachable = !topology.backends.iter().any(|b| {
-                    matches!(
-                        b.state,
-                        rwproxy_monitor::BackendState::Up
-                            | rwproxy_monitor::BackendState::Lagging
-                            | rwproxy_monitor::BackendState::ReplicationBroken
-                    )
-                });
-                return Err(if all_down || none_reachable {
-                    Refusal::new(
-                        codes::CANNOT_CONNECT,
-                        format!("rwproxy: cannot reach any backend: {}", reasons.join("; ")),
-                    )
-                } else {
-                    Refusal::new(
-                        codes::OPTION_PREVENTS_STATEMENT,
-                        format!(
-                            "rwproxy: no primary available after waiting {} ms; writes are refused{}{}",
-                            wait.as_millis(),
-                            if reasons.is_empty() { "" } else { ": " },
-                            reasons.join("; ")
-                        ),
-                    )
-                });
-            }
-            drop(topology);
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    /// Resolves a routing decision to one backend.
-    pub(crate) async fn resolve(
-        &mut self,
-        target: &Target<'_>,
-        reason: Reason,
-        consistency: Consistency,
-    ) -> Result<Chosen, Refusal> {
-        match target {
-            Target::Primary => Ok(Chosen {
-                backend: self.primary().await?,
-                role: DestRole::Primary,
-                reason,
-                retryable: false,
-            }),
-            Target::Backend(name) => {
-                let topology = self.ctx.monitor().current();
-                let Some(status) = topology.get(name) else {
-                    return Err(Refusal::new(
-                        codes::CANNOT_CONNECT,
-                        format!("rwproxy: backend '{name}' is not configured"),
-                    ));
-                };
-                let role = if matches!(&topology.primary, PrimaryState::One(p) if p == name) {
-                    DestRole::Primary
-                } else {
-                    DestRole::Replica
-                };
-                let _ = status;
-                Ok(Chosen {
-                    backend: self.names.get(name),
-                    role,
-                    reason,
-                    retryable: false,
-                })
-            }
-            Target::SessionHome => {
-                let topology = self.ctx.monitor().current();
-                if let PrimaryState::One(p) = &topology.primary {
-                    return Ok(Chosen {
-                        backend: self.names.get(p),
-                        role: DestRole::Primary,
-                        reason,
-                        retryable: false,
-                    });
-                }
-                // No primary: any server the session already uses, else any replica.
-                if let Some(name) = self.backends.names().next() {
-                    return Ok(Chosen {
-                        backend: self.names.get(name),
-                        role: DestRole::Replica,
-                        reason,
-                        retryable: false,
-                    });
-                }
-                self.pick_replica(reason, None).await
-            }
-            Target::Replica => {
-                let required = self.required_position(consistency);
-                match self.causal_replica(consistency, required.as_ref()).await? {
-                    Some(chosen) => Ok(chosen),
-                    None => self.pick_replica(reason, required.as_deref()).await,
-                }
-            }
-        }
-    }
-
-    /// With no primary at all (it died; a failover is under way) replicas cannot catch up with
-    /// anyone, so reads go to a replica that still answers, whatever its lag, as long as it has
-    /// what the session must see (`required`).
-    fn degraded_replica(&mut self, required: Option<&GtidPosition>) -> Option<std::sync::Arc<str>> {
-        let topology = self.ctx.monitor().current();
-        if !matches!(topology.primary, PrimaryState::None) {
-            return None;
-        }
-        let candidates: Vec<&str> = topology
-            .backends
-            .iter()
-            .filter(|b| {
-                b.read_only
-                    && matches!(
-                        b.state,
-                        rwproxy_monitor::BackendState::Lagging
-                            | rwproxy_monitor::BackendState::ReplicationBroken
-                            | rwproxy_monitor::BackendState::Up
-                    )
-                    && !self.is_excluded(&b.name)
-                    && required
-                        .is_none_or(|r| b.gtid_current_pos.as_ref().is_some_and(|p| p.contains(r)))
-            })
-            .map(|b| b.name.as_str())
-            .collect();
-        if candidates.is_empty() {
-            return None;
-        }
-        self.rr = self.rr.wrapping_add(1);
-        Some(
-            self.names
-                .get(candidates[(self.rr % candidates.len() as u64) as usize]),
-        )
-    }
-
-    async fn pick_replica(
-        &mut self,
-        reason: Reason,
-        required: Option<&GtidPosition>,
-    ) -> Result<Chosen, Refusal> {
-        let config = self.ctx.config();
-        let topology = self.ctx.monitor().snapshot();
-        self.refresh_read_home(&topology);
-        let chosen = {
-            let weight = |name: &str| config.backend(name).map(|b| b.weight).unwrap_or(1);
-            let connections = |name: &str| self.ctx.backend_connections(name);
-            let exclude = |name: &str| self.is_excluded(name);
-            let input = BalanceInput {
-                balance: config.routing.replica_balance,
-                weight: &weight,
-                connections: &connections,
-                exclude: &exclude,
-                preferred: self.preferred_replica(&config),
-            };
-            let mut rr = self.rr;
-            let chosen = choose_replica(&topology, &input, &mut rr).map(|b| b.name.as_str());
-            (chosen, rr)
-        };
-        let (chosen, rr) = chosen;
-        self.rr = rr;
-        let chosen = chosen.map(|name| self.names.get(name));
-        if let Some(name) = &chosen {
-            self.set_read_home(name, &topology);
-        }
-        let chosen = chosen.map(|b| (b, reason)).or_else(|| {
-            self.degraded_replica(required)
-                .map(|b| (b, Reason::NoPrimaryDegraded))
-        });
-        match chosen {
-            Some((backend, reason)) => Ok(Chosen {
-                backend,
-                role: DestRole::Replica,
-                reason,
-                retryable: true,
-            }),
-            None if config.routing.read_fallback_to_primary => Ok(Chosen {
-                backend: self.primary().await?,
-                role: DestRole::Primary,
-                reason: Reason::NoReplicaFallback,
-                retryable: false,
-            }),
-            None => Err(Refusal::new(
-                codes::CANNOT_CONNECT,
-                "rwproxy: no replica is available for reads and read_fallback_to_primary is off"
-                    .into(),
-            )),
         }
     }
 
@@ -623,28 +352,27 @@ impl Session {
             Failure::Connection => self.ctx.observer.backend_failure(&name, failure_kind(err)),
             Failure::Refused => {}
         }
-        self.exclude(&name);
+        self.cursor.exclude(&name, Instant::now());
     }
 
     /// Runs a statement chosen by `decision`, retrying a read once elsewhere when its backend
     /// fails before answering. Returns the backend that answered and the outcome.
     pub(crate) async fn run_routed(
         &mut self,
-        target: Target<'_>,
-        reason: Reason,
-        consistency: Consistency,
+        routed: Routed,
         payload: &[u8],
         expect: Expect,
         rewrite: ReplyRewrite,
-    ) -> Result<Option<(Chosen, RelayOutcome)>, ClientError> {
+    ) -> Result<Option<(Placed, RelayOutcome)>, ClientError> {
         let mut attempts = 0;
-        let mut target = target;
+        let mut routed = routed;
         loop {
             attempts += 1;
-            let chosen = match self.resolve(&target, reason, consistency).await {
+            let chosen = match self.place(&routed).await {
                 Ok(c) => c,
-                Err(r) => {
-                    self.send_error(1, (r.code.0, &r.code.1), r.message).await?;
+                Err(refusal) => {
+                    let (code, message) = refusal.client_error();
+                    self.send_error(1, code, message).await?;
                     return Ok(None);
                 }
             };
@@ -675,78 +403,45 @@ impl Session {
             if refused_login {
                 self.ctx.accounts_stale();
             }
-            let retry = chosen.retryable && attempts == 1 && !self.state.in_transaction();
-            if retry && refused_login && chosen.role != DestRole::Primary {
-                // A replica that has not applied an account (or grant) created a moment
-                // ago refuses the login the primary accepts: the primary answers.
-                target = Target::Primary;
-            }
+            let next = after_failure(&FailedAttempt {
+                role: chosen.role,
+                retryable: chosen.retryable,
+                attempts,
+                in_transaction: self.state.in_transaction(),
+                refused_login,
+                // Not sent because the server could not be reached.
+                never_sent: unsent && err.is_unreachable(),
+            });
+            let retry = matches!(next, AfterFailure::Retry { .. });
             if err.failure() == Failure::Unhealthy || retry {
                 self.note_backend_failure(&err);
             } else {
                 self.backends.discard(&self.ctx, err.backend());
                 self.prepared.forget_backend(err.backend());
             }
-            if retry {
-                tracing::info!(backend = %chosen.backend, error = %err, "read failed before any result; retrying on another server");
-                continue;
-            }
-            // The primary cannot be reached and the statement was never sent (outside a
-            // transaction): as in any window without a primary, it waits up to
-            // `write_wait_timeout` for the monitor to confirm the failure and a new (or
-            // the same, recovered) primary to be published, then runs there.
-            let never_sent = unsent
-                && matches!(
-                    err,
-                    BackendError::Connect { .. }
-                        | BackendError::Timeout { .. }
-                        | BackendError::Lost { .. }
-                        | BackendError::MarkedDown { .. }
-                );
-            if never_sent
-                && chosen.role == DestRole::Primary
-                && !self.state.in_transaction()
-                && attempts <= 3
-                && self.wait_for_another_primary(&chosen.backend).await
-            {
-                tracing::info!(backend = %chosen.backend, error = %err, "the primary could not be reached before the statement was sent; running it on the primary now published");
-                continue;
+            match next {
+                AfterFailure::Retry { on_primary } => {
+                    if on_primary {
+                        routed = Routed::primary(routed.reason);
+                    }
+                    tracing::info!(backend = %chosen.backend, error = %err, "read failed before any result; retrying on another server");
+                    continue;
+                }
+                // The primary cannot be reached and the statement was never sent (outside a
+                // transaction): as in any window without a primary, it waits up to
+                // `write_wait_timeout` for the monitor to confirm the failure and a new (or
+                // the same, recovered) primary to be published, then runs there.
+                AfterFailure::WaitForPrimary
+                    if self.wait_for_another_primary(&chosen.backend).await =>
+                {
+                    tracing::info!(backend = %chosen.backend, error = %err, "the primary could not be reached before the statement was sent; running it on the primary now published");
+                    continue;
+                }
+                AfterFailure::WaitForPrimary | AfterFailure::GiveUp => {}
             }
             let (code, state, message) = err.client_error();
             self.send_error(1, (code, &state), message).await?;
             return Ok(None);
-        }
-    }
-
-    /// After `failed` (the primary) could not be reached: waits until the monitor publishes a
-    /// primary other than it, or says it is up again after a check that started later (a
-    /// refuted report), up to `monitor.write_wait_timeout`. Whether to try again.
-    async fn wait_for_another_primary(&self, failed: &str) -> bool {
-        let (wait, interval) = {
-            let config = self.ctx.config_guard();
-            (config.monitor.write_wait_timeout, config.monitor.interval)
-        };
-        let started = Instant::now();
-        let deadline = started + wait;
-        // The monitor checks the backend at once after a report; still up two intervals later,
-        // it refuted the report (the failure was this connection's own).
-        let refuted_after = started + interval.saturating_mul(2);
-        loop {
-            let topology = self.ctx.monitor().snapshot();
-            match &topology.primary {
-                PrimaryState::One(p) if p.as_str() != failed => return true,
-                PrimaryState::One(_)
-                    if Instant::now() >= refuted_after
-                        && topology.get(failed).is_some_and(|b| b.is_up()) =>
-                {
-                    return true
-                }
-                _ => {}
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
@@ -784,13 +479,11 @@ impl Session {
                 return self.kill(id, query_only).await;
             }
         }
-        let (target, reason, consistency) = self.route(&class, sql);
+        let routed = self.route(&class, sql);
         let multi = class.flags.contains(Flags::MULTI_STATEMENT);
         let outcome = self
             .run_routed(
-                target.as_target(),
-                reason,
-                consistency,
+                routed,
                 &payload,
                 Expect::ResultSet,
                 ReplyRewrite {
@@ -828,28 +521,17 @@ impl Session {
 
     /// The routing decision for a classified statement, owned so the session can be borrowed
     /// mutably while carrying it out.
-    pub(crate) fn route(
-        &self,
-        class: &Classification<'_>,
-        sql: &[u8],
-    ) -> (OwnedTarget, Reason, Consistency) {
+    pub(crate) fn route(&self, class: &Classification<'_>, sql: &[u8]) -> Routed {
         let config = self.ctx.config_guard();
         let view = self.view();
-        let d: Decision<'_> = decide(
+        Routed::new(&decide(
             class,
             sql,
             &self.who.user,
             self.state.schema.as_deref(),
             &view,
             &config.routing,
-        );
-        let target = match d.target {
-            Target::Backend(b) => OwnedTarget::Backend(b.to_string()),
-            Target::Primary => OwnedTarget::Primary,
-            Target::Replica => OwnedTarget::Replica,
-            Target::SessionHome => OwnedTarget::SessionHome,
-        };
-        (target, d.reason, d.consistency)
+        ))
     }
 
     /// Updates the session from a statement's outcome.
@@ -977,11 +659,13 @@ impl Session {
         &mut self,
         payload: &[u8],
         expect: Expect,
-    ) -> Result<Option<(Chosen, RelayOutcome)>, ClientError> {
+    ) -> Result<Option<(Placed, RelayOutcome)>, ClientError> {
         self.run_routed(
-            Target::SessionHome,
-            Reason::SessionCommand,
-            Consistency::Eventual,
+            Routed {
+                target: crate::placement::OwnedTarget::SessionHome,
+                reason: Reason::SessionCommand,
+                consistency: Consistency::Eventual,
+            },
             payload,
             expect,
             ReplyRewrite::default(),
@@ -1019,25 +703,5 @@ fn failure_kind(err: &BackendError) -> crate::observer::BackendFailureKind {
         BackendError::Connect { .. } | BackendError::Auth { .. } => Kind::Connect,
         BackendError::Timeout { .. } => Kind::Timeout,
         _ => Kind::Query,
-    }
-}
-
-/// A routing target that owns its backend name, so the session can be borrowed mutably while
-/// carrying it out.
-pub(crate) enum OwnedTarget {
-    Primary,
-    Replica,
-    Backend(String),
-    SessionHome,
-}
-
-impl OwnedTarget {
-    pub(crate) fn as_target(&self) -> Target<'_> {
-        match self {
-            OwnedTarget::Primary => Target::Primary,
-            OwnedTarget::Replica => Target::Replica,
-            OwnedTarget::Backend(b) => Target::Backend(b),
-            OwnedTarget::SessionHome => Target::SessionHome,
-        }
     }
 }

@@ -3,35 +3,44 @@
 //! transaction), it is prepared there first, silently. Closing reaches every backend that has it.
 
 use bytes::{Bytes, BytesMut};
-use rwproxy_config::Consistency;
 use rwproxy_protocol::command::{
     self, COM_STMT_BULK_EXECUTE, COM_STMT_CLOSE, CURSOR_TYPE_READ_ONLY,
 };
 use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::StatusFlags;
-use rwproxy_router::Reason;
+use rwproxy_router::{after_failure, decide, decide_execute, AfterFailure, FailedAttempt, Reason};
 use rwproxy_sql::{Classification, Flags, StatementKind};
 
 use crate::error::ClientError;
+use crate::placement::Routed;
 use crate::prepared::{execute_for_backend, OnBackend, Prepared};
-use crate::query::{OwnedTarget, ReplyRewrite, RunError};
+use crate::query::{ReplyRewrite, RunError};
 use crate::relay::RelayOutcome;
 use crate::session::{Flow, Session};
 
 impl Session {
-    fn route_statement_text(
+    /// Where a prepared statement (or an execute of it) runs: the router's decision for its
+    /// text, for the binary protocol ([`rwproxy_router::decide_execute`]).
+    fn route_prepared(
         &self,
         class: &Classification<'_>,
         sql: &[u8],
-    ) -> (OwnedTarget, Reason, Consistency) {
-        match self.route(class, sql) {
-            // Session commands cannot be prepared usefully; run them on the primary.
-            (OwnedTarget::SessionHome, reason, consistency) => {
-                (OwnedTarget::Primary, reason, consistency)
-            }
-            routed => routed,
-        }
+        long_data_on: Option<&str>,
+        bulk: bool,
+    ) -> Routed {
+        let config = self.ctx.config_guard();
+        let view = self.view();
+        Routed::new(&decide_execute(long_data_on, bulk, || {
+            decide(
+                class,
+                sql,
+                &self.who.user,
+                self.state.schema.as_deref(),
+                &view,
+                &config.routing,
+            )
+        }))
     }
 
     async fn unknown_statement(&mut self, id: u32, what: &str) -> Result<Flow, ClientError> {
@@ -50,7 +59,7 @@ impl Session {
         // A prepare reads the schema, which may have changed by this session's own DDL: it is
         // placed with the same consistency check as a read.
         let sql = payload.get(1..).unwrap_or_default();
-        let (target, reason, consistency) = self.route_statement_text(&self.classify(sql), sql);
+        let routed = self.route_prepared(&self.classify(sql), sql, None, false);
         let id = self.prepared.next_id();
         // CONNECTION_ID() is the client's id here too (prepared once, it stays right: the id of
         // a session never changes).
@@ -61,9 +70,7 @@ impl Session {
         };
         let outcome = self
             .run_routed(
-                target.as_target(),
-                reason,
-                consistency,
+                routed,
                 &payload,
                 Expect::Prepare,
                 ReplyRewrite {
@@ -228,31 +235,35 @@ impl Session {
         let sql = prepare_payload.get(1..).unwrap_or_default();
         // Classified once per execute: for routing, then for what the statement changed.
         let class = self.classify(sql);
-        let (target, reason, consistency) = match long_data_on {
-            Some(b) => (
-                OwnedTarget::Backend(b),
-                Reason::Pinned,
-                Consistency::Eventual,
-            ),
-            None if bulk => (OwnedTarget::Primary, Reason::Write, Consistency::Eventual),
-            None => self.route_statement_text(&class, sql),
-        };
+        let mut routed = self.route_prepared(&class, sql, long_data_on.as_deref(), bulk);
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let chosen = match self.resolve(&target.as_target(), reason, consistency).await {
+            let chosen = match self.place(&routed).await {
                 Ok(c) => c,
-                Err(r) => {
-                    self.send_error(1, (r.code.0, &r.code.1), r.message).await?;
+                Err(refusal) => {
+                    let (code, message) = refusal.client_error();
+                    self.send_error(1, code, message).await?;
                     return Ok(Flow::Continue);
                 }
             };
             let backend_id = match self.prepare_on(id, &chosen.backend).await {
                 Ok(b) => b,
                 Err(RunError::Backend(err) | RunError::NotSent(err)) => {
-                    let retry = chosen.retryable && attempts == 1;
+                    // Preparing failed: the execute itself was not sent.
+                    let next = after_failure(&FailedAttempt {
+                        role: chosen.role,
+                        retryable: chosen.retryable,
+                        attempts,
+                        in_transaction: self.state.in_transaction(),
+                        refused_login: matches!(err, rwproxy_backend::BackendError::Auth { .. }),
+                        never_sent: false,
+                    });
                     self.note_backend_failure(&err);
-                    if retry {
+                    if let AfterFailure::Retry { on_primary } = next {
+                        if on_primary {
+                            routed = Routed::primary(routed.reason);
+                        }
                         continue;
                     }
                     let (code, state, message) = err.client_error();
@@ -413,10 +424,10 @@ impl Session {
         };
         let target = match known {
             Some(b) => b,
-            None => match self.primary().await {
-                Ok(p) => p.to_string(),
-                Err(r) => {
-                    tracing::warn!(message = %r.message, "long data for a statement while no primary is known; dropped");
+            None => match self.place(&Routed::primary(Reason::Pinned)).await {
+                Ok(p) => p.backend.to_string(),
+                Err(refusal) => {
+                    tracing::warn!(message = %refusal.client_error().1, "long data for a statement while no primary is known; dropped");
                     return Ok(Flow::Continue);
                 }
             },
