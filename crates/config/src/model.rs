@@ -203,6 +203,8 @@ pub struct BackendConfig {
     /// `Some(true)`: always the primary. `Some(false)`: never used as the
     /// primary (reads only). `None`: role learned by the monitor.
     pub primary: Option<bool>,
+    /// Galera writer choice: among usable nodes the lowest priority writes (0 to 1000).
+    pub priority: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -260,6 +262,22 @@ pub struct MonitorConfig {
     pub failure_threshold: u32,
     /// Heartbeat-table lag measurement; `None` when off.
     pub heartbeat: Option<HeartbeatConfig>,
+    /// Replication, Galera, or told apart per server (`wsrep_on`).
+    pub topology: MonitorTopology,
+    /// A Galera node with more received write sets not yet applied gets no traffic.
+    pub galera_max_recv_queue: u64,
+}
+
+/// `monitor.topology`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorTopology {
+    /// A server with `wsrep_on=ON` is a Galera node, any other is judged by its replication.
+    Auto,
+    /// Primary and replicas; `wsrep_*` is never read.
+    Replication,
+    /// Every backend is a Galera node; one that is not gets no traffic.
+    Galera,
 }
 
 impl MonitorConfig {

@@ -40,6 +40,7 @@ pub(crate) async fn run(
                 &inputs.credentials,
                 inputs.timeout,
                 inputs.heartbeat_table.as_ref(),
+                inputs.topology,
             )
             .await;
         match shared.upgrade() {

@@ -15,6 +15,7 @@ mod address;
 mod backend_task;
 mod error;
 pub mod events;
+pub mod galera;
 pub mod gtid;
 mod heartbeat;
 pub mod heartbeat_table;
@@ -33,6 +34,7 @@ pub mod topology;
 
 pub use error::NoPrimary;
 pub use events::StateChange;
+pub use galera::{GaleraStatus, TopologyMode};
 pub use gtid::{GtidError, GtidPosition};
 pub use heartbeat_table::{HeartbeatTable, HeartbeatTableError};
 pub use monitor::{Monitor, MonitorHandle, DEFAULT_STATIC_COOLDOWN};

@@ -25,6 +25,8 @@ pub struct Observation {
     pub heartbeat_lag: Option<Duration>,
     /// Wall time of the check.
     pub latency: Duration,
+    /// The node's `wsrep_*` state, when it is a Galera node (and the topology mode looks).
+    pub galera: Option<crate::galera::GaleraStatus>,
 }
 
 /// One row of `SHOW ALL SLAVES STATUS` / `SHOW REPLICA STATUS`.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
+use crate::galera::{self, GaleraStatus, TopologyMode};
 use crate::heartbeat_table::HeartbeatTable;
 use crate::human;
 use crate::kept_connection::{ConnError, Credentials, KeptConnection};
@@ -25,6 +26,8 @@ const MYSQL_REPLICATION: &str = "SHOW REPLICA STATUS";
 const MYSQL_REPLICATION_OLD: &str = "SHOW SLAVE STATUS";
 /// `ER_PARSE_ERROR`: the server does not know the statement.
 const ER_PARSE_ERROR: u16 = 1064;
+/// `ER_UNKNOWN_SYSTEM_VARIABLE`.
+const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 
 /// A failed check, with the time it took.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +49,8 @@ pub(crate) struct Prober {
     /// Flavor of the current connection's server, once known.
     flavor: Option<(u64, ServerFlavor, String)>,
     mysql_replication_sql: &'static str,
+    /// Whether the current connection's server is a Galera node, once known.
+    galera_node: Option<(u64, bool)>,
 }
 
 impl Prober {
@@ -55,6 +60,7 @@ impl Prober {
             phase: Phase::Connecting,
             flavor: None,
             mysql_replication_sql: MYSQL_REPLICATION,
+            galera_node: None,
         }
     }
 
@@ -65,11 +71,13 @@ impl Prober {
         credentials: &Credentials,
         timeout: Duration,
         heartbeat: Option<&HeartbeatTable>,
+        mode: TopologyMode,
     ) -> Result<Observation, CheckFailure> {
         let started = Instant::now();
         self.phase = Phase::Connecting;
         let reused = self.conn.is_open();
-        let mut outcome = tokio::time::timeout(timeout, self.run(credentials, heartbeat)).await;
+        let mut outcome =
+            tokio::time::timeout(timeout, self.run(credentials, heartbeat, mode)).await;
         // A kept connection older than a server restart fails on first use; that says nothing
         // about the server now, so one new connection is tried within the same timeout.
         if let Ok(Err(err)) = &outcome {
@@ -78,7 +86,7 @@ impl Prober {
                 tracing::debug!(error = %err.describe(), "kept monitor connection broke; checking again on a new one");
                 self.conn.discard();
                 self.phase = Phase::Connecting;
-                outcome = tokio::time::timeout(left, self.run(credentials, heartbeat)).await;
+                outcome = tokio::time::timeout(left, self.run(credentials, heartbeat, mode)).await;
             }
         }
         let latency = started.elapsed();
@@ -113,6 +121,7 @@ impl Prober {
         &mut self,
         credentials: &Credentials,
         heartbeat: Option<&HeartbeatTable>,
+        mode: TopologyMode,
     ) -> Result<Observation, ConnError> {
         let (conn, generation) = self.conn.get(credentials).await?;
         self.phase = Phase::Querying;
@@ -129,10 +138,46 @@ impl Prober {
                 (flavor, version)
             }
         };
-        let mut obs = match flavor {
-            ServerFlavor::MariaDb => read_mariadb_variables(conn).await?,
-            ServerFlavor::MySql => read_mysql_variables(conn).await?,
+        let galera_node = match (flavor, mode) {
+            (ServerFlavor::MySql, _) | (_, TopologyMode::Replication) => false,
+            _ => match self.galera_node {
+                Some((g, on)) if g == generation => on,
+                _ => {
+                    let on = is_galera_node(conn).await?;
+                    self.galera_node = Some((generation, on));
+                    on
+                }
+            },
         };
+        let galera = match galera_node {
+            true => Some(read_galera(conn).await?),
+            false => None,
+        };
+        let mut obs = match (flavor, galera) {
+            (ServerFlavor::MariaDb, None) => read_mariadb_variables(conn).await?,
+            (ServerFlavor::MariaDb, Some(g)) => match read_mariadb_variables(conn).await {
+                Ok(mut obs) => {
+                    obs.galera = Some(g);
+                    obs
+                }
+                // Refused as a node outside the primary component refuses queries.
+                Err(ConnError::Sql(mysql_async::Error::Server(e))) => {
+                    tracing::debug!(code = e.code, message = %e.message, "galera node refuses queries");
+                    return Ok(galera_only(g, &version));
+                }
+                Err(e) => return Err(e),
+            },
+            (ServerFlavor::MySql, _) => read_mysql_variables(conn).await?,
+        };
+        if obs.galera.is_some() {
+            // A Galera node does not replicate with replication channels.
+            // (nor is a heartbeat age its lag: write sets apply synchronously; the receive queue
+            // says how far behind it is).
+            if obs.version.is_empty() {
+                obs.version = version;
+            }
+            return Ok(obs);
+        }
         if obs.version.is_empty() {
             obs.version = version;
         }
@@ -198,6 +243,7 @@ async fn read_mariadb_variables(conn: &mut Conn) -> Result<Observation, ConnErro
         replication_error: None,
         heartbeat_lag: None,
         latency: Duration::ZERO,
+        galera: None,
     })
 }
 
@@ -215,7 +261,56 @@ async fn read_mysql_variables(conn: &mut Conn) -> Result<Observation, ConnError>
         replication_error: None,
         heartbeat_lag: None,
         latency: Duration::ZERO,
+        galera: None,
     })
+}
+
+/// Whether the server is a Galera node (`wsrep_on=ON`); a server built without wsrep does not
+/// know the variable (1193) and is not one.
+async fn is_galera_node(conn: &mut Conn) -> Result<bool, ConnError> {
+    match conn
+        .query_first::<Option<String>, _>("SELECT @@global.wsrep_on")
+        .await
+    {
+        Ok(value) => Ok(parse_bool_var(value.flatten().as_deref()).unwrap_or(false)),
+        Err(mysql_async::Error::Server(e)) if e.code == ER_UNKNOWN_SYSTEM_VARIABLE => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The node's `wsrep_*` state (status and variables). Both statements work on a node outside
+/// the primary component, where ordinary queries are refused.
+async fn read_galera(conn: &mut Conn) -> Result<GaleraStatus, ConnError> {
+    let rows: Vec<Row> = conn.query(galera::STATUS_SQL).await?;
+    let status: Vec<(String, String)> = rows
+        .iter()
+        .filter_map(|r| Some((text(r, 0)?, text(r, 1).unwrap_or_default())))
+        .collect();
+    let vars = first_row(conn, galera::VARIABLES_SQL).await?;
+    Ok(GaleraStatus::from_rows(
+        &status,
+        text(&vars, 0).as_deref(),
+        text(&vars, 1).as_deref(),
+        text(&vars, 2).as_deref(),
+    ))
+}
+
+/// What a check can say of a Galera node that refuses ordinary queries (outside the primary
+/// component, or `wsrep_reject_queries`): its wsrep state, read-only, nothing else known.
+fn galera_only(g: GaleraStatus, version: &str) -> Observation {
+    Observation {
+        flavor: ServerFlavor::MariaDb,
+        version: version.to_string(),
+        server_id: 0,
+        read_only: true,
+        gtid_current_pos: None,
+        gtid_slave_pos: None,
+        channels: Vec::new(),
+        replication_error: None,
+        heartbeat_lag: None,
+        latency: Duration::ZERO,
+        galera: Some(g),
+    }
 }
 
 async fn read_channels(

@@ -156,6 +156,7 @@ mod tests {
             replication_error: None,
             heartbeat_lag: heartbeat,
             latency: Duration::from_millis(1),
+            galera: None,
         }
     }
 

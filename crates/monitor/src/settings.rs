@@ -31,6 +31,10 @@ pub struct MonitorSettings {
     pub heartbeat: Option<HeartbeatSettings>,
     /// TLS for every monitor connection (`backend_tls`); `None` for plain TCP.
     pub tls: Option<MonitorTls>,
+    /// Replication, Galera, or told apart per node (`wsrep_on`).
+    pub topology: crate::galera::TopologyMode,
+    /// A Galera node with more write sets waiting to be applied gets no traffic.
+    pub galera_max_recv_queue: u64,
 }
 
 impl Default for MonitorSettings {
@@ -46,6 +50,8 @@ impl Default for MonitorSettings {
             failure_threshold: 2,
             heartbeat: None,
             tls: None,
+            topology: crate::galera::TopologyMode::Auto,
+            galera_max_recv_queue: 100,
         }
     }
 }
@@ -64,6 +70,8 @@ impl fmt::Debug for MonitorSettings {
             .field("failure_threshold", &self.failure_threshold)
             .field("heartbeat", &self.heartbeat)
             .field("tls", &self.tls)
+            .field("topology", &self.topology)
+            .field("galera_max_recv_queue", &self.galera_max_recv_queue)
             .finish()
     }
 }
@@ -97,6 +105,8 @@ pub struct BackendSpec {
     pub address: String,
     /// When true this backend is the primary whatever its `read_only` says.
     pub pinned_primary: bool,
+    /// Galera writer choice: the usable node with the lowest priority writes.
+    pub priority: u32,
 }
 
 impl BackendSpec {
@@ -105,7 +115,14 @@ impl BackendSpec {
             name: name.into(),
             address: address.into(),
             pinned_primary: false,
+            priority: 0,
         }
+    }
+
+    /// Same backend, with this Galera writer priority (lower wins).
+    pub fn with_priority(mut self, priority: u32) -> Self {
+        self.priority = priority;
+        self
     }
 
     /// Same backend, pinned as the primary.

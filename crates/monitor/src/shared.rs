@@ -105,6 +105,8 @@ impl Registry {
             max_replication_lag: s.max_replication_lag,
             pinned_primary_exists: self.statuses.iter().any(|b| b.pinned_primary),
             heartbeat_usable: self.heartbeat_usable(Instant::now()),
+            topology: s.topology,
+            galera_max_recv_queue: s.galera_max_recv_queue,
         }
     }
 
@@ -155,7 +157,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub fn new(mut registry: Registry) -> Self {
-        let primary = resolve_roles(&mut registry.statuses);
+        let primary = resolve_roles(&mut registry.statuses, registry.settings.topology);
         let topology = Topology {
             generation: registry.generation,
             backends: registry.statuses.clone(),
@@ -178,7 +180,7 @@ impl Shared {
     /// Resolves roles, publishes a new snapshot, logs and broadcasts what
     /// changed, and wakes `wait_for_primary` callers.
     pub fn publish(&self, registry: &mut Registry) {
-        let mut primary = resolve_roles(&mut registry.statuses);
+        let mut primary = resolve_roles(&mut registry.statuses, registry.settings.topology);
         if registry.hold {
             // A switchover holds writes: they wait for the new primary.
             primary = PrimaryState::None;
@@ -272,6 +274,7 @@ impl Shared {
             timeout: s.timeout,
             interval: s.interval,
             heartbeat_table: registry.heartbeat_table.clone(),
+            topology: s.topology,
         })
     }
 
@@ -380,6 +383,7 @@ pub(crate) struct CheckInputs {
     pub timeout: Duration,
     pub interval: Duration,
     pub heartbeat_table: Option<HeartbeatTable>,
+    pub topology: crate::galera::TopologyMode,
 }
 
 /// What `report_failure` asks the caller to do next.
@@ -435,6 +439,7 @@ mod tests {
             replication_error: None,
             heartbeat_lag: None,
             latency: Duration::from_millis(1),
+            galera: None,
         }
     }
 

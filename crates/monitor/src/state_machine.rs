@@ -7,6 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::galera::{self, GaleraHealth, GaleraStatus, TopologyMode};
 use crate::human;
 use crate::observation::Observation;
 use crate::replica_health::{evaluate_replica, ReplicaHealth};
@@ -25,6 +26,9 @@ pub struct CheckContext {
     pub pinned_primary_exists: bool,
     /// The heartbeat writer is fresh, so heartbeat ages are lag.
     pub heartbeat_usable: bool,
+    pub topology: crate::galera::TopologyMode,
+    /// A Galera node with more write sets waiting to be applied gets no traffic.
+    pub galera_max_recv_queue: u64,
 }
 
 /// Moves `status` into `state` with `reason`; `since` changes only when the
@@ -64,6 +68,20 @@ pub fn apply_success(
     status.gtid_current_pos = obs.gtid_current_pos.clone();
     status.gtid_slave_pos = obs.gtid_slave_pos.clone();
     status.consecutive_failures = 0;
+    status.galera = obs.galera.clone();
+
+    if let Some(g) = &obs.galera {
+        apply_galera(status, g, ctx, now);
+        return;
+    }
+    if ctx.topology == TopologyMode::Galera && !ctx.pinned_primary_exists {
+        status.lag = None;
+        status.lag_source = LagSource::None;
+        status.consecutive_successes = 0;
+        let reason = "monitor.topology is galera, but wsrep_on is OFF here: not a Galera node";
+        enter(status, BackendState::ReplicationBroken, reason.into(), now);
+        return;
+    }
 
     if acts_as_primary(status, obs.read_only, ctx) {
         status.lag = None;
@@ -112,6 +130,47 @@ pub fn apply_success(
             enter(status, BackendState::Lagging, reason, now);
         }
         ReplicaHealth::Broken(reason) => {
+            status.consecutive_successes = 0;
+            enter(status, BackendState::ReplicationBroken, reason, now);
+        }
+    }
+}
+
+/// A check of a Galera node: usable (Up, after `recovery_checks` good checks when it was out),
+/// behind (Lagging) or outside the primary component / refusing queries (ReplicationBroken).
+/// Whether it writes is decided for all nodes together ([`crate::topology::resolve_roles`]).
+fn apply_galera(status: &mut BackendStatus, g: &GaleraStatus, ctx: &CheckContext, now: SystemTime) {
+    status.lag = None;
+    status.lag_source = LagSource::None;
+    match galera::evaluate(g, ctx.galera_max_recv_queue) {
+        GaleraHealth::Usable => {
+            status.consecutive_successes = status.consecutive_successes.saturating_add(1);
+            let needed = ctx.recovery_checks.max(1);
+            let detail = format!(
+                "galera: synced, primary component of {}, receive queue {}",
+                g.cluster_size, g.recv_queue
+            );
+            match status.state {
+                BackendState::Up | BackendState::Starting => {
+                    enter(status, BackendState::Up, detail, now)
+                }
+                _ if status.consecutive_successes >= needed => {
+                    let reason = format!("recovered after {needed} good checks; {detail}");
+                    enter(status, BackendState::Up, reason, now);
+                }
+                _ => {
+                    status.reason = format!(
+                        "recovering: {}/{needed} good checks; {detail}",
+                        status.consecutive_successes
+                    );
+                }
+            }
+        }
+        GaleraHealth::Behind(reason) => {
+            status.consecutive_successes = 0;
+            enter(status, BackendState::Lagging, reason, now);
+        }
+        GaleraHealth::Unusable(reason) => {
             status.consecutive_successes = 0;
             enter(status, BackendState::ReplicationBroken, reason, now);
         }
@@ -215,6 +274,8 @@ mod tests {
             max_replication_lag: Duration::from_secs(5),
             pinned_primary_exists: false,
             heartbeat_usable: false,
+            topology: crate::galera::TopologyMode::Auto,
+            galera_max_recv_queue: 100,
         }
     }
 
@@ -234,6 +295,7 @@ mod tests {
             replication_error: None,
             heartbeat_lag: None,
             latency: Duration::from_millis(2),
+            galera: None,
         }
     }
 

@@ -143,6 +143,10 @@ pub struct BackendStatus {
     /// Consecutive successful checks that were also healthy (for a replica:
     /// replication running and lag under the threshold).
     pub consecutive_successes: u32,
+    /// Configured Galera writer priority (lower wins).
+    pub priority: u32,
+    /// What the last check saw of this Galera node; `None` for other servers.
+    pub galera: Option<crate::galera::GaleraStatus>,
 }
 
 impl BackendStatus {
@@ -173,6 +177,8 @@ impl BackendStatus {
             since: now,
             consecutive_failures: 0,
             consecutive_successes: 0,
+            priority: spec.priority,
+            galera: None,
         }
     }
 

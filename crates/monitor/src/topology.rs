@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
+use crate::galera::{self, TopologyMode, WriterCandidate};
 use crate::status::{BackendState, BackendStatus, Role};
 
 /// Who takes writes.
@@ -113,6 +114,8 @@ fn backend_json(b: &BackendStatus, now: SystemTime) -> Value {
         "in_state_ms": u64::try_from(in_state.as_millis()).unwrap_or(u64::MAX),
         "consecutive_failures": b.consecutive_failures,
         "consecutive_successes": b.consecutive_successes,
+        "priority": b.priority,
+        "galera": b.galera,
     })
 }
 
@@ -124,7 +127,14 @@ fn backend_json(b: &BackendStatus, now: SystemTime) -> Value {
 ///   more such backends are a conflict (their role becomes Unknown), none
 ///   means no primary. Read-only backends are replicas; backends that are
 ///   Down or not checked yet have an Unknown role.
-pub fn resolve_roles(backends: &mut [BackendStatus]) -> PrimaryState {
+///
+/// Galera nodes (any backend a check saw as one, or every backend under
+/// `monitor.topology: galera`): see [`resolve_galera_roles`].
+pub fn resolve_roles(backends: &mut [BackendStatus], mode: TopologyMode) -> PrimaryState {
+    let galera = mode == TopologyMode::Galera || backends.iter().any(|b| b.galera.is_some());
+    if galera && !backends.iter().any(|b| b.pinned_primary) {
+        return resolve_galera_roles(backends);
+    }
     if let Some(pin) = backends.iter().position(|b| b.pinned_primary) {
         for (i, b) in backends.iter_mut().enumerate() {
             b.role = if i == pin {
@@ -170,6 +180,45 @@ pub fn resolve_roles(backends: &mut [BackendStatus]) -> PrimaryState {
     }
 }
 
+/// Galera: every node is writable, so `read_only` decides nothing. The writer is chosen among
+/// the usable nodes (Up: synced, in the primary component, …) by [`galera::choose_writer`];
+/// the other Galera nodes are replicas (readable while Up); anything else has no role. Two
+/// writers cannot happen: there is one minimum.
+pub fn resolve_galera_roles(backends: &mut [BackendStatus]) -> PrimaryState {
+    let usable: Vec<usize> = (0..backends.len())
+        .filter(|&i| backends[i].is_up() && backends[i].galera.is_some())
+        .collect();
+    let candidates: Vec<WriterCandidate<'_>> = usable
+        .iter()
+        .filter_map(|&i| {
+            let b = &backends[i];
+            let g = b.galera.as_ref()?;
+            Some(WriterCandidate {
+                priority: b.priority,
+                node_name: &g.node_name,
+                gcomm_uuid: &g.gcomm_uuid,
+                name: &b.name,
+            })
+        })
+        .collect();
+    let writer = galera::choose_writer(&candidates).map(|c| usable[c]);
+    for (i, b) in backends.iter_mut().enumerate() {
+        b.role = if Some(i) == writer {
+            Role::Primary
+        } else if b.galera.is_some()
+            && !matches!(b.state, BackendState::Down | BackendState::Starting)
+        {
+            Role::Replica
+        } else {
+            Role::Unknown
+        };
+    }
+    match writer {
+        Some(i) => PrimaryState::One(backends[i].name.clone()),
+        None => PrimaryState::None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,7 +238,7 @@ mod tests {
     }
 
     fn topo(mut backends: Vec<BackendStatus>) -> Topology {
-        let primary = resolve_roles(&mut backends);
+        let primary = resolve_roles(&mut backends, TopologyMode::Auto);
         Topology {
             generation: 1,
             backends,
@@ -326,5 +375,110 @@ mod tests {
         assert_eq!(v["primary"]["state"], "conflict");
         assert_eq!(v["primary"]["names"][1], "b");
         assert_eq!(conflict.primary.to_string(), "conflict between a, b");
+    }
+
+    fn galera_node(
+        name: &str,
+        node_name: &str,
+        state: BackendState,
+        priority: u32,
+    ) -> BackendStatus {
+        let mut b = BackendStatus::starting(
+            &BackendSpec::new(name, "127.0.0.1:1").with_priority(priority),
+            t(0),
+        );
+        b.state = state;
+        b.read_only = false;
+        b.galera = Some(crate::galera::GaleraStatus {
+            node_name: node_name.into(),
+            gcomm_uuid: format!("uuid-{node_name}"),
+            local_state: 4,
+            local_state_comment: "Synced".into(),
+            cluster_status: "Primary".into(),
+            cluster_size: 3,
+            local_index: None,
+            desync: false,
+            reject_queries: "NONE".into(),
+            recv_queue: 0,
+            flow_control_paused: None,
+        });
+        b
+    }
+
+    fn roles(backends: &[BackendStatus]) -> Vec<Role> {
+        backends.iter().map(|b| b.role).collect()
+    }
+
+    #[test]
+    fn galera_one_writer_the_others_read() {
+        use BackendState::*;
+        let mut nodes = vec![
+            galera_node("db1", "node0", Up, 0),
+            galera_node("db2", "node1", Up, 0),
+            galera_node("db3", "node2", Up, 0),
+        ];
+        // Every node is writable: with replication rules that would be a conflict.
+        assert_eq!(
+            resolve_roles(&mut nodes, TopologyMode::Auto),
+            PrimaryState::One("db1".into())
+        );
+        assert_eq!(roles(&nodes), [Role::Primary, Role::Replica, Role::Replica]);
+        // The same nodes seen in another order (another rwproxy's configuration): same writer.
+        let mut reversed: Vec<_> = nodes.iter().rev().cloned().collect();
+        assert_eq!(
+            resolve_roles(&mut reversed, TopologyMode::Auto),
+            PrimaryState::One("db1".into())
+        );
+        // The writer leaves (down, desynced, outside the primary component): the next one.
+        for state in [Down, Lagging, ReplicationBroken] {
+            nodes[0].state = state;
+            assert_eq!(
+                resolve_roles(&mut nodes, TopologyMode::Auto),
+                PrimaryState::One("db2".into()),
+                "{state:?}"
+            );
+            assert_ne!(nodes[0].role, Role::Primary);
+            assert!(!nodes[0].is_readable_replica());
+        }
+        // It comes back synced: it wins the choice again.
+        nodes[0].state = Up;
+        assert_eq!(
+            resolve_roles(&mut nodes, TopologyMode::Auto),
+            PrimaryState::One("db1".into())
+        );
+        // Priority comes first.
+        nodes[2].priority = 0;
+        nodes[0].priority = 5;
+        nodes[1].priority = 5;
+        assert_eq!(
+            resolve_roles(&mut nodes, TopologyMode::Auto),
+            PrimaryState::One("db3".into())
+        );
+        // None usable: no writer.
+        for n in nodes.iter_mut() {
+            n.state = Lagging;
+        }
+        assert_eq!(
+            resolve_roles(&mut nodes, TopologyMode::Auto),
+            PrimaryState::None
+        );
+    }
+
+    #[test]
+    fn galera_mode_gives_a_plain_server_no_role() {
+        let mut backends = vec![
+            b("plain", BackendState::Up, false),
+            galera_node("db2", "node1", BackendState::Starting, 0),
+        ];
+        assert_eq!(
+            resolve_roles(&mut backends, TopologyMode::Galera),
+            PrimaryState::None
+        );
+        assert_eq!(roles(&backends), [Role::Unknown, Role::Unknown]);
+        backends[1].state = BackendState::Up;
+        assert_eq!(
+            resolve_roles(&mut backends, TopologyMode::Galera),
+            PrimaryState::One("db2".into())
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Maps the YAML configuration onto the monitor's own settings.
 
-use rwproxy_config::Config;
-use rwproxy_monitor::{BackendSpec, HeartbeatSettings, MonitorSettings, MonitorTls};
+use rwproxy_config::{Config, MonitorTopology};
+use rwproxy_monitor::{BackendSpec, HeartbeatSettings, MonitorSettings, MonitorTls, TopologyMode};
 
 pub fn backend_specs(config: &Config) -> Vec<BackendSpec> {
     config
@@ -11,6 +11,7 @@ pub fn backend_specs(config: &Config) -> Vec<BackendSpec> {
             name: b.name.clone(),
             address: b.address.clone(),
             pinned_primary: b.primary == Some(true),
+            priority: b.priority,
         })
         .collect()
 }
@@ -42,6 +43,12 @@ pub fn settings(config: &Config) -> Option<MonitorSettings> {
             ca: config.backend_tls.ca.clone(),
             verify: config.backend_tls.verify,
         }),
+        topology: match config.monitor.topology {
+            MonitorTopology::Auto => TopologyMode::Auto,
+            MonitorTopology::Replication => TopologyMode::Replication,
+            MonitorTopology::Galera => TopologyMode::Galera,
+        },
+        galera_max_recv_queue: config.monitor.galera_max_recv_queue,
     })
 }
 

@@ -31,11 +31,7 @@ fn context() -> ProxyContext {
         timeouts: { connect: 100ms, handshake: 2s }\n";
     let env = std::collections::HashMap::<String, String>::new();
     let config = Arc::new(rwproxy_config::parse(yaml, &env).expect("test configuration"));
-    let monitor = Monitor::static_topology(vec![BackendSpec {
-        name: "db1".into(),
-        address: "127.0.0.1:1".into(),
-        pinned_primary: true,
-    }]);
+    let monitor = Monitor::static_topology(vec![BackendSpec::new("db1", "127.0.0.1:1").pinned()]);
     ProxyContext::new(config, monitor, Arc::new(NoopObserver))
 }
 

@@ -6,7 +6,7 @@ use crate::paths::index_path;
 use crate::reader::{MapReader, Problems};
 use crate::yaml_tree::Value;
 
-const BACKEND_KEYS: &[&str] = &["name", "address", "weight", "primary"];
+const BACKEND_KEYS: &[&str] = &["name", "address", "weight", "primary", "priority"];
 
 /// Names that would be ambiguous as a rule's `route`.
 const RESERVED_NAMES: &[&str] = &["primary", "replica"];
@@ -84,12 +84,18 @@ pub(crate) fn build_backends(root: &MapReader, problems: &mut Problems) -> Backe
         } else {
             Some(1)
         };
+        let priority = if entry.has("priority") {
+            entry.integer("priority", 0, 1000, problems)
+        } else {
+            Some(0)
+        };
         let primary = entry.bool("primary", problems);
         let primary_ok = !entry.has("primary") || primary.is_some();
         if primary == Some(true) {
             section.pinned_primary_paths.push(entry.path_of("primary"));
         }
-        if let (Some(name), Some(address), Some(weight), true) = (name, address, weight, primary_ok)
+        if let (Some(name), Some(address), Some(weight), Some(priority), true) =
+            (name, address, weight, priority, primary_ok)
         {
             section.backends.push(BackendConfig {
                 name,
@@ -98,6 +104,7 @@ pub(crate) fn build_backends(root: &MapReader, problems: &mut Problems) -> Backe
                 port: address.port,
                 weight: u32::try_from(weight).unwrap_or(1),
                 primary,
+                priority: u32::try_from(priority).unwrap_or(0),
             });
         }
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::model::{HeartbeatConfig, MonitorConfig};
+use crate::model::{HeartbeatConfig, MonitorConfig, MonitorTopology};
 use crate::reader::{MapReader, Problems};
 use crate::secret::Secret;
 
@@ -16,6 +16,13 @@ const MONITOR_KEYS: &[&str] = &[
     "recovery_checks",
     "failure_threshold",
     "heartbeat",
+    "topology",
+    "galera_max_recv_queue",
+];
+const TOPOLOGIES: &[(&str, MonitorTopology)] = &[
+    ("auto", MonitorTopology::Auto),
+    ("replication", MonitorTopology::Replication),
+    ("galera", MonitorTopology::Galera),
 ];
 const HEARTBEAT_KEYS: &[&str] = &["table", "interval"];
 
@@ -70,6 +77,12 @@ pub(crate) fn build_monitor(root: &MapReader, problems: &mut Problems) -> Monito
         recovery_checks: count(&monitor, "recovery_checks", 3, problems),
         failure_threshold: count(&monitor, "failure_threshold", 2, problems),
         heartbeat,
+        topology: monitor
+            .choice("topology", TOPOLOGIES, problems)
+            .unwrap_or(MonitorTopology::Auto),
+        galera_max_recv_queue: monitor
+            .integer("galera_max_recv_queue", 0, 1_000_000_000, problems)
+            .unwrap_or(100),
     }
 }
 

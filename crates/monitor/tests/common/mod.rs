@@ -29,6 +29,7 @@ pub fn fast_settings(cluster: &ClusterInfo) -> MonitorSettings {
             ca: Some(cluster.tls_ca()),
             verify: true,
         }),
+        ..MonitorSettings::default()
     }
 }
 
