@@ -38,6 +38,9 @@ pub struct BackendMetricsView {
     pub check_latency: Option<Duration>,
     /// Open data-path (client traffic) connections to this backend.
     pub connections: u64,
+    /// A Galera node's `wsrep_local_recv_queue` (write sets received, not yet applied); `None`
+    /// for other servers (no series).
+    pub galera_recv_queue: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -83,6 +86,7 @@ pub(crate) struct BackendMetrics {
     lag: Family<BackendLagLabels, FloatGauge>,
     connections: Family<BackendLabels, Gauge>,
     check_duration: Family<BackendLabels, FloatGauge>,
+    galera_recv_queue: Family<BackendLabels, Gauge>,
     state_changes: Family<BackendLabels, Counter>,
     failures: Family<BackendFailureLabels, Counter>,
     /// Backends that have series; guarded so concurrent updates cannot resurrect a removed one
@@ -101,6 +105,7 @@ impl BackendMetrics {
             lag: Family::default(),
             connections: Family::default(),
             check_duration: Family::default(),
+            galera_recv_queue: Family::default(),
             state_changes: Family::default(),
             failures: Family::default(),
             known: Mutex::new(BTreeSet::new()),
@@ -136,6 +141,11 @@ impl BackendMetrics {
             "Latency of the last completed health check of the backend",
             Unit::Seconds,
             metrics.check_duration.clone(),
+        );
+        registry.register(
+            "backend_galera_recv_queue",
+            "Write sets a Galera node has received and not yet applied (wsrep_local_recv_queue); absent for other servers",
+            metrics.galera_recv_queue.clone(),
         );
         registry.register(
             "backend_state_changes",
@@ -264,6 +274,16 @@ impl BackendMetrics {
                 self.check_duration.remove(&backend());
             }
         }
+        match view.galera_recv_queue {
+            Some(queue) => {
+                self.galera_recv_queue
+                    .get_or_create(&backend())
+                    .set(i64::try_from(queue).unwrap_or(i64::MAX));
+            }
+            None => {
+                self.galera_recv_queue.remove(&backend());
+            }
+        }
         self.create_counters(&view.name);
     }
 
@@ -274,6 +294,7 @@ impl BackendMetrics {
         self.up.remove(&backend);
         self.connections.remove(&backend);
         self.check_duration.remove(&backend);
+        self.galera_recv_queue.remove(&backend);
         self.state_changes.remove(&backend);
         for role in BackendRole::ALL {
             self.role.remove(&BackendRoleLabels {

@@ -16,7 +16,7 @@ use rwproxy_admin::{
 };
 
 /// Every metric family the proxy exports, as it appears in `# TYPE` lines.
-const FAMILIES: [&str; 27] = [
+const FAMILIES: [&str; 28] = [
     "rwproxy_routing_decisions_total",
     "rwproxy_query_duration_seconds",
     "rwproxy_client_connections",
@@ -38,6 +38,7 @@ const FAMILIES: [&str; 27] = [
     "rwproxy_backend_replication_lag_seconds",
     "rwproxy_backend_connections",
     "rwproxy_backend_check_duration_seconds",
+    "rwproxy_backend_galera_recv_queue",
     "rwproxy_backend_state_changes_total",
     "rwproxy_backend_failures_total",
     "rwproxy_query_digest_calls_total",
@@ -71,7 +72,9 @@ fn populated_metrics() -> String {
     slow.lag_seconds = Some(12.0);
     slow.lag_source = LagSource::SecondsBehindMaster;
     slow.check_latency = Some(Duration::from_millis(250));
-    m.set_backends(&[backend("db1", BackendRole::Primary), replica, slow]);
+    let mut node = backend("g1", BackendRole::Replica);
+    node.galera_recv_queue = Some(7);
+    m.set_backends(&[backend("db1", BackendRole::Primary), replica, slow, node]);
     m.set_digests(&[rwproxy_admin::DigestView {
         digest: "00ff00ff00ff00ff".into(),
         text: "select * from t where \"id\" = ?".into(),

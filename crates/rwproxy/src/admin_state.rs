@@ -44,13 +44,21 @@ impl AdminState for State {
                 },
                 check_latency: b.last_check_latency,
                 connections: self.ctx.backend_connections(&b.name) as u64,
+                galera_recv_queue: b.galera.as_ref().map(|g| g.recv_queue),
             })
             .collect();
         self.metrics.set_backends(&views);
         let writable = topology
             .backends
             .iter()
-            .filter(|b| b.is_up() && !b.read_only)
+            // Every Galera node is writable; the one rwproxy writes to is what counts.
+            .filter(|b| {
+                b.is_up()
+                    && match b.galera {
+                        Some(_) => b.role == Role::Primary,
+                        None => !b.read_only,
+                    }
+            })
             .count();
         self.metrics.set_writable_backends(writable);
         let export_top = self.ctx.config_guard().stats.export_top;
