@@ -258,6 +258,16 @@ fn read<'a>(
         return run(name, DestRole::Replica, Reason::Read, true, &[ReplicaFresh]);
     }
     match any {
+        // A Galera node applies write sets without replication threads, so it cannot be asked
+        // to wait for a GTID; the writer has every write already.
+        Some(replica)
+            if input
+                .topology
+                .get(replica)
+                .is_some_and(|b| b.galera.is_some()) =>
+        {
+            primary(input, Reason::CausalFallback, &[PrimaryFallback])
+        }
         // Ask the replica to confirm it has applied the position, within the timeout.
         Some(replica) => Placement::Confirm {
             replica,

@@ -45,6 +45,20 @@ fn topology(nodes: &[Node], primary: PrimaryState, generation: u64) -> Topology 
     }
 }
 
+/// What a check sees of a synced Galera node.
+fn galera_status() -> rwproxy_monitor::GaleraStatus {
+    rwproxy_monitor::GaleraStatus::from_rows(
+        &[
+            ("wsrep_local_state".into(), "4".into()),
+            ("wsrep_cluster_status".into(), "Primary".into()),
+            ("wsrep_local_recv_queue".into(), "0".into()),
+        ],
+        Some("OFF"),
+        Some("NONE"),
+        Some("node2"),
+    )
+}
+
 fn one(name: &str) -> PrimaryState {
     PrimaryState::One(name.into())
 }
@@ -383,6 +397,26 @@ fn single_placements() {
                 run("db1", P, Reason::CausalFallback, &[PrimaryFallback]),
             )
         },
+        case(
+            "galera: a node not known at the position is not asked; the writer serves the read",
+            {
+                let mut w = World::new(&[PRIMARY, R3], one("db1")).wrote("0-1-95");
+                w.topology.backends[1].galera = Some(galera_status());
+                w
+            },
+            session_read,
+            run("db1", P, Reason::CausalFallback, &[PrimaryFallback]),
+        ),
+        case(
+            "galera: a node already at the position serves the read",
+            {
+                let mut w = World::new(&[PRIMARY, R3], one("db1")).wrote("0-1-80");
+                w.topology.backends[1].galera = Some(galera_status());
+                w
+            },
+            session_read,
+            run("db3", R, Reason::Read, &[ReplicaFresh]),
+        ),
         case(
             "a session that never wrote pays nothing under session consistency",
             World::new(&[PRIMARY, R3], one("db1")),
