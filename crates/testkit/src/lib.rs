@@ -5,10 +5,12 @@
 //! * [`ProxyProcess`]: the rwproxy binary on free ports with a generated config
 //!   ([`standard_yaml`], [`StandardConfig`]).
 //! * [`wire`]: a raw protocol client for malformed-input tests.
+//! * [`metrics`]: reading the `/metrics` exposition.
 
 pub mod client;
 pub mod cluster;
 pub mod error;
+pub mod metrics;
 pub mod paths;
 pub mod ports;
 pub mod proxy;

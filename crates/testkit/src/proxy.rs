@@ -249,6 +249,96 @@ impl ProxyProcess {
             .map_err(|_| format!("GET {path}: no answer within 5 s"))?
     }
 
+    /// The `/metrics` exposition (an error unless the answer is 200).
+    pub async fn scrape(&self) -> std::result::Result<String, String> {
+        match self.admin_get("/metrics").await? {
+            (200, body) => Ok(body),
+            (status, body) => Err(format!("/metrics answered {status}: {body}")),
+        }
+    }
+
+    /// The value of the one series of `/metrics` named `name` with exactly `labels`
+    /// ([`crate::metrics::series`]); an error when it is missing.
+    pub async fn series(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+    ) -> std::result::Result<f64, String> {
+        let text = self.scrape().await?;
+        crate::metrics::series(&text, name, labels)
+            .ok_or_else(|| format!("no series {name}{labels:?} in /metrics:\n{text}"))
+    }
+
+    /// Polls `/metrics` until the series `name{labels}` reaches at least `at_least`, for at
+    /// most `timeout` (a rejected client, for one, is counted once rwproxy has closed its
+    /// connection); its value then. `Err` holds the last value seen, or the last error.
+    pub async fn wait_series(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        at_least: f64,
+        timeout: Duration,
+    ) -> std::result::Result<f64, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = match self.series(name, labels).await {
+                Ok(value) if value >= at_least => return Ok(value),
+                Ok(value) => format!("{name}{labels:?} is {value}, not yet {at_least}"),
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                return Err(format!("after {:.1}s: {last}", timeout.as_secs_f64()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Polls `/backends` until the monitor has seen every replica at or past the binlog
+    /// position (`@@gtid_binlog_pos`) that node 0 of `cluster`, its primary, has now. `Err`
+    /// says what was missing, with the last `/backends` body seen.
+    pub async fn wait_monitor_caught_up(
+        &self,
+        cluster: &crate::ClusterInfo,
+        timeout: Duration,
+    ) -> std::result::Result<(), String> {
+        let position: String = cluster
+            .admin_scalar(0, "SELECT @@gtid_binlog_pos")
+            .await
+            .map_err(|e| format!("@@gtid_binlog_pos of the primary: {e}"))?
+            .unwrap_or_default();
+        let want = gtid_seqs(&position);
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        loop {
+            if let Ok((200, body)) = self.admin_get("/backends").await {
+                if let Ok(json) = serde_json::from_str::<serde_json::Value>(&body) {
+                    let replicas: Vec<&serde_json::Value> = json["backends"]
+                        .as_array()
+                        .map(|a| a.iter().filter(|b| b["role"] == "replica").collect())
+                        .unwrap_or_default();
+                    let caught_up = !replicas.is_empty()
+                        && replicas.iter().all(|b| {
+                            let have = gtid_seqs(b["gtid_current_pos"].as_str().unwrap_or(""));
+                            want.iter()
+                                .all(|(d, s)| have.get(d).is_some_and(|h| h >= s))
+                        });
+                    if caught_up {
+                        return Ok(());
+                    }
+                }
+                last = body;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the monitor did not see the replicas reach {position} within {:.1}s; \
+                     last /backends: {last}",
+                    timeout.as_secs_f64()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -389,6 +479,20 @@ impl Drop for ProxyProcess {
     }
 }
 
+/// `domain -> sequence` of a GTID position such as `0-1-17,1-2-5`.
+fn gtid_seqs(position: &str) -> std::collections::BTreeMap<u64, u64> {
+    position
+        .split(',')
+        .filter_map(|g| {
+            let mut parts = g.trim().split('-');
+            let domain = parts.next()?.parse().ok()?;
+            let _server = parts.next()?;
+            let seq = parts.next()?.parse().ok()?;
+            Some((domain, seq))
+        })
+        .collect()
+}
+
 /// Replace the `{listen}` / `{admin}` placeholders.
 pub fn fill_placeholders(template: &str, port: u16, admin_port: u16) -> String {
     template
@@ -463,6 +567,13 @@ mod tests {
             text,
             "listen: 127.0.0.1:1234\nadmin:\n  listen: 127.0.0.1:5678\n"
         );
+    }
+
+    #[test]
+    fn gtid_positions_are_read_per_domain() {
+        let seqs = gtid_seqs("0-1-17, 1-2-5,bad");
+        assert_eq!(seqs.into_iter().collect::<Vec<_>>(), vec![(0, 17), (1, 5)]);
+        assert!(gtid_seqs("").is_empty());
     }
 
     #[test]

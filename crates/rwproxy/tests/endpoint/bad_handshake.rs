@@ -6,7 +6,10 @@ use std::time::Duration;
 use rwproxy_testkit::wire::{Greeting, InitialHandshake, RawConn, Reply};
 use rwproxy_testkit::StandardConfig;
 
-use crate::support::{assert_proxy_serves, cluster, start_proxy, start_standard_proxy, Bystander};
+use crate::support::{
+    assert_proxy_serves, cluster, rejections, start_proxy, start_standard_proxy, wait_rejections,
+    Bystander,
+};
 
 /// Connect and read the greeting, which must be a handshake.
 async fn greeted(proxy: &rwproxy_testkit::ProxyProcess) -> (RawConn, InitialHandshake) {
@@ -258,4 +261,35 @@ async fn ssl_capability_without_an_ssl_request_is_refused() {
         other => panic!("logged in over plain text with CLIENT_SSL set: {other:?}"),
     }
     assert_proxy_serves(&proxy).await;
+}
+
+/// A malformed handshake response is counted in `rwproxy_client_rejections_total` as
+/// `protocol_error`, once, and as nothing else.
+#[tokio::test]
+async fn a_malformed_handshake_response_counts_as_protocol_error() {
+    let proxy = start_standard_proxy();
+    let before = rejections(&proxy, "protocol_error").await;
+    let denied = rejections(&proxy, "auth_failed").await;
+    let (mut conn, _) = greeted(&proxy).await;
+    conn.write_packet(1, &[0xAB; 40]).await.unwrap();
+    let closing = conn.wait_closed(Duration::from_secs(10)).await.unwrap();
+    let err = closing.err.expect("an ERR packet before the close");
+    assert_eq!(err.code, 1043, "{err}");
+    let now = wait_rejections(&proxy, "protocol_error", before + 1.0).await;
+    assert_eq!(now, before + 1.0);
+    assert_eq!(rejections(&proxy, "auth_failed").await, denied);
+}
+
+/// A client that connects and never answers the greeting is counted in
+/// `rwproxy_client_rejections_total` as `handshake_timeout` when the timeout closes it.
+#[tokio::test]
+async fn a_silent_client_counts_as_handshake_timeout() {
+    let mut config = StandardConfig::new(cluster());
+    config.handshake_timeout = "1s".to_string();
+    let proxy = start_proxy(&config.to_yaml());
+    let before = rejections(&proxy, "handshake_timeout").await;
+    let (mut silent, _) = greeted(&proxy).await;
+    silent.wait_closed(Duration::from_secs(4)).await.unwrap();
+    let now = wait_rejections(&proxy, "handshake_timeout", before + 1.0).await;
+    assert_eq!(now, before + 1.0);
 }

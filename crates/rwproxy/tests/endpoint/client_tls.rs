@@ -8,11 +8,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{ChangeUserOpts, Conn, OptsBuilder, SslOpts};
 use rwproxy_testkit::wire::{
-    handshake_response, scramble_native, ErrPacket, InitialHandshake, RawConn, Reply,
+    handshake_response, scramble_native, ErrPacket, Greeting, InitialHandshake, RawConn, Reply,
     DEFAULT_CLIENT_CAPABILITIES,
 };
 use rwproxy_testkit::{ProxyProcess, ProxyTls, ProxyUser, StandardConfig};
@@ -24,7 +25,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
-use crate::support::{cluster, start_proxy};
+use crate::support::{cluster, rejections, start_proxy, wait_rejections};
 
 const CLIENT_SSL: u32 = 0x0000_0800;
 const CACHING_SHA2: &str = "caching_sha2_password";
@@ -68,6 +69,17 @@ fn scramble_sha2(password: &str, nonce: &[u8]) -> Vec<u8> {
     stage1.iter().zip(mix.iter()).map(|(a, b)| a ^ b).collect()
 }
 
+/// The payload of an SSL request: capabilities with `CLIENT_SSL`, max packet, collation, 23
+/// filler bytes (32 bytes, sequence id 1).
+fn ssl_request() -> Vec<u8> {
+    let mut request = Vec::new();
+    request.extend_from_slice(&(DEFAULT_CLIENT_CAPABILITIES | CLIENT_SSL).to_le_bytes());
+    request.extend_from_slice(&(16u32 << 20).to_le_bytes());
+    request.push(45);
+    request.extend_from_slice(&[0u8; 23]);
+    request
+}
+
 /// A raw protocol client over TLS, verifying the proxy against the cluster's CA.
 struct TlsClient {
     stream: TlsStream<TcpStream>,
@@ -98,14 +110,8 @@ impl TlsClient {
         let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let (_, greeting) = read_plain_packet(&mut tcp).await;
         let greeting = InitialHandshake::parse(&greeting).unwrap();
-        // SSL request: capabilities, max packet, collation, 23 filler bytes.
-        let mut request = Vec::new();
-        request.extend_from_slice(&(DEFAULT_CLIENT_CAPABILITIES | CLIENT_SSL).to_le_bytes());
-        request.extend_from_slice(&(16u32 << 20).to_le_bytes());
-        request.push(45);
-        request.extend_from_slice(&[0u8; 23]);
         let mut frame = vec![32, 0, 0, 1];
-        frame.extend_from_slice(&request);
+        frame.extend_from_slice(&ssl_request());
         tcp.write_all(&frame).await.unwrap();
 
         let mut roots = rustls::RootCertStore::empty();
@@ -409,4 +415,41 @@ async fn require_tls_refuses_a_plain_text_login_with_3159() {
     )
     .await;
     assert_ok(&outcome, "login over TLS", &proxy);
+}
+
+/// Refused TLS logins are counted in `rwproxy_client_rejections_total` under their own
+/// reasons: a plain-text login under `require_tls` as `tls_required`, a client whose TLS
+/// handshake fails (bytes that are no TLS record after its SSL request) as `tls_error`.
+#[tokio::test]
+async fn tls_refusals_count_as_tls_required_and_tls_error() {
+    let c = cluster();
+    let proxy = sha2_proxy(true);
+    let required = rejections(&proxy, "tls_required").await;
+    let failed = rejections(&proxy, "tls_error").await;
+
+    let (_conn, reply) = RawConn::login(proxy.addr(), &c.admin.user, &c.admin.password, None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&reply, Reply::Err(e) if e.code == 3159),
+        "{reply:?}"
+    );
+    let now = wait_rejections(&proxy, "tls_required", required + 1.0).await;
+    assert_eq!(now, required + 1.0);
+    assert_eq!(rejections(&proxy, "tls_error").await, failed);
+
+    let mut conn = RawConn::connect(proxy.addr()).await.unwrap();
+    assert!(matches!(
+        conn.read_greeting().await.unwrap(),
+        Greeting::Handshake(_)
+    ));
+    conn.write_packet(1, &ssl_request()).await.unwrap();
+    // Where the ClientHello belongs, bytes that are no TLS record.
+    conn.write_raw(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    conn.wait_closed(Duration::from_secs(5)).await.unwrap();
+    let now = wait_rejections(&proxy, "tls_error", failed + 1.0).await;
+    assert_eq!(now, failed + 1.0);
+    assert_eq!(rejections(&proxy, "tls_required").await, required + 1.0);
 }

@@ -6,7 +6,7 @@ use mysql_async::prelude::Queryable;
 use rwproxy_testkit::wire::{Greeting, RawConn, Reply};
 use rwproxy_testkit::{ProxyProcess, StandardConfig};
 
-use crate::support::{app_via, cluster, start_proxy};
+use crate::support::{app_via, cluster, rejections, start_proxy, wait_rejections};
 
 const LIMIT: u32 = 3;
 
@@ -101,4 +101,23 @@ async fn refused_clients_do_not_use_up_slots() {
             Err(e) => panic!("only {} of {LIMIT} slots came back: {e}", fresh.len()),
         }
     }
+}
+
+/// Each client refused for `max_client_connections` is counted once in
+/// `rwproxy_client_rejections_total{reason="max_connections"}`.
+#[tokio::test]
+async fn refusals_count_as_max_connections() {
+    let proxy = limited_proxy();
+    let mut held = Vec::new();
+    for _ in 0..LIMIT {
+        held.push(app_via(&proxy).await);
+    }
+    let before = rejections(&proxy, "max_connections").await;
+    for _ in 0..2 {
+        let err = extra_login(&proxy).await.expect("refused");
+        assert_eq!(err.code, 1040, "{err}");
+    }
+    let now = wait_rejections(&proxy, "max_connections", before + 2.0).await;
+    assert_eq!(now, before + 2.0);
+    drop(held);
 }

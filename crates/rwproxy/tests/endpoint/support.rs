@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, ServerError, Value};
@@ -67,6 +68,30 @@ pub async fn assert_proxy_serves(proxy: &ProxyProcess) {
     assert_eq!(one, Some(1));
     conn.disconnect().await.unwrap();
 }
+
+/// `rwproxy_client_rejections_total{reason}` now.
+pub async fn rejections(proxy: &ProxyProcess, reason: &str) -> f64 {
+    proxy
+        .series(REJECTIONS, &[("reason", reason)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Waits (5 s at most) until `rwproxy_client_rejections_total{reason}` reaches `value`: a
+/// refusal is counted once rwproxy has closed the connection. Its value then.
+pub async fn wait_rejections(proxy: &ProxyProcess, reason: &str, value: f64) -> f64 {
+    proxy
+        .wait_series(
+            REJECTIONS,
+            &[("reason", reason)],
+            value,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n--- proxy log ---\n{}", proxy.log_tail(20)))
+}
+
+const REJECTIONS: &str = "rwproxy_client_rejections_total";
 
 /// The server error inside a client error; panics (failing the test) on anything else.
 pub fn server_error(err: mysql_async::Error) -> ServerError {

@@ -183,7 +183,7 @@ async fn writes_resume_within_two_seconds_of_a_manual_promotion() {
 
 /// While the primary is dead and nobody has promoted a replica yet, the replicas still hold
 /// the data up to the crash: reads (outside transactions) should keep being served by them
-/// rather than wait for a primary.
+/// rather than wait for a primary, and each is counted as `replica`/`no_primary_degraded`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_are_served_while_the_primary_is_dead() {
     let _serial = serial().await;
@@ -205,6 +205,16 @@ async fn reads_are_served_while_the_primary_is_dead() {
     // Let the replicas notice too (their IO threads go to "Connecting").
     tokio::time::sleep(ms(600)).await;
     let doc = backends(&proxy).await.unwrap();
+    let degraded = || async {
+        proxy
+            .series(
+                "rwproxy_routing_decisions_total",
+                &[("role", "replica"), ("reason", "no_primary_degraded")],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let degraded_before = degraded().await;
     let asked = Instant::now();
     let read =
         tokio::time::timeout(secs(5), session.query_first::<u32, _>("SELECT @@server_id")).await;
@@ -222,4 +232,9 @@ async fn reads_are_served_while_the_primary_is_dead() {
         ),
         Err(_) => panic!("a plain read did not answer within 5 s"),
     }
+    assert_eq!(
+        degraded().await,
+        degraded_before + 1.0,
+        "the read must count as replica/no_primary_degraded; /backends: {doc}"
+    );
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
+use rwproxy_testkit::wire::{RawConn, Reply};
 use rwproxy_testkit::TestSignal;
 
 use crate::support::*;
@@ -202,4 +203,69 @@ async fn a_frozen_replica_leaves_rotation_by_timeout_and_no_read_fails() {
         .back_after_cont
         .unwrap_or_else(|| panic!("the replica did not come back after SIGCONT: {run:#?}"));
     assert!(back <= secs(3), "back only {back:?} after SIGCONT");
+}
+
+/// `rwproxy_backend_failures_total{backend, kind}` for each kind, now.
+async fn failure_kinds(proxy: &rwproxy_testkit::ProxyProcess, backend: &str) -> [f64; 3] {
+    let mut counts = [0.0; 3];
+    for (count, kind) in counts.iter_mut().zip(["connect", "query", "timeout"]) {
+        *count = proxy
+            .series(
+                "rwproxy_backend_failures_total",
+                &[("backend", backend), ("kind", kind)],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    counts
+}
+
+/// A statement sent to a frozen server (SIGSTOP: the kernel still accepts TCP connections for
+/// it, nothing answers) fails when the backend login times out, with ERR 2003, and counts one
+/// `timeout` failure for that backend — not `connect` nor `query`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_backend_counts_a_timeout_failure() {
+    let _serial = serial().await;
+    let cluster = throwaway("fo-frozen", 3536);
+    // A rule sends the probe to the victim whatever the monitor thinks of it.
+    let yaml = format!(
+        "{}routing:\n  rules:\n    - {{ match: 'frozen_probe', route: {VICTIM} }}\n",
+        fast_yaml(&cluster, "")
+    );
+    let proxy = start_proxy(&yaml).await;
+    let before = failure_kinds(&proxy, VICTIM).await;
+
+    let _resume = ContOnDrop {
+        cluster: &cluster,
+        node: VICTIM_NODE,
+    };
+    signal_node(&cluster, VICTIM_NODE, TestSignal::Stop);
+    // A raw login runs no statement of its own: the probe opens the session's first
+    // connection to the victim (on one opened before, it would wait for the monitor instead).
+    let app = &cluster.app;
+    let (mut conn, login) = RawConn::login(proxy.addr(), &app.user, &app.password, Some("app"))
+        .await
+        .unwrap();
+    assert_eq!(login, Reply::Ok);
+    let sent = Instant::now();
+    let reply = conn.query("SELECT 'frozen_probe'").await.unwrap();
+    let took = sent.elapsed();
+    match reply.err() {
+        Some(e) => assert_eq!(e.code, 2003, "{e}"),
+        None => panic!("the probe on a frozen server got {reply:?}"),
+    }
+    // A backend login waits no longer than the monitor takes to declare a server down
+    // (about 1 s here).
+    assert!(took < secs(3), "the probe failed only after {took:?}");
+    let after = failure_kinds(&proxy, VICTIM).await;
+    assert_eq!(
+        [
+            after[0] - before[0],
+            after[1] - before[1],
+            after[2] - before[2]
+        ],
+        [0.0, 0.0, 1.0],
+        "[connect, query, timeout] failures of {VICTIM}\n--- proxy log ---\n{}",
+        proxy.log_tail(20)
+    );
 }

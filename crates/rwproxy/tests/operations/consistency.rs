@@ -8,8 +8,9 @@
 //! user, or per statement) the same workload must show misses, which proves that the
 //! workload can tell the two apart.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use rwproxy_testkit::{ClusterInfo, ProxyProcess};
@@ -30,9 +31,21 @@ fn id_base() -> i64 {
 
 /// The proxy for the lagging cluster: lag tolerated up to 30 s, short causal waits.
 async fn lag_proxy(cluster: &ClusterInfo, consistency: &str, user: Option<&str>) -> ProxyProcess {
+    lag_proxy_waiting(cluster, consistency, user, "50ms").await
+}
+
+/// [`lag_proxy`] with causal waits of up to `causal_read_timeout`.
+async fn lag_proxy_waiting(
+    cluster: &ClusterInfo,
+    consistency: &str,
+    user: Option<&str>,
+    causal_read_timeout: &str,
+) -> ProxyProcess {
     let mut config = config_for(
         cluster,
-        &format!("routing:\n  consistency: {consistency}\n  causal_read_timeout: 50ms\n"),
+        &format!(
+            "routing:\n  consistency: {consistency}\n  causal_read_timeout: {causal_read_timeout}\n"
+        ),
     );
     config.users[0].consistency = user.map(str::to_string);
     let yaml = config.to_yaml().replace(
@@ -328,4 +341,147 @@ async fn preparing_right_after_ddl_sees_the_new_table() {
         1.0,
         "the execute is one causal read"
     );
+}
+
+/// A series under a short name: the name, the metric, its labels.
+type Series = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+);
+
+/// The series a causal read moves, by a short name: its outcomes, and the routing reason it
+/// comes with.
+fn causal_series() -> Vec<Series> {
+    let outcome = |o| (o, "rwproxy_causal_reads_total", vec![("outcome", o)]);
+    let routed = |key, role, reason| {
+        (
+            key,
+            "rwproxy_routing_decisions_total",
+            vec![("role", role), ("reason", reason)],
+        )
+    };
+    vec![
+        outcome("replica_fresh"),
+        outcome("replica_after_wait"),
+        outcome("primary_fallback"),
+        outcome("timeout"),
+        routed("replica/read", "replica", "read"),
+        routed("replica/causal_wait", "replica", "causal_wait"),
+        routed("primary/causal_fallback", "primary", "causal_fallback"),
+    ]
+}
+
+/// The values of [`causal_series`] now.
+async fn causal_snapshot(proxy: &ProxyProcess) -> BTreeMap<&'static str, f64> {
+    let text = scrape(proxy, None).await;
+    causal_series()
+        .into_iter()
+        .map(|(key, name, labels)| {
+            let value = rwproxy_testkit::metrics::series(&text, name, &labels)
+                .unwrap_or_else(|| panic!("no series {name}{labels:?} in the scrape:\n{text}"));
+            (key, value)
+        })
+        .collect()
+}
+
+/// The series that moved from `before` to `after`, and by how much.
+fn moved(
+    before: &BTreeMap<&'static str, f64>,
+    after: &BTreeMap<&'static str, f64>,
+) -> BTreeMap<&'static str, f64> {
+    after
+        .iter()
+        .map(|(key, value)| (*key, value - before[key]))
+        .filter(|(_, delta)| *delta != 0.0)
+        .collect()
+}
+
+/// Reads row `id` back through the proxy: its tag and the server that answered; what the
+/// causal series moved meanwhile.
+async fn read_back(
+    proxy: &ProxyProcess,
+    conn: &mut mysql_async::Conn,
+    id: i64,
+) -> (String, u32, BTreeMap<&'static str, f64>) {
+    let before = causal_snapshot(proxy).await;
+    let row: Option<(String, u32)> = conn
+        .query_first(format!("SELECT tag, @@server_id FROM ryw WHERE id = {id}"))
+        .await
+        .unwrap();
+    let after = causal_snapshot(proxy).await;
+    let (tag, server) = row.unwrap_or_else(|| {
+        panic!(
+            "row {id} not seen by the session that wrote it\n--- proxy log ---\n{}",
+            proxy.log_tail(20)
+        )
+    });
+    (tag, server, moved(&before, &after))
+}
+
+/// Each way a causal read ends is counted under its own label (docs/metrics.md), with the
+/// routing reason it comes with. Right after a session's write no replica of `ops-lag` (1-2 s
+/// behind) has been seen at its position, so the read asks one to wait for it: with a 10 s
+/// `causal_read_timeout` the replica confirms and answers (`replica_after_wait`,
+/// `causal_wait`); with 50 ms it cannot, and the primary answers (`timeout` and
+/// `primary_fallback`, `causal_fallback`). Once the monitor has seen the replicas at the
+/// position, the next read goes to one of them at once (`replica_fresh`, `read`).
+#[tokio::test]
+async fn each_causal_read_outcome_is_counted_under_its_labels() {
+    let cluster = lag_cluster().await;
+    let primary = cluster.server_id_of(cluster.primary().port).await.unwrap();
+    let id = id_base();
+
+    let proxy = lag_proxy_waiting(&cluster, "session", None, "10s").await;
+    let mut conn = app_via(&proxy, &cluster).await;
+    conn.query_drop(format!("INSERT INTO ryw (id, tag) VALUES ({id}, 'waited')"))
+        .await
+        .unwrap();
+    let (tag, server, moves) = read_back(&proxy, &mut conn, id).await;
+    assert_eq!(tag, "waited");
+    assert_ne!(server, primary, "the replica that waited must answer");
+    assert_eq!(
+        moves,
+        BTreeMap::from([("replica/causal_wait", 1.0), ("replica_after_wait", 1.0)])
+    );
+
+    if let Err(e) = proxy
+        .wait_monitor_caught_up(&cluster, Duration::from_secs(15))
+        .await
+    {
+        panic!("{e}");
+    }
+    let (tag, server, moves) = read_back(&proxy, &mut conn, id).await;
+    assert_eq!(tag, "waited");
+    assert_ne!(server, primary, "a replica already up to date must answer");
+    assert_eq!(
+        moves,
+        BTreeMap::from([("replica/read", 1.0), ("replica_fresh", 1.0)])
+    );
+    conn.disconnect().await.unwrap();
+    drop(proxy);
+
+    let proxy = lag_proxy(&cluster, "session", None).await;
+    let mut conn = app_via(&proxy, &cluster).await;
+    conn.query_drop(format!(
+        "INSERT INTO ryw (id, tag) VALUES ({}, 'fell back')",
+        id + 1
+    ))
+    .await
+    .unwrap();
+    let (tag, server, moves) = read_back(&proxy, &mut conn, id + 1).await;
+    assert_eq!(tag, "fell back");
+    assert_eq!(
+        server, primary,
+        "the primary must answer after the wait timed out"
+    );
+    assert_eq!(
+        moves,
+        BTreeMap::from([
+            ("primary/causal_fallback", 1.0),
+            ("primary_fallback", 1.0),
+            ("timeout", 1.0),
+        ])
+    );
+    conn.disconnect().await.unwrap();
 }

@@ -205,70 +205,7 @@ pub async fn admin_json(proxy: &ProxyProcess, path: &str) -> serde_json::Value {
     }
 }
 
-/// One sample line of the Prometheus text format: name, labels, value.
-pub struct Sample<'a> {
-    pub name: &'a str,
-    pub labels: Vec<(&'a str, &'a str)>,
-    pub value: f64,
-}
-
-/// Every sample line of a scrape (comments skipped).
-pub fn samples(text: &str) -> Vec<Sample<'_>> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (series, value) = match line.rsplit_once(' ') {
-            Some(parts) => parts,
-            None => continue,
-        };
-        let Ok(value) = value.parse::<f64>() else {
-            continue;
-        };
-        let (name, labels) = match series.split_once('{') {
-            Some((name, rest)) => {
-                let inner = rest.strip_suffix('}').unwrap_or(rest);
-                let labels = inner
-                    .split(',')
-                    .filter(|kv| !kv.is_empty())
-                    .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, v)| (k.trim(), v.trim().trim_matches('"')))
-                    .collect();
-                (name, labels)
-            }
-            None => (series, Vec::new()),
-        };
-        out.push(Sample {
-            name,
-            labels,
-            value,
-        });
-    }
-    out
-}
-
-/// Sum of the samples of `name` whose labels include all of `wanted`; `None` if none exist.
-pub fn metric(text: &str, name: &str, wanted: &[(&str, &str)]) -> Option<f64> {
-    let matching: Vec<f64> = samples(text)
-        .into_iter()
-        .filter(|s| s.name == name)
-        .filter(|s| wanted.iter().all(|w| s.labels.contains(w)))
-        .map(|s| s.value)
-        .collect();
-    if matching.is_empty() {
-        None
-    } else {
-        Some(matching.iter().sum())
-    }
-}
-
-/// Like [`metric`], but a missing series fails the test.
-pub fn must_metric(text: &str, name: &str, wanted: &[(&str, &str)]) -> f64 {
-    metric(text, name, wanted)
-        .unwrap_or_else(|| panic!("no sample {name}{wanted:?} in the scrape:\n{text}"))
-}
+pub use rwproxy_testkit::metrics::{metric, must_metric};
 
 /// The success/failure counters of configuration reloads.
 pub fn reloads(text: &str) -> (f64, f64) {

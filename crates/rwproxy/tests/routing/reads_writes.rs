@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
+use rwproxy_testkit::{closed_port, ProxyProcess, StandardConfig};
 
 use crate::support::{
-    answered_by, app_via, assert_spread_over_replicas, cluster, create_table, drop_table, read_ids,
-    start_shared, unique_table, Ids,
+    answered_by, app_via, assert_spread_over_replicas, cluster, create_table, drop_table,
+    per_statement, proxy_bin, read_ids, routing_decisions, start_shared, unique_table,
+    wait_topology, Ids,
 };
 
 #[tokio::test]
@@ -196,4 +198,30 @@ async fn each_routing_reason_is_counted_under_its_label() {
             "{role}/{reason} was not counted ({now})"
         );
     }
+}
+
+/// With no usable replica (both replicas' addresses refuse connections) a read goes to the
+/// primary and is counted as `primary`/`no_replica_fallback`, not as a `read`.
+#[tokio::test]
+async fn reads_without_a_usable_replica_count_as_no_replica_fallback() {
+    let cluster = cluster();
+    let ids = Ids::of(cluster).await;
+    let mut config = StandardConfig::new(cluster);
+    for replica in &mut config.backends[1..] {
+        replica.address = format!("127.0.0.1:{}", closed_port().unwrap());
+    }
+    config.extra = per_statement("");
+    let proxy =
+        ProxyProcess::start(proxy_bin(), &config.to_yaml()).unwrap_or_else(|e| panic!("{e}"));
+    wait_topology(&proxy, 3, 0).await;
+    let mut conn = app_via(&proxy).await;
+    let fallback = routing_decisions(&proxy, "primary", "no_replica_fallback").await;
+    let reads = routing_decisions(&proxy, "replica", "read").await;
+    assert_eq!(read_ids(&mut conn, 3).await, vec![ids.primary; 3]);
+    assert_eq!(
+        routing_decisions(&proxy, "primary", "no_replica_fallback").await,
+        fallback + 3.0
+    );
+    assert_eq!(routing_decisions(&proxy, "replica", "read").await, reads);
+    conn.disconnect().await.unwrap();
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
@@ -127,17 +127,13 @@ pub async fn admin_get(proxy: &ProxyProcess, path: &str) -> Result<String, Strin
 
 /// The value of one `rwproxy_routing_decisions_total{role,reason}` counter.
 pub async fn routing_decisions(proxy: &ProxyProcess, role: &str, reason: &str) -> f64 {
-    let body = admin_get(proxy, "/metrics")
+    proxy
+        .series(
+            "rwproxy_routing_decisions_total",
+            &[("role", role), ("reason", reason)],
+        )
         .await
-        .unwrap_or_else(|e| panic!("scraping /metrics: {e}"));
-    let role_label = format!("role=\"{role}\"");
-    let reason_label = format!("reason=\"{reason}\"");
-    body.lines()
-        .filter(|l| l.starts_with("rwproxy_routing_decisions_total{"))
-        .find(|l| l.contains(&role_label) && l.contains(&reason_label))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no routing counter for role={role} reason={reason}"))
+        .unwrap_or_else(|e| panic!("no routing counter for role={role} reason={reason}: {e}"))
 }
 
 /// An `app` session through the proxy with schema `db` (and no statement cache, so that every
@@ -234,53 +230,13 @@ pub async fn drop_table(cluster: &ClusterInfo, table: &str) {
         .await;
 }
 
-/// `domain -> sequence` of a GTID position such as `0-1-17,1-2-5`.
-fn gtid_seqs(position: &str) -> BTreeMap<u64, u64> {
-    position
-        .split(',')
-        .filter_map(|g| {
-            let mut parts = g.trim().split('-');
-            let domain = parts.next()?.parse().ok()?;
-            let _server = parts.next()?;
-            let seq = parts.next()?.parse().ok()?;
-            Some((domain, seq))
-        })
-        .collect()
-}
-
 /// Polls `/backends` until the monitor has seen every replica at (or past) the primary's
 /// binlog position as of now.
 pub async fn wait_monitor_caught_up(proxy: &ProxyProcess, cluster: &ClusterInfo) {
-    let target: String = cluster
-        .admin_scalar(0, "SELECT @@gtid_binlog_pos")
+    if let Err(e) = proxy
+        .wait_monitor_caught_up(cluster, Duration::from_secs(10))
         .await
-        .unwrap()
-        .unwrap_or_default();
-    let want = gtid_seqs(&target);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last = String::new();
-    loop {
-        if let Ok(body) = admin_get(proxy, "/backends").await {
-            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&body) {
-                let replicas: Vec<&serde_json::Value> = json["backends"]
-                    .as_array()
-                    .map(|a| a.iter().filter(|b| b["role"] == "replica").collect())
-                    .unwrap_or_default();
-                let caught_up = !replicas.is_empty()
-                    && replicas.iter().all(|b| {
-                        let have = gtid_seqs(b["gtid_current_pos"].as_str().unwrap_or(""));
-                        want.iter()
-                            .all(|(d, s)| have.get(d).is_some_and(|h| h >= s))
-                    });
-                if caught_up {
-                    return;
-                }
-            }
-            last = body;
-        }
-        if Instant::now() >= deadline {
-            panic!("the monitor did not see the replicas reach {target}; last /backends: {last}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    {
+        panic!("{e}");
     }
 }
