@@ -16,6 +16,7 @@
 //! ```
 
 mod classification;
+pub mod connection_id;
 mod cursor;
 mod ddl;
 pub mod digest;
