@@ -478,8 +478,8 @@ impl Session {
         let sql = payload.get(1..).unwrap_or_default();
         let class = self.classify(sql);
         if class.kind == StatementKind::Kill {
-            if let Some((id, query_only)) = crate::kill::parse_kill(sql) {
-                return self.kill(id, query_only).await;
+            if let Some(kill) = rwproxy_sql::kill::parse(sql) {
+                return self.kill(kill.id, kill.query_only).await;
             }
         }
         let routed = self.route(&class, sql);

@@ -24,6 +24,7 @@ mod flag_scan;
 mod flags;
 mod hint;
 mod introspection;
+pub mod kill;
 mod kind;
 mod lexer;
 mod options;
