@@ -40,7 +40,6 @@ pub mod session_status;
 pub mod shown;
 mod stats;
 mod stmt;
-mod temp_tables;
 mod words;
 pub mod workers;
 

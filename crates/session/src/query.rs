@@ -607,7 +607,10 @@ impl Session {
         }
         if class.flags.contains(Flags::DROP_TEMP_TABLE) {
             // Tables named, less those that did not exist (`IF EXISTS` warns for each).
-            let named = crate::temp_tables::tables_named(payload.get(1..).unwrap_or_default());
+            let named = rwproxy_sql::temporary_tables::named_by_drop(
+                payload.get(1..).unwrap_or_default(),
+                self.classify_options(),
+            );
             let dropped = named.saturating_sub(u32::from(outcome.warnings));
             self.state.pins.temporary_tables =
                 self.state.pins.temporary_tables.saturating_sub(dropped);

@@ -32,6 +32,7 @@ mod primary_only;
 mod query;
 mod set_statement;
 mod statement;
+pub mod temporary_tables;
 mod token;
 mod transaction;
 
