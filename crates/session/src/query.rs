@@ -452,7 +452,7 @@ impl Session {
         // One pass decides whether anything below needs a closer look (most statements: no).
         let words = crate::words::scan(text);
         let process_list = if words.processlist {
-            crate::processlist::reads_process_list(text, || {
+            crate::processlist::reads_process_list(text, self.classify_options(), || {
                 self.classify(text).kind == StatementKind::Show
             })
         } else {
