@@ -254,6 +254,12 @@ mod tests {
         assert_eq!(sub("SELECT app.connection_id()"), None);
         assert_eq!(sub("SELECT app . connection_id()"), None);
         assert_eq!(sub("SELECT `app`.connection_id()"), None);
+        // After a `.` (here nonsense the server rejects), whatever stands before it; the
+        // replacement may then be read as a number `42.`: substituting twice is not the same.
+        assert_eq!(
+            sub("SELECT CONNECTION_ID(). connection_id()").as_deref(),
+            Some("SELECT 42. connection_id()")
+        );
     }
 
     #[test]
