@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes rwproxy's parsers of network input with libFuzzer (cargo-fuzz, on the stable toolchain
 # with `--sanitizer none`): packet framing, the compressed protocol, the connection-phase
-# parsers, the server-reply tracker and OK/ERR rewriters, and the SQL classifier.
+# parsers, the server-reply tracker and OK/ERR rewriters, the SQL classifier, and the session's
+# other readers of statement text (CONNECTION_ID(), KILL, process list, DROP TEMPORARY TABLE).
 #
 #   integration/fuzz.sh [--seconds N] [--runs N] [TARGET...]
 #
@@ -19,12 +20,12 @@ while (($#)); do
     case $1 in
     --seconds) SECONDS_EACH=${2:?--seconds needs a value}; shift 2 ;;
     --runs) RUNS=${2:?--runs needs a value}; shift 2 ;;
-    -h | --help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) TARGETS+=("$1"); shift ;;
     esac
 done
-((${#TARGETS[@]})) || TARGETS=(frame compress handshake reply classify)
+((${#TARGETS[@]})) || TARGETS=(frame compress handshake reply classify session_text)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "==> installing cargo-fuzz"

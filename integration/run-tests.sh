@@ -213,7 +213,7 @@ if ((SUITE_STATUS != 0 && SUITE_FAILED == 0)); then SUITE_FAILED=1; fi
 # ---------------------------------------------------------------- fuzzing
 # The parsers of network input under libFuzzer for a short fixed time each, from the checked-in
 # corpus (integration/fuzz.sh; the long runs are recorded in docs/benchmarks.md).
-say "fuzzing: framing, compression, handshake, replies, classifier (${RWPROXY_FUZZ_SECONDS:-15} s each)"
+say "fuzzing: framing, compression, handshake, replies, classifier, session text (${RWPROXY_FUZZ_SECONDS:-15} s each)"
 FUZZ_LOG_FILE=$LOG_DIR/fuzz.log
 set +e
 bash integration/fuzz.sh --seconds "${RWPROXY_FUZZ_SECONDS:-15}" 2>&1 | tee "$FUZZ_LOG_FILE"

@@ -1,7 +1,8 @@
 //! `KILL [CONNECTION | QUERY] <id>` and `COM_PROCESS_KILL`, where `<id>` is the connection id
-//! rwproxy gave a client. The statement that session is running is killed on the backend that
-//! runs it, through a fresh connection made with the killing client's own credentials (so the
-//! server's privilege rules apply unchanged).
+//! rwproxy gave a client (the statement is read by [`rwproxy_sql::kill::parse`]). The statement
+//! that session is running is killed on the backend that runs it, through a fresh connection
+//! made with the killing client's own credentials (so the server's privilege rules apply
+//! unchanged).
 
 use rwproxy_backend::{BackendConn, ConnectParams};
 use rwproxy_protocol::reply::codes;
@@ -9,31 +10,6 @@ use rwproxy_protocol::reply::codes;
 use crate::error::ClientError;
 use crate::registry::InFlight;
 use crate::session::{Flow, Session};
-
-/// Parses `KILL [HARD|SOFT] [CONNECTION|QUERY] <n>`; `None` for forms rwproxy leaves to the
-/// primary (`KILL USER`, `KILL QUERY ID`).
-pub fn parse_kill(sql: &[u8]) -> Option<(u32, bool)> {
-    let text = std::str::from_utf8(sql).ok()?;
-    let mut words = text.split_whitespace().map(|w| w.trim_end_matches(';'));
-    if !words.next()?.eq_ignore_ascii_case("kill") {
-        return None;
-    }
-    let mut query_only = false;
-    for w in words {
-        if w.eq_ignore_ascii_case("hard")
-            || w.eq_ignore_ascii_case("soft")
-            || w.eq_ignore_ascii_case("connection")
-        {
-            continue;
-        }
-        if w.eq_ignore_ascii_case("query") {
-            query_only = true;
-            continue;
-        }
-        return w.parse().ok().map(|id| (id, query_only));
-    }
-    None
-}
 
 impl Session {
     pub(crate) async fn kill(&mut self, id: u32, query_only: bool) -> Result<Flow, ClientError> {
@@ -120,20 +96,5 @@ impl Session {
             Some(e) => Err(e),
             None => Ok(()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_kill;
-
-    #[test]
-    fn kill_forms() {
-        assert_eq!(parse_kill(b"KILL 12"), Some((12, false)));
-        assert_eq!(parse_kill(b"kill query 7"), Some((7, true)));
-        assert_eq!(parse_kill(b"KILL CONNECTION 9;"), Some((9, false)));
-        assert_eq!(parse_kill(b"KILL HARD QUERY 3"), Some((3, true)));
-        assert_eq!(parse_kill(b"KILL USER bob"), None);
-        assert_eq!(parse_kill(b"SELECT 1"), None);
     }
 }

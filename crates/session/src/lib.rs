@@ -15,7 +15,6 @@ mod causal;
 mod change_user;
 pub mod client_auth;
 mod coldef;
-mod connection_id;
 pub mod context;
 mod dispatch;
 pub mod down_watch;
@@ -41,7 +40,6 @@ pub mod session_status;
 pub mod shown;
 mod stats;
 mod stmt;
-mod temp_tables;
 mod words;
 pub mod workers;
 

@@ -29,7 +29,7 @@ pub struct Prepared {
     pub long_data_on: Option<String>,
     /// The statement's `CONNECTION_ID()` calls were replaced (result column names are mapped
     /// back).
-    pub names: Option<std::sync::Arc<crate::connection_id::Substituted>>,
+    pub names: Option<std::sync::Arc<rwproxy_sql::connection_id::Substituted>>,
     /// The statement's digest for the query statistics, made at its first execute.
     pub digest: Option<rwproxy_sql::DigestId>,
 }

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use bytes::{BufMut, BytesMut};
 use rwproxy_protocol::lenenc;
+use rwproxy_sql::ClassifyOptions;
 
 use crate::coldef;
 
@@ -29,14 +30,15 @@ pub enum ProcessList {
 }
 
 /// Whether a text statement may read the process list, and in which form: it names
-/// `PROCESSLIST` (in any case). `is_show` tells whether it is a `SHOW` statement (asked only
-/// for such statements: most never pay for it).
-pub fn reads_process_list(sql: &[u8], is_show: impl FnOnce() -> bool) -> Option<ProcessList> {
-    const WORD: &[u8] = b"processlist";
-    if !sql
-        .windows(WORD.len())
-        .any(|w| w.eq_ignore_ascii_case(WORD))
-    {
+/// `PROCESSLIST` outside strings and comments ([`rwproxy_sql::process_list::named`], read under
+/// the session's quoting modes `options`). `is_show` tells whether it is a `SHOW` statement
+/// (asked only for such statements: most never pay for it).
+pub fn reads_process_list(
+    sql: &[u8],
+    options: ClassifyOptions,
+    is_show: impl FnOnce() -> bool,
+) -> Option<ProcessList> {
+    if !rwproxy_sql::process_list::named(sql, options) {
         return None;
     }
     Some(if is_show() {
@@ -136,16 +138,30 @@ mod tests {
 
     #[test]
     fn recognises_both_forms_and_nothing_else() {
+        let options = ClassifyOptions::default();
         assert_eq!(
-            reads_process_list(b"show full PROCESSLIST", || true),
+            reads_process_list(b"show full PROCESSLIST", options, || true),
             Some(ProcessList::Show)
         );
         assert_eq!(
-            reads_process_list(b"SELECT * FROM information_schema.processlist", || false),
+            reads_process_list(
+                b"SELECT * FROM information_schema.processlist",
+                options,
+                || false
+            ),
             Some(ProcessList::Table)
         );
         assert_eq!(
-            reads_process_list(b"SELECT id FROM t", || unreachable!()),
+            reads_process_list(b"SELECT id FROM t", options, || unreachable!()),
+            None
+        );
+        // The word in a comment or a longer name: not the process list.
+        assert_eq!(
+            reads_process_list(
+                b"SELECT CONNECTION_ID() FROM processlist_log /* processlist */",
+                options,
+                || unreachable!()
+            ),
             None
         );
         let show = coldef("", "", "", "Id", "", TYPE_LONGLONG);

@@ -39,7 +39,7 @@ pub(crate) struct ReplyRewrite {
     /// The statement reads the process list (ids of rwproxy's backend threads are rewritten).
     pub process_list: Option<crate::processlist::ProcessList>,
     /// The statement's `CONNECTION_ID()` calls were replaced: column names are mapped back.
-    pub names: Option<std::sync::Arc<crate::connection_id::Substituted>>,
+    pub names: Option<std::sync::Arc<rwproxy_sql::connection_id::Substituted>>,
     /// The statement reads session status (the client connection's TLS and compression show).
     pub session_status: bool,
 }
@@ -77,6 +77,7 @@ impl Session {
         // writing to it fails.
         let mut attempt = 0;
         let mut substituted;
+        let options = self.classify_options();
         let (slot, backend_caps) = loop {
             attempt += 1;
             self.drop_if_stale(backend)
@@ -139,9 +140,9 @@ impl Session {
             }
             // A process-list statement sees the server's id of the connection it runs on.
             let thread_id = slot.conn.thread_id();
-            substituted = rewrite
-                .process_list
-                .and_then(|_| crate::connection_id::substitute(payload.get(1..)?, thread_id));
+            substituted = rewrite.process_list.and_then(|_| {
+                rwproxy_sql::connection_id::substitute(payload.get(1..)?, thread_id, options)
+            });
             let resent = substituted
                 .as_ref()
                 .map(|s| [&payload[..1], &s.sql[..]].concat());
@@ -451,7 +452,7 @@ impl Session {
         // One pass decides whether anything below needs a closer look (most statements: no).
         let words = crate::words::scan(text);
         let process_list = if words.processlist {
-            crate::processlist::reads_process_list(text, || {
+            crate::processlist::reads_process_list(text, self.classify_options(), || {
                 self.classify(text).kind == StatementKind::Show
             })
         } else {
@@ -460,7 +461,9 @@ impl Session {
         // CONNECTION_ID() is the client's id; in a process-list statement it is substituted
         // where the statement runs (run_on).
         let substituted = match process_list {
-            None if words.connection_id => crate::connection_id::substitute(text, self.id),
+            None if words.connection_id => {
+                rwproxy_sql::connection_id::substitute(text, self.id, self.classify_options())
+            }
             _ => None,
         };
         let payload = match &substituted {
@@ -475,8 +478,8 @@ impl Session {
         let sql = payload.get(1..).unwrap_or_default();
         let class = self.classify(sql);
         if class.kind == StatementKind::Kill {
-            if let Some((id, query_only)) = crate::kill::parse_kill(sql) {
-                return self.kill(id, query_only).await;
+            if let Some(kill) = rwproxy_sql::kill::parse(sql) {
+                return self.kill(kill.id, kill.query_only).await;
             }
         }
         let routed = self.route(&class, sql);
@@ -604,7 +607,10 @@ impl Session {
         }
         if class.flags.contains(Flags::DROP_TEMP_TABLE) {
             // Tables named, less those that did not exist (`IF EXISTS` warns for each).
-            let named = crate::temp_tables::tables_named(payload.get(1..).unwrap_or_default());
+            let named = rwproxy_sql::temporary_tables::named_by_drop(
+                payload.get(1..).unwrap_or_default(),
+                self.classify_options(),
+            );
             let dropped = named.saturating_sub(u32::from(outcome.warnings));
             self.state.pins.temporary_tables =
                 self.state.pins.temporary_tables.saturating_sub(dropped);

@@ -14,10 +14,10 @@ use rwproxy_protocol::command::{self, PrepareOk};
 use rwproxy_protocol::frame::{self, HEADER_LEN, MAX_CHUNK};
 use rwproxy_protocol::response::{Expect, PacketKind, ResponseTracker};
 use rwproxy_protocol::{reply, CapabilityFlags, StatusFlags};
+use rwproxy_sql::connection_id::Substituted;
 use rwproxy_transport::{PacketStream, TransportError};
 
 use crate::coldef;
-use crate::connection_id::Substituted;
 use crate::processlist::{self, ProcessList};
 use crate::session_status::{self, ClientHop, StatusColumn};
 

@@ -34,14 +34,6 @@ impl ClientHop {
     }
 }
 
-/// Whether a text statement may read session status (`SHOW [SESSION] STATUS`,
-/// `information_schema.SESSION_STATUS`): it names `STATUS` (in any case).
-pub fn reads_session_status(sql: &[u8]) -> bool {
-    const WORD: &[u8] = b"status";
-    sql.windows(WORD.len())
-        .any(|w| w.eq_ignore_ascii_case(WORD))
-}
-
 /// Which role a result column plays: the variable's name, or its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusColumn {

@@ -63,7 +63,8 @@ impl Session {
         let id = self.prepared.next_id();
         // CONNECTION_ID() is the client's id here too (prepared once, it stays right: the id of
         // a session never changes).
-        let names = crate::connection_id::substitute(sql, self.id).map(std::sync::Arc::new);
+        let names = rwproxy_sql::connection_id::substitute(sql, self.id, self.classify_options())
+            .map(std::sync::Arc::new);
         let payload = match &names {
             Some(s) => Bytes::from([&payload[..1], &s.sql[..]].concat()),
             None => payload,

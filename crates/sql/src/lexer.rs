@@ -19,6 +19,8 @@ pub(crate) struct Lexer<'a> {
     backslash_escapes: bool,
     ansi_quotes: bool,
     in_executable_comment: bool,
+    /// How many times an executable comment opened or closed so far.
+    executable_edges: u32,
     /// Where the previous token ended and what it was, to tell `'bob'@'host'` from `@var`.
     prev_end: usize,
     prev_kind: Option<TokenKind>,
@@ -84,12 +86,29 @@ impl<'a> Lexer<'a> {
             backslash_escapes: !options.no_backslash_escapes,
             ansi_quotes: options.ansi_quotes,
             in_executable_comment: false,
+            executable_edges: 0,
             prev_end: usize::MAX,
             prev_kind: None,
             hints: Hints::default(),
             unterminated: false,
             ambiguous_quoting: false,
         }
+    }
+
+    /// Where the input is read next: right after the token last returned (or at the end).
+    /// Word and punctuation tokens carry their raw text, so such a token starts at this
+    /// position less its length.
+    #[inline]
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// How many times an executable comment (`/*! … */`) opened or closed so far. The same count
+    /// at two positions means no such comment opened or closed between them: the text between
+    /// can be cut out without unbalancing one.
+    #[inline]
+    pub fn executable_edges(&self) -> u32 {
+        self.executable_edges
     }
 
     #[inline]
@@ -145,6 +164,7 @@ impl<'a> Lexer<'a> {
                 b'/' if next == Some(b'*') => self.block_comment(),
                 b'*' if next == Some(b'/') && self.in_executable_comment => {
                     self.in_executable_comment = false;
+                    self.executable_edges = self.executable_edges.wrapping_add(1);
                     self.pos += 2;
                 }
                 b'-' if next == Some(b'-')
@@ -169,6 +189,7 @@ impl<'a> Lexer<'a> {
         if let Some(after_bang) = executable_from {
             self.pos = self.scan_while(after_bang, |b| b.is_ascii_digit());
             self.in_executable_comment = true;
+            self.executable_edges = self.executable_edges.wrapping_add(1);
             return;
         }
         match find_pair(self.src, body, b'*', b'/') {

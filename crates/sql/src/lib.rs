@@ -14,8 +14,14 @@
 //! assert!(c.flags.contains(Flags::LOCKING_READ));
 //! assert!(!c.is_read_only());
 //! ```
+//!
+//! The same tokenizer serves a proxy's other questions about statement text, one module each:
+//! [`connection_id`] (replace `CONNECTION_ID()` calls; it allocates only when there is one),
+//! [`kill`] (the connection a `KILL` names), [`process_list`] (does it read the process list)
+//! and [`temporary_tables`] (how many tables a `DROP TEMPORARY TABLE` names).
 
 mod classification;
+pub mod connection_id;
 mod cursor;
 mod ddl;
 pub mod digest;
@@ -23,13 +29,16 @@ mod flag_scan;
 mod flags;
 mod hint;
 mod introspection;
+pub mod kill;
 mod kind;
 mod lexer;
 mod options;
 mod primary_only;
+pub mod process_list;
 mod query;
 mod set_statement;
 mod statement;
+pub mod temporary_tables;
 mod token;
 mod transaction;
 

@@ -76,6 +76,13 @@ pub(crate) fn is_one_of(text: &[u8], keywords: &[&[u8]]) -> bool {
     keywords.iter().any(|k| eq_keyword(text, k))
 }
 
+/// True if the upper-case `word` occurs anywhere in `text` (ASCII case-insensitive), even inside
+/// a longer word, a string or a comment: a quick test that lets text which cannot contain it
+/// skip tokenizing.
+pub(crate) fn mentions(text: &[u8], word: &[u8]) -> bool {
+    !word.is_empty() && text.windows(word.len()).any(|w| eq_keyword(w, word))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +94,15 @@ mod tests {
         assert!(!eq_keyword(b"selects", b"SELECT"));
         assert!(!eq_keyword(b"selec", b"SELECT"));
         assert!(!eq_keyword(b"s\xc3lect", b"SELECT"));
+    }
+
+    #[test]
+    fn mentions_finds_the_word_anywhere() {
+        assert!(mentions(b"select my_Connection_Id()", b"CONNECTION_ID"));
+        assert!(mentions(b"CONNECTION_ID", b"CONNECTION_ID"));
+        assert!(!mentions(b"CONNECTION_I", b"CONNECTION_ID"));
+        assert!(!mentions(b"", b"CONNECTION_ID"));
+        assert!(!mentions(b"abc", b""));
     }
 
     #[test]

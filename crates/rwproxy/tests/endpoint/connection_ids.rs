@@ -61,6 +61,16 @@ async fn one_id_in_greeting_connection_id_and_process_list() {
     // A prepared CONNECTION_ID() agrees too.
     let prepared: Option<u64> = conn.exec_first("SELECT CONNECTION_ID()", ()).await.unwrap();
     assert_eq!(prepared, Some(g));
+    // The word PROCESSLIST only in a comment does not make it a process-list statement; calls
+    // the server runs (a comment inside, an executable comment) are the client's too.
+    for sql in [
+        "SELECT CONNECTION_ID() /* processlist */",
+        "SELECT CONNECTION_ID(/* mine */)",
+        "SELECT 0 /*M!100100 + CONNECTION_ID() */",
+    ] {
+        let got: Option<u64> = conn.query_first(sql).await.unwrap();
+        assert_eq!(got, Some(g), "{sql}");
+    }
     // The columns are named as from the server (after the expression's text).
     let sql = "SELECT CONNECTION_ID(), connection_id ( ) + 1 AS n, 1 + CONNECTION_ID()";
     assert_eq!(names(&mut conn, sql).await, names(&mut direct, sql).await);

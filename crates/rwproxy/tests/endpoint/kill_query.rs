@@ -8,6 +8,18 @@ use crate::support::{app_via, start_standard_proxy};
 
 #[tokio::test]
 async fn kill_query_from_another_session_interrupts_sleep() {
+    interrupts_sleep(|id| format!("KILL QUERY {id}")).await;
+}
+
+/// Comments between the words, an executable one among them, do not hide a KILL from rwproxy:
+/// the id is still the session's, not the server thread that happens to have that number.
+#[tokio::test]
+async fn kill_query_with_comments_between_its_words_interrupts_sleep() {
+    interrupts_sleep(|id| format!("/* app */ KILL /*!QUERY*/ /* why */ {id} -- done")).await;
+}
+
+/// A session runs `SELECT SLEEP(10)`; another sends `kill(id)` with the first one's id.
+async fn interrupts_sleep(kill: impl Fn(u64) -> String) {
     let proxy = start_standard_proxy();
     let mut victim = app_via(&proxy).await;
     let id: u64 = victim
@@ -25,7 +37,8 @@ async fn kill_query_from_another_session_interrupts_sleep() {
     tokio::time::sleep(Duration::from_millis(800)).await;
 
     let mut killer = app_via(&proxy).await;
-    killer.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+    let statement = kill(id);
+    killer.query_drop(&statement).await.unwrap();
 
     let (result, elapsed, mut victim) = tokio::time::timeout(Duration::from_secs(15), sleeper)
         .await
@@ -33,7 +46,7 @@ async fn kill_query_from_another_session_interrupts_sleep() {
         .unwrap();
     assert!(
         elapsed < Duration::from_secs(5),
-        "SLEEP(10) ran for {elapsed:?}: KILL QUERY {id} did not reach it"
+        "SLEEP(10) ran for {elapsed:?}: {statement} did not reach it"
     );
     match result {
         // MariaDB reports the interruption as ER_QUERY_INTERRUPTED ...

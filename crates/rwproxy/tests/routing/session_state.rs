@@ -250,22 +250,43 @@ async fn dropping_one_temporary_table_with_a_comma_in_a_comment_keeps_the_others
 
 #[tokio::test]
 async fn dropping_several_temporary_tables_at_once_unpins() {
+    let (a, b) = (unique_table("tmpa"), unique_table("tmpb"));
+    let drop_sql = format!("DROP TEMPORARY TABLE {a}, {b}");
+    dropping_unpins("TABLE", &[&a, &b], &drop_sql).await;
+}
+
+/// The server runs what a MariaDB executable comment holds: a name in it is dropped too.
+#[tokio::test]
+async fn dropping_temporary_tables_named_in_an_executable_comment_unpins() {
+    let (a, b) = (unique_table("tmpa"), unique_table("tmpb"));
+    let drop_sql = format!("DROP TEMPORARY TABLE {a} /*M!100100 , {b} */");
+    dropping_unpins("TABLE", &[&a, &b], &drop_sql).await;
+}
+
+#[tokio::test]
+async fn dropping_a_temporary_sequence_unpins() {
+    let s = unique_table("tmpseq");
+    let drop_sql = format!("DROP TEMPORARY SEQUENCE {s}");
+    dropping_unpins("SEQUENCE", &[&s], &drop_sql).await;
+}
+
+/// Creates the temporary `object`s (TABLE or SEQUENCE) `names`, which keep the session on the
+/// primary, and runs `drop_sql`, which drops them all: reads go to the replicas again.
+async fn dropping_unpins(object: &str, names: &[&str], drop_sql: &str) {
     let cluster = cluster();
     let ids = Ids::of(cluster).await;
     let proxy = start_shared("").await;
     let mut conn = app_via(&proxy).await;
-    let (a, b) = (unique_table("tmpa"), unique_table("tmpb"));
-    for table in [&a, &b] {
-        conn.query_drop(format!("CREATE TEMPORARY TABLE {table} (id INT)"))
+    for name in names {
+        let definition = if object == "TABLE" { " (id INT)" } else { "" };
+        conn.query_drop(format!("CREATE TEMPORARY {object} {name}{definition}"))
             .await
             .unwrap();
     }
     assert_eq!(read_ids(&mut conn, 2).await, vec![ids.primary; 2]);
-    conn.query_drop(format!("DROP TEMPORARY TABLE {a}, {b}"))
-        .await
-        .unwrap();
+    conn.query_drop(drop_sql).await.unwrap();
     let after = read_ids(&mut conn, 4).await;
-    assert_spread_over_replicas(&after, &ids, "reads after dropping both temporary tables");
+    assert_spread_over_replicas(&after, &ids, &format!("reads after `{drop_sql}`"));
     conn.disconnect().await.unwrap();
 }
 
