@@ -101,29 +101,9 @@ pub fn apply_success(
     status.lag_source = verdict.lag_source;
     match verdict.health {
         ReplicaHealth::Healthy => {
-            status.consecutive_successes = status.consecutive_successes.saturating_add(1);
             let lag_text = lag_text(status.lag);
-            let needed = ctx.recovery_checks.max(1);
-            match status.state {
-                BackendState::Up | BackendState::Starting => {
-                    enter(
-                        status,
-                        BackendState::Up,
-                        format!("replicating, {lag_text}"),
-                        now,
-                    );
-                }
-                _ if status.consecutive_successes >= needed => {
-                    let reason = format!("recovered after {needed} good checks, {lag_text}");
-                    enter(status, BackendState::Up, reason, now);
-                }
-                _ => {
-                    status.reason = format!(
-                        "recovering: {}/{needed} good checks, {lag_text}",
-                        status.consecutive_successes
-                    );
-                }
-            }
+            let up = format!("replicating, {lag_text}");
+            healthy_check(status, ctx, up, &format!(", {lag_text}"), now);
         }
         ReplicaHealth::Lagging(reason) => {
             status.consecutive_successes = 0;
@@ -144,27 +124,12 @@ fn apply_galera(status: &mut BackendStatus, g: &GaleraStatus, ctx: &CheckContext
     status.lag_source = LagSource::None;
     match galera::evaluate(g, ctx.galera_max_recv_queue) {
         GaleraHealth::Usable => {
-            status.consecutive_successes = status.consecutive_successes.saturating_add(1);
-            let needed = ctx.recovery_checks.max(1);
             let detail = format!(
                 "galera: synced, primary component of {}, receive queue {}",
                 g.cluster_size, g.recv_queue
             );
-            match status.state {
-                BackendState::Up | BackendState::Starting => {
-                    enter(status, BackendState::Up, detail, now)
-                }
-                _ if status.consecutive_successes >= needed => {
-                    let reason = format!("recovered after {needed} good checks; {detail}");
-                    enter(status, BackendState::Up, reason, now);
-                }
-                _ => {
-                    status.reason = format!(
-                        "recovering: {}/{needed} good checks; {detail}",
-                        status.consecutive_successes
-                    );
-                }
-            }
+            let more = format!("; {detail}");
+            healthy_check(status, ctx, detail, &more, now);
         }
         GaleraHealth::Behind(reason) => {
             status.consecutive_successes = 0;
@@ -173,6 +138,35 @@ fn apply_galera(status: &mut BackendStatus, g: &GaleraStatus, ctx: &CheckContext
         GaleraHealth::Unusable(reason) => {
             status.consecutive_successes = 0;
             enter(status, BackendState::ReplicationBroken, reason, now);
+        }
+    }
+}
+
+/// A healthy check of a backend that serves reads: Up at once when it was Up or Starting
+/// (`up_reason`), else after `recovery_checks` healthy checks in a row (`detail` follows the
+/// count in the reason).
+fn healthy_check(
+    status: &mut BackendStatus,
+    ctx: &CheckContext,
+    up_reason: String,
+    detail: &str,
+    now: SystemTime,
+) {
+    status.consecutive_successes = status.consecutive_successes.saturating_add(1);
+    let needed = ctx.recovery_checks.max(1);
+    match status.state {
+        BackendState::Up | BackendState::Starting => {
+            enter(status, BackendState::Up, up_reason, now)
+        }
+        _ if status.consecutive_successes >= needed => {
+            let reason = format!("recovered after {needed} good checks{detail}");
+            enter(status, BackendState::Up, reason, now);
+        }
+        _ => {
+            status.reason = format!(
+                "recovering: {}/{needed} good checks{detail}",
+                status.consecutive_successes
+            );
         }
     }
 }

@@ -525,9 +525,20 @@ impl Session {
     /// The routing decision for a classified statement, owned so the session can be borrowed
     /// mutably while carrying it out.
     pub(crate) fn route(&self, class: &Classification<'_>, sql: &[u8]) -> Routed {
+        self.with_decision(class, sql, |d| Routed::new(&d))
+    }
+
+    /// The router's decision for a classified statement, handed to `f` (it borrows the
+    /// session's state and the configuration snapshot).
+    pub(crate) fn with_decision<R>(
+        &self,
+        class: &Classification<'_>,
+        sql: &[u8],
+        f: impl FnOnce(rwproxy_router::Decision<'_>) -> R,
+    ) -> R {
         let config = self.ctx.config_guard();
         let view = self.view();
-        Routed::new(&decide(
+        f(decide(
             class,
             sql,
             &self.who.user,

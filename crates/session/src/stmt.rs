@@ -9,7 +9,7 @@ use rwproxy_protocol::command::{
 use rwproxy_protocol::reply::codes;
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::StatusFlags;
-use rwproxy_router::{after_failure, decide, decide_execute, AfterFailure, FailedAttempt, Reason};
+use rwproxy_router::{after_failure, decide_execute, AfterFailure, FailedAttempt, Reason};
 use rwproxy_sql::{Classification, Flags, StatementKind};
 
 use crate::error::ClientError;
@@ -29,18 +29,9 @@ impl Session {
         long_data_on: Option<&str>,
         bulk: bool,
     ) -> Routed {
-        let config = self.ctx.config_guard();
-        let view = self.view();
-        Routed::new(&decide_execute(long_data_on, bulk, || {
-            decide(
-                class,
-                sql,
-                &self.who.user,
-                self.state.schema.as_deref(),
-                &view,
-                &config.routing,
-            )
-        }))
+        self.with_decision(class, sql, |d| {
+            Routed::new(&decide_execute(long_data_on, bulk, || d))
+        })
     }
 
     async fn unknown_statement(&mut self, id: u32, what: &str) -> Result<Flow, ClientError> {
