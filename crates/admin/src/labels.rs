@@ -107,10 +107,8 @@ label_enum! {
         HandshakeTimeout => "handshake_timeout",
         /// The client sent a malformed handshake.
         ProtocolError => "protocol_error",
-        /// The proxy is shutting down.
+        /// The login finished after the shutdown stopped taking new sessions.
         ShuttingDown => "shutting_down",
-        /// No backend could serve the new session.
-        NoBackend => "no_backend",
         /// The client closed the connection before finishing the handshake.
         ClientClosed => "client_closed",
         /// The client's address is blocked after failed logins (`login_throttle`).

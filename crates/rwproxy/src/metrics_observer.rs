@@ -72,7 +72,6 @@ fn rejection(r: Rejection) -> l::RejectReason {
         Rejection::ClientClosed => l::RejectReason::ClientClosed,
         Rejection::HostBlocked => l::RejectReason::HostBlocked,
         Rejection::ShuttingDown => l::RejectReason::ShuttingDown,
-        Rejection::NoBackend => l::RejectReason::NoBackend,
     }
 }
 

@@ -318,6 +318,17 @@ pub async fn authenticate(
         }
     };
 
+    // The login finished after the shutdown stopped taking new sessions (the connection was
+    // accepted before): refused as the server refuses a login while it shuts down.
+    if ctx.drain.phase() >= crate::drain::Phase::Closing {
+        return Err(refuse(
+            &mut stream,
+            &mut seq,
+            codes::SERVER_SHUTDOWN,
+            "Server shutdown in progress".into(),
+        )
+        .await);
+    }
     let negotiated = client.capabilities & (caps | CapabilityFlags::CLIENT_SSL);
     let mut out = BytesMut::new();
     match &client.database {

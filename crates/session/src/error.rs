@@ -29,7 +29,6 @@ impl ClientError {
                 c if c == codes::TOO_MANY_CONNECTIONS.0 => Rejection::TooManyConnections,
                 c if c == codes::HOST_IS_BLOCKED.0 => Rejection::HostBlocked,
                 c if c == codes::SERVER_SHUTDOWN.0 => Rejection::ShuttingDown,
-                c if c == codes::CANNOT_CONNECT.0 => Rejection::NoBackend,
                 c if [
                     codes::BAD_HANDSHAKE.0,
                     codes::PACKET_TOO_LARGE.0,
@@ -74,7 +73,6 @@ mod tests {
         assert_eq!(refused(1040).rejection(), Rejection::TooManyConnections);
         assert_eq!(refused(1129).rejection(), Rejection::HostBlocked);
         assert_eq!(refused(1053).rejection(), Rejection::ShuttingDown);
-        assert_eq!(refused(2003).rejection(), Rejection::NoBackend);
         assert_eq!(refused(1043).rejection(), Rejection::ProtocolError);
         assert_eq!(refused(1156).rejection(), Rejection::ProtocolError);
         assert_eq!(

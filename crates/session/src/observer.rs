@@ -24,10 +24,8 @@ pub enum Rejection {
     ClientClosed,
     /// The address is blocked by `login_throttle` (1129).
     HostBlocked,
-    /// The proxy is shutting down (1053).
+    /// The login finished after the shutdown stopped taking new sessions (1053).
     ShuttingDown,
-    /// No backend could be reached to serve the login (2003).
-    NoBackend,
 }
 
 /// How a backend failed a session.

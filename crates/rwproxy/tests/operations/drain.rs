@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use rwproxy_testkit::ProxyProcess;
 
-use crate::support::{app_via, config_for, proxy_bin, shared, unique_table, wait_routable};
+use crate::support::{app_via, config_for, proxy_bin, scrape, shared, unique_table, wait_routable};
 
 async fn start(shutdown: &str) -> ProxyProcess {
     let cluster = shared();
@@ -146,4 +146,66 @@ async fn a_second_sigterm_exits_at_once() {
     proxy.send_sigterm().unwrap();
     assert_eq!(wait_exit(&mut proxy, Duration::from_secs(5)), 1);
     assert!(second.elapsed() < Duration::from_secs(3));
+}
+
+/// A connection accepted before the shutdown stopped taking new sessions, whose login only
+/// finishes afterwards, is refused with ERR 1053 (as the server refuses a login while it shuts
+/// down) and counted as `rwproxy_client_rejections_total{reason="shutting_down"}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_that_finishes_during_the_drain_gets_1053() {
+    use rwproxy_testkit::metrics::series;
+    use rwproxy_testkit::wire::{Greeting, RawConn, Reply};
+
+    let cluster = shared();
+    let mut proxy = start("{ delay: 1s, timeout: 20s }").await;
+    // An open transaction keeps the process (and its /metrics) alive through the drain.
+    let mut in_trx = app_via(&proxy, cluster).await;
+    in_trx.query_drop("BEGIN").await.unwrap();
+    in_trx.query_drop("SELECT 1").await.unwrap();
+
+    let mut raw = RawConn::connect(proxy.addr()).await.unwrap();
+    let greeting = match raw.read_greeting().await.unwrap() {
+        Greeting::Handshake(h) => h,
+        Greeting::Err(e) => panic!("greeting: {e}"),
+    };
+    let signalled = Instant::now();
+    proxy.send_sigterm().unwrap();
+    // Past the delay: the listener is closed; this connection was accepted before.
+    tokio::time::sleep(Duration::from_millis(1500).saturating_sub(signalled.elapsed())).await;
+    assert!(
+        proxy.connect(&cluster.app, Some("app")).await.is_err(),
+        "a new connection was accepted after the delay"
+    );
+    raw.send_login(
+        &greeting,
+        &cluster.app.user,
+        &cluster.app.password,
+        Some("app"),
+        1,
+    )
+    .await
+    .unwrap();
+    match raw.read_auth_result(&cluster.app.password).await.unwrap() {
+        Reply::Err(e) => {
+            assert_eq!(
+                (e.code, e.sql_state.as_deref()),
+                (1053, Some("08S01")),
+                "{e}"
+            )
+        }
+        other => panic!("expected ERR 1053, got {other:?}"),
+    }
+    let text = scrape(&proxy, None).await;
+    assert_eq!(
+        series(
+            &text,
+            "rwproxy_client_rejections_total",
+            &[("reason", "shutting_down")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+
+    in_trx.query_drop("COMMIT").await.unwrap();
+    assert_eq!(wait_exit(&mut proxy, Duration::from_secs(10)), 0);
 }
