@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # THE test command of rwproxy: installs what is missing, brings up the local MariaDB
-# cluster, runs every Rust test of the workspace and the PyMySQL tests, prints a summary.
+# replication and Galera clusters, runs every Rust test of the workspace, the PyMySQL tests,
+# the differential runs (replication and Galera), the client-library suite and the fuzzers,
+# and prints a summary.
 #
 #   integration/run-tests.sh [--down]
 #
-# --down   stop the cluster afterwards (it is left running by default, for the next run).
+# --down   stop the clusters afterwards (they are left running by default, for the next run).
 # Exits non-zero if anything failed.
 set -euo pipefail
 
@@ -15,7 +17,7 @@ for arg in "$@"; do
     case $arg in
     --down) DOWN=1 ;;
     -h | --help)
-        sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -99,6 +101,11 @@ fi
 say "bringing up the local MariaDB cluster"
 bash integration/cluster.sh up
 bash integration/cluster.sh status
+# The Galera tests (crates/rwproxy/tests/galera, the differential run on Galera) use a second,
+# three-node Galera cluster; galera.sh installs galera-4 and rsync when they are missing.
+say "bringing up the local MariaDB Galera cluster"
+bash integration/galera.sh up
+bash integration/galera.sh status
 
 # ---------------------------------------------------------------- tests
 
@@ -184,9 +191,26 @@ else
     DIFF_STATUS=1
 fi
 set -e
+# The same scenarios against the Galera cluster: directly on the writer vs. through rwproxy in
+# `topology: galera`.
+say "differential on Galera: client libraries directly on the writer vs. through rwproxy"
+GALERA_DIFF_LOG_FILE=$LOG_DIR/differential-galera.log
+set +e
+if ((BUILD_STATUS == 0)); then
+    python3 integration/differential/run.py --cluster galera --proxy-bin target/debug/rwproxy 2>&1 |
+        tee "$GALERA_DIFF_LOG_FILE"
+    GALERA_DIFF_STATUS=${PIPESTATUS[0]}
+else
+    echo "skipped: rwproxy did not build" | tee "$GALERA_DIFF_LOG_FILE"
+    GALERA_DIFF_STATUS=1
+fi
+set -e
+if ((GALERA_DIFF_STATUS != 0)); then DIFF_STATUS=$GALERA_DIFF_STATUS; fi
+# Cells of both runs, summed.
 read -r DIFF_PASSED DIFF_FAILED DIFF_SKIPPED < <(
-    sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$DIFF_LOG_FILE" |
-        tail -n 1 | awk '{print $1 + 0, $2 + 0, $3 + 0} END {if (NR == 0) print 0, 0, 0}'
+    for log in "$DIFF_LOG_FILE" "$GALERA_DIFF_LOG_FILE"; do
+        sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$log" | tail -n 1
+    done | awk '{p += $1; f += $2; s += $3} END {print p + 0, f + 0, s + 0}'
 )
 if ((DIFF_STATUS != 0 && DIFF_FAILED == 0)); then DIFF_FAILED=1; fi
 
@@ -246,13 +270,14 @@ say "summary"
 echo "rust:   $(status_word "$RUST_STATUS"): $RUST_PASSED passed, $RUST_FAILED failed, $RUST_IGNORED ignored (log: $RUST_LOG_FILE)"
 echo "python: $(status_word "$PY_STATUS"): $PY_PASSED passed, $((PY_FAILED + PY_ERRORS)) failed, $PY_SKIPPED skipped (log: $PY_LOG_FILE)"
 echo "deploy: $(status_word "$DEPLOY_STATUS"): docker-compose.yml, the container's configuration, the Kubernetes manifests"
-echo "differential: $(status_word "$DIFF_STATUS"): $DIFF_PASSED passed, $DIFF_FAILED failed, $DIFF_SKIPPED unsupported (library x scenario; log: $DIFF_LOG_FILE)"
+echo "differential: $(status_word "$DIFF_STATUS"): $DIFF_PASSED passed, $DIFF_FAILED failed, $DIFF_SKIPPED unsupported (library x scenario, replication and Galera; logs: $DIFF_LOG_FILE, $GALERA_DIFF_LOG_FILE)"
 echo "client-suite: $(status_word "$SUITE_STATUS"): $SUITE_PASSED passed, $SUITE_FAILED failed (Connector/Python tests with the same outcome directly and through rwproxy; log: $SUITE_LOG_FILE)"
 echo "fuzz:   $(status_word "$FUZZ_STATUS"): $FUZZ_PASSED passed, $FUZZ_FAILED failed (targets without a crash; log: $FUZZ_LOG_FILE)"
 
 if ((DOWN)); then
-    say "stopping the cluster"
+    say "stopping the clusters"
     bash integration/cluster.sh down
+    bash integration/galera.sh down || true
 fi
 
 TOTAL_PASSED=$((RUST_PASSED + PY_PASSED + DIFF_PASSED + SUITE_PASSED + FUZZ_PASSED))

@@ -73,10 +73,11 @@ def build_java() -> None:
 
 # ---------------------------------------------------------------- cluster and proxy
 
-def cluster_env() -> dict[str, str]:
-    subprocess.run(["bash", str(REPO / "integration" / "cluster.sh"), "up"], check=True, stdin=subprocess.DEVNULL)
-    out = subprocess.run(["bash", str(REPO / "integration" / "cluster.sh"), "env"], check=True,
-                         capture_output=True, text=True).stdout
+def cluster_env(kind: str) -> dict[str, str]:
+    """`up`, then `env`, of integration/cluster.sh (replication) or integration/galera.sh."""
+    script = str(REPO / "integration" / ("galera.sh" if kind == "galera" else "cluster.sh"))
+    subprocess.run(["bash", script, "up"], check=True, stdin=subprocess.DEVNULL)
+    out = subprocess.run(["bash", script, "env"], check=True, capture_output=True, text=True).stdout
     env = {}
     for line in out.splitlines():
         if line.startswith("export "):
@@ -91,7 +92,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_proxy(binary: Path, env: dict[str, str], tls: tuple[Path, Path] | None) -> tuple[subprocess.Popen, int, Path]:
+def start_proxy(binary: Path, env: dict[str, str], tls: tuple[Path, Path] | None,
+                topology: str) -> tuple[subprocess.Popen, int, Path]:
     port, admin = free_port(), free_port()
     n = int(env["RWPROXY_CLUSTER_NODES"])
     lines = [
@@ -113,6 +115,7 @@ def start_proxy(binary: Path, env: dict[str, str], tls: tuple[Path, Path] | None
         f'  password: "{env["MONITOR_PASSWORD"]}"',
         "  interval: 200ms",
         "  timeout: 1s",
+        f"  topology: {topology}",
         f"admin: {{ listen: 127.0.0.1:{admin} }}",
         "log: { format: text, level: info }",
     ]
@@ -308,23 +311,32 @@ def run_side(lib, cmd, extra_env, port, env, tls_ca, only, side):
 
 
 def main() -> int:
+    global WORK
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--proxy-bin", default=os.environ.get("RWPROXY_BIN") or str(REPO / "target" / "debug" / "rwproxy"))
     ap.add_argument("--libs", default="", help="comma-separated libraries (default: all)")
     ap.add_argument("--scenarios", default="", help="comma-separated scenarios (default: all)")
     ap.add_argument("--proxy-endpoint", default="", help="HOST:PORT of a running proxy to test instead of starting one")
     ap.add_argument("--allowlist", default=str(COMPAT_DOC))
-    ap.add_argument("--summary-json", default=str(WORK / "summary.json"))
+    ap.add_argument("--cluster", choices=["replication", "galera"], default="replication",
+                    help="the servers: integration/cluster.sh's primary and replicas, or integration/galera.sh's "
+                         "three Galera nodes (the direct side then talks to the writer, node0)")
+    ap.add_argument("--summary-json", default="", help="default: summary.json in the work directory")
     opts = ap.parse_args()
 
+    if opts.cluster == "galera":
+        WORK = SCRATCH / "differential-galera"
     WORK.mkdir(parents=True, exist_ok=True)
-    env = cluster_env()
+    env = cluster_env(opts.cluster)
     cdir = Path(env["RWPROXY_CLUSTER_DIR"])
     cert, key = cdir / "tls" / "server-cert.pem", cdir / "tls" / "server-key.pem"
     tls = (cert, key) if cert.exists() and key.exists() else None
     # The CA that signed the cluster's certificate (rwproxy serves the same certificate).
     ca = cdir / "tls" / "ca.pem"
     ca = ca if ca.exists() else cert
+    if opts.cluster == "galera":
+        # node0 is the writer rwproxy chooses (equal priorities, lowest wsrep_node_name).
+        env["RWPROXY_PRIMARY_PORT"] = env["RWPROXY_NODE0_PORT"]
     primary = int(env["RWPROXY_PRIMARY_PORT"])
     have_ssl = subprocess.run(["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{primary}", f"-u{env['APP_DB_USER']}",
                                f"-p{env['APP_DB_PASSWORD']}", "-N", "-B", "-e", "SELECT @@have_ssl"],
@@ -340,7 +352,8 @@ def main() -> int:
         binary = Path(opts.proxy_bin)
         if not binary.exists():
             sys.exit(f"{binary} does not exist: build it with `cargo build -p rwproxy` or pass --proxy-bin")
-        proc, proxy_port, proxy_log = start_proxy(binary, env, tls)
+        topology = "galera" if opts.cluster == "galera" else "auto"
+        proc, proxy_port, proxy_log = start_proxy(binary, env, tls, topology)
     allow = load_allowlist(Path(opts.allowlist))
 
     site = next((VENV_PY.parent.parent / "lib").glob("python3*/site-packages"), Path("/nonexistent"))
@@ -400,7 +413,7 @@ def main() -> int:
                 notes.append(f"{lib}/{s}")
     if notes:
         print("\nlibrary errors seen against the server itself (same through rwproxy): " + ", ".join(notes))
-    Path(opts.summary_json).write_text(json.dumps(
+    Path(opts.summary_json or WORK / "summary.json").write_text(json.dumps(
         {"versions": versions, "cells": {lib: {s: st[0] for s, st in results[lib].items()} for lib in libs}}, indent=1))
     print(f"\n{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped")
     return 1 if counts["fail"] else 0

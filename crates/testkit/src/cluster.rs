@@ -171,10 +171,14 @@ fn bring_up(name: &str, base_port: u16, extra: &[&str]) -> Result<ClusterInfo> {
 
 /// Run `integration/cluster.sh ARGS...` with no stdin; its stdout on success.
 pub fn run_cluster_script(args: &[&str]) -> Result<String> {
-    let script = cluster_script();
+    run_script(&cluster_script(), args)
+}
+
+/// Run the bash script `script ARGS...` with no stdin; its stdout on success.
+pub(crate) fn run_script(script: &std::path::Path, args: &[&str]) -> Result<String> {
     let command = format!("{} {}", script.display(), args.join(" "));
     let output = Command::new("bash")
-        .arg(&script)
+        .arg(script)
         .args(args)
         .stdin(Stdio::null())
         .output()

@@ -14,6 +14,11 @@ pub fn cluster_script() -> PathBuf {
     repo_root().join("integration").join("cluster.sh")
 }
 
+/// `<repo>/integration/galera.sh`.
+pub fn galera_script() -> PathBuf {
+    repo_root().join("integration").join("galera.sh")
+}
+
 /// `$RWPROXY_SCRATCH`, or `<repo>/.scratch` like `cluster.sh` uses.
 pub fn scratch_dir() -> PathBuf {
     match std::env::var_os("RWPROXY_SCRATCH") {

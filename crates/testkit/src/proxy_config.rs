@@ -49,6 +49,8 @@ pub struct ProxyBackend {
     pub weight: u32,
     /// `Some(true)` pins the primary.
     pub primary: Option<bool>,
+    /// `priority` (Galera writer choice; lower wins).
+    pub priority: Option<u32>,
 }
 
 /// Client-side TLS files.
@@ -80,6 +82,8 @@ pub struct StandardConfig {
     /// Extra top-level YAML appended verbatim (must not repeat a key written above,
     /// e.g. `routing:` is free to add).
     pub extra: String,
+    /// More `monitor:` keys, one `key: value` per line (indented by the renderer).
+    pub monitor_extra: String,
 }
 
 impl StandardConfig {
@@ -92,6 +96,7 @@ impl StandardConfig {
                 address: format!("127.0.0.1:{}", node.port),
                 weight: 1,
                 primary: None,
+                priority: None,
             })
             .collect();
         StandardConfig {
@@ -108,6 +113,7 @@ impl StandardConfig {
             backend_tls_ca: cluster.tls_only.then(|| cluster.tls_ca()),
             log_level: std::env::var("RWPROXY_TEST_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
             extra: String::new(),
+            monitor_extra: String::new(),
         }
     }
 
@@ -139,6 +145,9 @@ impl StandardConfig {
             if let Some(primary) = backend.primary {
                 let _ = write!(y, ", primary: {primary}");
             }
+            if let Some(priority) = backend.priority {
+                let _ = write!(y, ", priority: {priority}");
+            }
             let _ = writeln!(y, " }}");
         }
         let _ = writeln!(
@@ -167,6 +176,9 @@ impl StandardConfig {
         let _ = writeln!(y, "  password: {}", yaml_str(&self.monitor_password));
         let _ = writeln!(y, "  interval: {}", self.monitor_interval);
         let _ = writeln!(y, "  timeout: 1s");
+        for line in self.monitor_extra.lines() {
+            let _ = writeln!(y, "  {line}");
+        }
         let _ = writeln!(y, "admin:");
         let _ = writeln!(y, "  listen: {ADMIN_PLACEHOLDER}");
         let _ = writeln!(y, "log: {{ format: text, level: {} }}", self.log_level);

@@ -19,6 +19,7 @@ fn proxy_with_single_backend(name: &str, address: &str) -> ProxyProcess {
         address: address.to_string(),
         weight: 1,
         primary: Some(true),
+        priority: None,
     }];
     config.connect_timeout = "1s".to_string();
     config.handshake_timeout = "2s".to_string();
@@ -102,6 +103,7 @@ async fn a_backend_refusing_connections_counts_connect_failures() {
         address: format!("127.0.0.1:{port}"),
         weight: 1,
         primary: None,
+        priority: None,
     });
     config.extra = "routing:\n  rules:\n    - { match: 'deadend_probe', route: deadend }\n".into();
     let proxy = start_proxy(&config.to_yaml());
