@@ -117,6 +117,22 @@ label_enum! {
 }
 
 label_enum! {
+    /// Which rule of the Galera writer choice picked a new writer.
+    pub enum WriterRule {
+        /// The only usable node.
+        Sole => "sole",
+        /// The lowest configured `priority`.
+        Priority => "priority",
+        /// Equal priorities: the lowest `wsrep_node_name`.
+        NodeName => "node_name",
+        /// Equal priorities and node names: the lowest `wsrep_gcomm_uuid`.
+        GcommUuid => "gcomm_uuid",
+        /// Everything else equal: the configured backend name.
+        BackendName => "backend_name",
+    }
+}
+
+label_enum! {
     /// The outcome of a read that asked for causal (read-your-writes) consistency.
     pub enum CausalOutcome {
         /// A replica was already up to date.
@@ -218,6 +234,7 @@ mod tests {
             .chain(BackendState::ALL.iter().map(|r| r.as_str()))
             .chain(LagSource::ALL.iter().map(|r| r.as_str()))
             .chain(CausalOutcome::ALL.iter().map(|r| r.as_str()))
+            .chain(WriterRule::ALL.iter().map(|r| r.as_str()))
             .collect();
         for v in all {
             assert!(
@@ -231,7 +248,7 @@ mod tests {
     /// Every label list of docs/metrics.md that says it is exact, in document order: the
     /// backticked lower-case words of the paragraph that are followed by `(` or `,`.
     fn documented_lists() -> Vec<BTreeSet<String>> {
-        const START: &str = "* `reason` (exactly these";
+        const START: &str = "` (exactly these";
         let doc = include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../docs/metrics.md"
@@ -239,7 +256,12 @@ mod tests {
         doc.match_indices(START)
             .map(|(at, _)| {
                 let para = &doc[at + START.len()..];
-                let para = &para[..para.find("\n* ").unwrap_or(para.len())];
+                let end = [para.find("\n* "), para.find("\n\n")]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(para.len());
+                let para = &para[..end];
                 let para = para.split_whitespace().collect::<Vec<_>>().join(" ");
                 let mut out = BTreeSet::new();
                 let mut rest = para.as_str();
@@ -264,7 +286,11 @@ mod tests {
     #[test]
     fn docs_list_exactly_the_labels_the_code_emits() {
         let lists = documented_lists();
-        assert_eq!(lists.len(), 2, "routing reasons, then rejection reasons");
+        assert_eq!(
+            lists.len(),
+            3,
+            "routing reasons, rejection reasons, Galera writer rules"
+        );
         let routing: BTreeSet<String> = Reason::ALL.iter().map(|r| r.to_string()).collect();
         let rejections: BTreeSet<String> =
             RejectReason::ALL.iter().map(|r| r.to_string()).collect();
@@ -273,5 +299,7 @@ mod tests {
             lists[1], rejections,
             "rwproxy_client_rejections_total reasons"
         );
+        let rules: BTreeSet<String> = WriterRule::ALL.iter().map(|r| r.to_string()).collect();
+        assert_eq!(lists[2], rules, "rwproxy_galera_writer_changes_total rules");
     }
 }

@@ -20,7 +20,9 @@ use crate::backend_metrics::{BackendMetrics, BackendMetricsView};
 use crate::error::AdminError;
 use crate::error_codes::{slot_for_code, ErrorCodeLabel, ERROR_SLOTS};
 use crate::histogram::AtomicHistogram;
-use crate::labels::{CausalOutcome, DestRole, FailureKind, Reason, RejectReason, ReloadResult};
+use crate::labels::{
+    CausalOutcome, DestRole, FailureKind, Reason, RejectReason, ReloadResult, WriterRule,
+};
 
 /// Prefix of every metric name.
 pub const METRIC_PREFIX: &str = "rwproxy";
@@ -45,6 +47,11 @@ struct RoleLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RejectLabels {
     reason: RejectReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WriterRuleLabels {
+    rule: WriterRule,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -91,6 +98,7 @@ struct Inner {
     config_info_lock: Mutex<()>,
     config_last_reload: FloatGauge,
     write_conflicts: Counter,
+    galera_writer_changes: [Counter; WriterRule::ALL.len()],
     writable_backends: Gauge,
     replay_log_overflows: Counter,
     sources_blocked: Counter,
@@ -226,6 +234,18 @@ impl Metrics {
             "Times more than one backend was found writable (no primary chosen)",
             write_conflicts.clone(),
         );
+        let writer_family = Family::<WriterRuleLabels, Counter>::default();
+        registry.register(
+            "galera_writer_changes",
+            "Times the Galera writer changed to a node, by the rule of the writer choice that \
+             picked it",
+            writer_family.clone(),
+        );
+        let galera_writer_changes = std::array::from_fn(|i| {
+            writer_family.get_or_create_owned(&WriterRuleLabels {
+                rule: WriterRule::ALL[i],
+            })
+        });
         let replay_log_overflows = Counter::default();
         registry.register(
             "session_replay_log_overflows",
@@ -271,6 +291,7 @@ impl Metrics {
                 config_info_lock: Mutex::new(()),
                 config_last_reload,
                 write_conflicts,
+                galera_writer_changes,
                 writable_backends,
                 replay_log_overflows,
                 sources_blocked,
@@ -360,6 +381,11 @@ impl Metrics {
     /// A reload was rejected; the previous configuration stays in effect.
     pub fn config_reload_failed(&self) {
         self.inner.config_reloads[ReloadResult::Failure.index()].inc();
+    }
+
+    /// The Galera writer changed to a node, picked by `rule`.
+    pub fn galera_writer_changed(&self, rule: WriterRule) {
+        self.inner.galera_writer_changes[rule.index()].inc();
     }
 
     /// More than one backend was found writable.

@@ -1,6 +1,7 @@
 //! State-change events (for metrics and logs) and how they are derived by
 //! comparing two consecutive topology snapshots.
 
+use crate::galera::WriterRule;
 use crate::status::{BackendState, Role};
 use crate::topology::{PrimaryState, Topology};
 
@@ -20,6 +21,8 @@ pub enum StateChange {
     Primary {
         old: PrimaryState,
         new: PrimaryState,
+        /// Galera: the rule of the writer choice that picked the new writer.
+        rule: Option<WriterRule>,
     },
 }
 
@@ -44,9 +47,14 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<StateChange> {
         }
     }
     if old.primary != new.primary {
+        let rule = match &new.primary {
+            PrimaryState::One(name) => new.get(name).and_then(|b| b.writer_rule),
+            _ => None,
+        };
         changes.push(StateChange::Primary {
             old: old.primary.clone(),
             new: new.primary.clone(),
+            rule,
         });
     }
     changes
@@ -117,7 +125,8 @@ mod tests {
             changes[2],
             StateChange::Primary {
                 old: PrimaryState::One("db1".into()),
-                new: PrimaryState::None
+                new: PrimaryState::None,
+                rule: None,
             }
         );
     }

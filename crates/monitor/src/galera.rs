@@ -158,22 +158,66 @@ pub struct WriterCandidate<'a> {
     pub name: &'a str,
 }
 
+/// Which rule of the writer choice decided it: the first key on which the writer beats the
+/// runner-up (reported in `/backends`, the logs and `rwproxy_galera_writer_changes_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WriterRule {
+    /// The only usable node.
+    Sole,
+    /// The lowest configured `priority`.
+    Priority,
+    /// Equal priorities: the lowest `wsrep_node_name`.
+    NodeName,
+    /// Equal priorities and node names: the lowest `wsrep_gcomm_uuid`.
+    GcommUuid,
+    /// Everything else equal: the configured backend name.
+    BackendName,
+}
+
+impl WriterRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriterRule::Sole => "sole",
+            WriterRule::Priority => "priority",
+            WriterRule::NodeName => "node_name",
+            WriterRule::GcommUuid => "gcomm_uuid",
+            WriterRule::BackendName => "backend_name",
+        }
+    }
+}
+
+impl std::fmt::Display for WriterRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The writer among usable nodes: the lowest `priority`, then the lowest `wsrep_node_name`,
 /// then the lowest `wsrep_gcomm_uuid` (names are what the cluster itself reports, the same for
-/// every observer). The index into `candidates`, or `None` when there is none.
-pub fn choose_writer(candidates: &[WriterCandidate<'_>]) -> Option<usize> {
-    candidates
+/// every observer). The index into `candidates` and the rule that decided, or `None` when
+/// there is no candidate.
+pub fn choose_writer<'a>(candidates: &[WriterCandidate<'a>]) -> Option<(usize, WriterRule)> {
+    fn key<'a>(c: &WriterCandidate<'a>) -> (u32, &'a str, &'a str, &'a str) {
+        (c.priority, c.node_name, c.gcomm_uuid, c.name)
+    }
+    let (best, winner) = candidates
         .iter()
         .enumerate()
-        .min_by(|(_, a), (_, b)| {
-            (a.priority, a.node_name, a.gcomm_uuid, a.name).cmp(&(
-                b.priority,
-                b.node_name,
-                b.gcomm_uuid,
-                b.name,
-            ))
-        })
-        .map(|(i, _)| i)
+        .min_by(|(_, a), (_, b)| key(a).cmp(&key(b)))?;
+    let runner_up = candidates
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != best)
+        .map(|(_, c)| c)
+        .min_by(|a, b| key(a).cmp(&key(b)));
+    let rule = match runner_up {
+        None => WriterRule::Sole,
+        Some(r) if r.priority != winner.priority => WriterRule::Priority,
+        Some(r) if r.node_name != winner.node_name => WriterRule::NodeName,
+        Some(r) if r.gcomm_uuid != winner.gcomm_uuid => WriterRule::GcommUuid,
+        Some(_) => WriterRule::BackendName,
+    };
+    Some((best, rule))
 }
 
 #[cfg(test)]
@@ -274,18 +318,32 @@ mod tests {
             c(0, "node0", "b", "db1"),
             c(0, "node1", "a", "db2"),
         ];
-        assert_eq!(choose_writer(&nodes), Some(1));
+        assert_eq!(choose_writer(&nodes), Some((1, WriterRule::NodeName)));
         let reversed: Vec<_> = nodes.iter().rev().copied().collect();
+        let (i, rule) = choose_writer(&reversed).unwrap();
         assert_eq!(
-            reversed[choose_writer(&reversed).unwrap()].node_name,
-            "node0"
+            (reversed[i].node_name, rule),
+            ("node0", WriterRule::NodeName)
         );
         // Priority first.
         let preferred = [c(5, "node0", "a", "db1"), c(1, "node9", "z", "db9")];
-        assert_eq!(choose_writer(&preferred), Some(1));
+        assert_eq!(choose_writer(&preferred), Some((1, WriterRule::Priority)));
+        // The runner-up decides the rule, not the last of the field.
+        let near = [
+            c(1, "node0", "a", "db1"),
+            c(0, "node2", "c", "db3"),
+            c(0, "node1", "b", "db2"),
+        ];
+        assert_eq!(choose_writer(&near), Some((2, WriterRule::NodeName)));
         // Same node name (default host names on one host): the cluster's uuid decides.
         let same = [c(0, "host", "bbb", "x1"), c(0, "host", "aaa", "x2")];
-        assert_eq!(choose_writer(&same), Some(1));
+        assert_eq!(choose_writer(&same), Some((1, WriterRule::GcommUuid)));
+        let twins = [c(0, "host", "aaa", "x2"), c(0, "host", "aaa", "x1")];
+        assert_eq!(choose_writer(&twins), Some((1, WriterRule::BackendName)));
+        assert_eq!(
+            choose_writer(&[c(7, "n", "u", "only")]),
+            Some((0, WriterRule::Sole))
+        );
         assert_eq!(choose_writer(&[]), None);
     }
 }

@@ -34,7 +34,7 @@ pub mod topology;
 
 pub use error::NoPrimary;
 pub use events::StateChange;
-pub use galera::{GaleraStatus, TopologyMode};
+pub use galera::{GaleraStatus, TopologyMode, WriterRule};
 pub use gtid::{GtidError, GtidPosition};
 pub use heartbeat_table::{HeartbeatTable, HeartbeatTableError};
 pub use monitor::{Monitor, MonitorHandle, DEFAULT_STATIC_COOLDOWN};

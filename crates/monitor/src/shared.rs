@@ -412,10 +412,13 @@ fn log_change(change: &StateChange) {
                 tracing::warn!(backend = %backend, from = %old_state, to = %new_state, role_from = %old_role, role_to = %new_role, reason = %reason, "backend state changed");
             }
         }
-        StateChange::Primary { old, new } => match new {
-            PrimaryState::One(_) => {
-                tracing::info!(from = %old, to = %new, "primary changed");
-            }
+        StateChange::Primary { old, new, rule } => match new {
+            PrimaryState::One(_) => match rule {
+                Some(rule) => {
+                    tracing::info!(from = %old, to = %new, rule = %rule, "galera writer changed")
+                }
+                None => tracing::info!(from = %old, to = %new, "primary changed"),
+            },
             _ => tracing::warn!(from = %old, to = %new, "primary changed"),
         },
     }

@@ -147,6 +147,8 @@ pub struct BackendStatus {
     pub priority: u32,
     /// What the last check saw of this Galera node; `None` for other servers.
     pub galera: Option<crate::galera::GaleraStatus>,
+    /// Galera: the rule that made this node the writer (`None` unless it is the writer).
+    pub writer_rule: Option<crate::galera::WriterRule>,
 }
 
 impl BackendStatus {
@@ -179,6 +181,7 @@ impl BackendStatus {
             consecutive_successes: 0,
             priority: spec.priority,
             galera: None,
+            writer_rule: None,
         }
     }
 

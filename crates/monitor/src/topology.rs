@@ -66,7 +66,10 @@ impl Topology {
     /// [`Topology::to_json`] with an explicit "now" (for `in_state_ms`).
     pub fn to_json_at(&self, now: SystemTime) -> Value {
         let primary = match &self.primary {
-            PrimaryState::One(name) => json!({"state": "one", "name": name}),
+            PrimaryState::One(name) => match self.get(name).and_then(|b| b.writer_rule) {
+                Some(rule) => json!({"state": "one", "name": name, "rule": rule.as_str()}),
+                None => json!({"state": "one", "name": name}),
+            },
             PrimaryState::None => json!({"state": "none"}),
             PrimaryState::Conflict(names) => json!({"state": "conflict", "names": names}),
         };
@@ -183,7 +186,8 @@ pub fn resolve_roles(backends: &mut [BackendStatus], mode: TopologyMode) -> Prim
 /// Galera: every node is writable, so `read_only` decides nothing. The writer is chosen among
 /// the usable nodes (Up: synced, in the primary component, …) by [`galera::choose_writer`];
 /// the other Galera nodes are replicas (readable while Up); anything else has no role. Two
-/// writers cannot happen: there is one minimum.
+/// writers cannot happen: there is one minimum. No writer is chosen before every backend has
+/// been checked once.
 pub fn resolve_galera_roles(backends: &mut [BackendStatus]) -> PrimaryState {
     let usable: Vec<usize> = (0..backends.len())
         .filter(|&i| backends[i].is_up() && backends[i].galera.is_some())
@@ -201,8 +205,16 @@ pub fn resolve_galera_roles(backends: &mut [BackendStatus]) -> PrimaryState {
             })
         })
         .collect();
-    let writer = galera::choose_writer(&candidates).map(|c| usable[c]);
+    // Until every configured backend has answered (or failed) a first check, a node not seen
+    // yet could be the one that wins: choosing now would name a writer that changes moments
+    // later, and two rwproxy processes starting together could write to different nodes.
+    let all_seen = backends.iter().all(|b| b.checks > 0);
+    let chosen = galera::choose_writer(&candidates)
+        .filter(|_| all_seen)
+        .map(|(c, rule)| (usable[c], rule));
+    let writer = chosen.map(|(i, _)| i);
     for (i, b) in backends.iter_mut().enumerate() {
+        b.writer_rule = chosen.and_then(|(w, rule)| (w == i).then_some(rule));
         b.role = if Some(i) == writer {
             Role::Primary
         } else if b.galera.is_some()
@@ -234,6 +246,7 @@ mod tests {
         let mut s = BackendStatus::starting(&BackendSpec::new(name, "127.0.0.1:1"), t(0));
         s.state = state;
         s.read_only = read_only;
+        s.checks = 1;
         s
     }
 
@@ -389,6 +402,7 @@ mod tests {
         );
         b.state = state;
         b.read_only = false;
+        b.checks = 1;
         b.galera = Some(crate::galera::GaleraStatus {
             node_name: node_name.into(),
             gcomm_uuid: format!("uuid-{node_name}"),
@@ -462,6 +476,36 @@ mod tests {
             resolve_roles(&mut nodes, TopologyMode::Auto),
             PrimaryState::None
         );
+    }
+
+    #[test]
+    fn galera_names_no_writer_before_every_backend_was_checked() {
+        use BackendState::*;
+        let mut nodes = vec![
+            galera_node("db1", "node0", Starting, 0),
+            galera_node("db2", "node1", Up, 0),
+            galera_node("db3", "node2", Up, 0),
+        ];
+        nodes[0].checks = 0;
+        assert_eq!(
+            resolve_roles(&mut nodes, TopologyMode::Galera),
+            PrimaryState::None
+        );
+        assert!(nodes[1].is_readable_replica(), "reads go on meanwhile");
+        // Its first check failed: it cannot win, the choice is made without it.
+        nodes[0].checks = 1;
+        assert_eq!(
+            resolve_roles(&mut nodes, TopologyMode::Galera),
+            PrimaryState::One("db2".into())
+        );
+        assert_eq!(nodes[1].writer_rule, Some(galera::WriterRule::NodeName));
+        // It answered as a synced node: it wins.
+        nodes[0].state = Up;
+        assert_eq!(
+            resolve_roles(&mut nodes, TopologyMode::Galera),
+            PrimaryState::One("db1".into())
+        );
+        assert_eq!(nodes[1].writer_rule, None);
     }
 
     #[test]

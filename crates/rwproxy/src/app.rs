@@ -257,9 +257,12 @@ fn spawn_event_logger(monitor: &MonitorHandle, metrics: Metrics) {
         loop {
             match events.recv().await {
                 Ok(StateChange::Backend { backend, .. }) => metrics.backend_state_changed(&backend),
-                Ok(StateChange::Primary { new, .. }) => {
+                Ok(StateChange::Primary { new, rule, .. }) => {
                     if matches!(new, rwproxy_monitor::PrimaryState::Conflict(_)) {
                         metrics.write_conflict();
+                    }
+                    if let Some(rule) = rule {
+                        metrics.galera_writer_changed(writer_rule(rule));
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
@@ -267,6 +270,18 @@ fn spawn_event_logger(monitor: &MonitorHandle, metrics: Metrics) {
             }
         }
     });
+}
+
+fn writer_rule(rule: rwproxy_monitor::WriterRule) -> rwproxy_admin::WriterRule {
+    use rwproxy_admin::WriterRule as L;
+    use rwproxy_monitor::WriterRule as M;
+    match rule {
+        M::Sole => L::Sole,
+        M::Priority => L::Priority,
+        M::NodeName => L::NodeName,
+        M::GcommUuid => L::GcommUuid,
+        M::BackendName => L::BackendName,
+    }
 }
 
 async fn shutdown_signal() {

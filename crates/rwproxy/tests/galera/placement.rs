@@ -4,15 +4,38 @@
 //! itself returns.
 
 use mysql_async::prelude::Queryable;
+use rwproxy_testkit::backends_doc::backends;
+use rwproxy_testkit::metrics::series;
 use rwproxy_testkit::Galera;
 
 use crate::support::*;
 
 const WRITES: u64 = 40;
 
-async fn writes_and_reads(priorities: [Option<u32>; 3], writer: usize) {
+async fn writes_and_reads(priorities: [Option<u32>; 3], writer: usize, rule: &str) {
     let readers: Vec<&str> = (0..3).filter(|&n| n != writer).map(|n| DB[n]).collect();
     let proxy = start_proxy(&galera_yaml(priorities, ""), DB[writer], &readers).await;
+    // The rule that chose it, in /backends and in the metrics: one change, to this writer.
+    let doc = backends(&proxy).await.unwrap();
+    assert_eq!(doc["primary"]["rule"], rule, "{doc}");
+    let text = proxy.admin_get("/metrics").await.unwrap().1;
+    let changes = |r: &str| {
+        series(&text, "rwproxy_galera_writer_changes_total", &[("rule", r)]).unwrap_or(-1.0)
+    };
+    for other in [
+        "sole",
+        "priority",
+        "node_name",
+        "gcomm_uuid",
+        "backend_name",
+    ] {
+        let expected = if other == rule { 1.0 } else { 0.0 };
+        assert_eq!(
+            changes(other),
+            expected,
+            "writer changes by {other}:\n{text}"
+        );
+    }
     let table = unique_table("placement");
     let mut conn = app_via(&proxy).await;
     conn.query_drop(format!(
@@ -79,14 +102,14 @@ async fn writes_land_on_one_node_and_reads_on_the_others() {
     let _one = Galera::exclusive().await;
     heal().await;
     // Equal priorities: the tie-break (wsrep_node_name) picks node0.
-    writes_and_reads([None, None, None], 0).await;
+    writes_and_reads([None, None, None], 0, "node_name").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lowest_priority_is_the_writer() {
     let _one = Galera::exclusive().await;
     heal().await;
-    writes_and_reads([Some(3), Some(2), Some(1)], 2).await;
+    writes_and_reads([Some(3), Some(2), Some(1)], 2, "priority").await;
 }
 
 /// The same queries through rwproxy and directly on the node that served them: values, column
