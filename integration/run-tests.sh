@@ -123,6 +123,7 @@ cargo build -q -p rwproxy &&
     APP_DB_PASSWORD=check MONITOR_PASSWORD=check ADMIN_TOKEN=check \
         target/debug/rwproxy check-config deploy/compose/rwproxy.yaml || DEPLOY_STATUS=1
 target/debug/rwproxy check-config proxy-config.yaml || DEPLOY_STATUS=1
+target/debug/rwproxy check-config deploy/galera/proxy-config.yaml || DEPLOY_STATUS=1
 # Kubernetes manifests: schema-validated (no cluster here) and their rwproxy configs checked.
 bash integration/k8s-validate.sh target/debug/rwproxy || DEPLOY_STATUS=1
 set -e
@@ -269,7 +270,7 @@ status_word() { if (($1 == 0)); then echo ok; else echo "FAILED (exit $1)"; fi; 
 say "summary"
 echo "rust:   $(status_word "$RUST_STATUS"): $RUST_PASSED passed, $RUST_FAILED failed, $RUST_IGNORED ignored (log: $RUST_LOG_FILE)"
 echo "python: $(status_word "$PY_STATUS"): $PY_PASSED passed, $((PY_FAILED + PY_ERRORS)) failed, $PY_SKIPPED skipped (log: $PY_LOG_FILE)"
-echo "deploy: $(status_word "$DEPLOY_STATUS"): docker-compose.yml, the container's configuration, the Kubernetes manifests"
+echo "deploy: $(status_word "$DEPLOY_STATUS"): docker-compose.yml, the container's configuration, the Galera demo configuration, the Kubernetes manifests"
 echo "differential: $(status_word "$DIFF_STATUS"): $DIFF_PASSED passed, $DIFF_FAILED failed, $DIFF_SKIPPED unsupported (library x scenario, replication and Galera; logs: $DIFF_LOG_FILE, $GALERA_DIFF_LOG_FILE)"
 echo "client-suite: $(status_word "$SUITE_STATUS"): $SUITE_PASSED passed, $SUITE_FAILED failed (Connector/Python tests with the same outcome directly and through rwproxy; log: $SUITE_LOG_FILE)"
 echo "fuzz:   $(status_word "$FUZZ_STATUS"): $FUZZ_PASSED passed, $FUZZ_FAILED failed (targets without a crash; log: $FUZZ_LOG_FILE)"
