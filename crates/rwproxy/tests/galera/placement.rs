@@ -36,6 +36,15 @@ async fn writes_and_reads(priorities: [Option<u32>; 3], writer: usize, rule: &st
             "writer changes by {other}:\n{text}"
         );
     }
+    // Each node's receive queue (its lag-like figure) is exported.
+    for name in DB {
+        let queue = series(
+            &text,
+            "rwproxy_backend_galera_recv_queue",
+            &[("backend", name)],
+        );
+        assert!(queue.is_some_and(|q| q >= 0.0), "{name}: {queue:?}\n{text}");
+    }
     let table = unique_table("placement");
     let mut conn = app_via(&proxy).await;
     conn.query_drop(format!(
