@@ -141,40 +141,27 @@ pub fn names(seen: &BTreeMap<String, usize>) -> Vec<&str> {
 pub async fn local_commits() -> Vec<Option<u64>> {
     let mut all = Vec::new();
     for node in 0..cluster().nodes.len() {
-        let value = match cluster().admin_conn(node).await {
-            Ok(mut conn) => {
-                let row: Option<(String, u64)> = conn
-                    .query_first("SHOW GLOBAL STATUS LIKE 'wsrep_local_commits'")
-                    .await
-                    .ok()
-                    .flatten();
-                let _ = conn.disconnect().await;
-                row.map(|(_, v)| v)
-            }
-            Err(_) => None,
-        };
-        all.push(value);
+        let value = status_of(node, "wsrep_local_commits").await;
+        all.push(value.and_then(|v| v.parse().ok()));
     }
     all
 }
 
 /// `wsrep_cluster_status` of `node`, read directly (`None` if it does not answer).
 pub async fn cluster_status(node: usize) -> Option<String> {
-    let mut conn = cluster().admin_conn(node).await.ok()?;
-    let row: Option<(String, String)> = conn
-        .query_first("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'")
-        .await
-        .ok()
-        .flatten();
-    let _ = conn.disconnect().await;
-    row.map(|(_, v)| v)
+    status_of(node, "wsrep_cluster_status").await
 }
 
 /// `wsrep_local_state_comment` of `node`, read directly (`None` if it does not answer).
 pub async fn local_state(node: usize) -> Option<String> {
+    status_of(node, "wsrep_local_state_comment").await
+}
+
+/// The global status variable `name` of `node`, read directly.
+async fn status_of(node: usize, name: &str) -> Option<String> {
     let mut conn = cluster().admin_conn(node).await.ok()?;
     let row: Option<(String, String)> = conn
-        .query_first("SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'")
+        .query_first(format!("SHOW GLOBAL STATUS LIKE '{name}'"))
         .await
         .ok()
         .flatten();
