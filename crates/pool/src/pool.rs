@@ -1,0 +1,341 @@
+//! The pool: per-backend counts, idle connections, waiting at the cap.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use crate::limits::PoolLimits;
+
+/// No connection to `backend` could be had within `waited`: it is at its cap.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("backend '{backend}' has {cap} connections (pool.max_per_backend), none free after {waited:?} (pool.wait_timeout)")]
+pub struct PoolFull {
+    pub backend: String,
+    pub cap: u32,
+    pub waited: Duration,
+}
+
+/// One idle connection.
+struct Idle<K, C> {
+    key: K,
+    conn: C,
+    opened: Instant,
+    idle_since: Instant,
+}
+
+/// One backend's share of the pool.
+struct Backend<K, C> {
+    /// Connections open: held by sessions, idle here, or being opened (permits).
+    open: u32,
+    /// Idle connections, the most recently returned last.
+    idle: Vec<Idle<K, C>>,
+}
+
+impl<K, C> Default for Backend<K, C> {
+    fn default() -> Self {
+        Backend {
+            open: 0,
+            idle: Vec::new(),
+        }
+    }
+}
+
+struct State<K, C> {
+    limits: PoolLimits,
+    backends: HashMap<String, Backend<K, C>>,
+}
+
+/// What [`Pool::acquire`] hands out.
+pub enum Acquired<K: PartialEq, C> {
+    /// An idle connection with the caller's key, and its lease.
+    Reused(C, Lease<K, C>),
+    /// The right to open a new connection (the slot is counted already).
+    Open(OpenPermit<K, C>),
+}
+
+/// Counts of one backend, for metrics and `/backends`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BackendPoolStats {
+    /// Connections open (held, idle or being opened).
+    pub open: u32,
+    /// Of those, idle in the pool.
+    pub idle: u32,
+}
+
+/// The pool of one rwproxy process. `K` says what a connection can be reused for (same key,
+/// same account and protocol options); `C` is the connection.
+pub struct Pool<K, C> {
+    state: Mutex<State<K, C>>,
+    /// A slot was freed or a connection returned: waiters look again.
+    freed: Notify,
+}
+
+impl<K: PartialEq, C> Pool<K, C> {
+    pub fn new(limits: PoolLimits) -> Arc<Self> {
+        Arc::new(Pool {
+            state: Mutex::new(State {
+                limits,
+                backends: HashMap::new(),
+            }),
+            freed: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<K, C>> {
+        // A panic while holding the lock leaves counts that are still consistent (every change
+        // is one statement), so a poisoned lock is used as is.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The limits now in force.
+    pub fn limits(&self) -> PoolLimits {
+        self.lock().limits
+    }
+
+    /// New limits (a reload). Idle connections beyond them go at the next [`Pool::sweep`];
+    /// waiters look again (the cap may have grown).
+    pub fn set_limits(&self, limits: PoolLimits) {
+        self.lock().limits = limits;
+        self.freed.notify_waiters();
+    }
+
+    /// A connection to `backend` for `key`: an idle one with that key that `usable` accepts
+    /// (those it rejects are closed), or the right to open one; at the cap, an idle
+    /// connection with another key is closed to make room, else this waits up to
+    /// `pool.wait_timeout` for a slot. Connections to close are pushed onto `closing`.
+    pub async fn acquire(
+        self: &Arc<Self>,
+        backend: &str,
+        key: &K,
+        mut usable: impl FnMut(&mut C) -> bool,
+        closing: &mut Vec<C>,
+    ) -> Result<Acquired<K, C>, PoolFull> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            // Registered before looking, so a release in between is not missed.
+            freed.as_mut().enable();
+            let (cap, wait) = {
+                let mut state = self.lock();
+                let limits = state.limits;
+                let now = Instant::now();
+                let b = state.backends.entry(backend.to_string()).or_default();
+                // The most recently returned first: it is the likeliest to be warm.
+                while let Some(pos) = b.idle.iter().rposition(|i| i.key == *key) {
+                    let mut idle = b.idle.remove(pos);
+                    if now.saturating_duration_since(idle.opened) < limits.max_age
+                        && usable(&mut idle.conn)
+                    {
+                        let lease = self.lease(backend, idle.opened);
+                        return Ok(Acquired::Reused(idle.conn, lease));
+                    }
+                    b.open = b.open.saturating_sub(1);
+                    closing.push(idle.conn);
+                }
+                let under_cap = limits.max_per_backend.is_none_or(|cap| b.open < cap);
+                if !under_cap && !b.idle.is_empty() {
+                    // Room made from the connection idle the longest.
+                    let oldest = b.idle.remove(0);
+                    closing.push(oldest.conn);
+                    b.open = b.open.saturating_sub(1);
+                }
+                if limits.max_per_backend.is_none_or(|cap| b.open < cap) {
+                    b.open += 1;
+                    return Ok(Acquired::Open(OpenPermit {
+                        pool: Some(self.clone()),
+                        backend: backend.to_string(),
+                    }));
+                }
+                (
+                    limits.max_per_backend.unwrap_or(0),
+                    limits.wait_timeout.saturating_sub(started.elapsed()),
+                )
+            };
+            if wait.is_zero() || tokio::time::timeout(wait, freed).await.is_err() {
+                return Err(PoolFull {
+                    backend: backend.to_string(),
+                    cap,
+                    waited: started.elapsed(),
+                });
+            }
+        }
+    }
+
+    fn lease(self: &Arc<Self>, backend: &str, opened: Instant) -> Lease<K, C> {
+        Lease {
+            pool: Some(self.clone()),
+            backend: backend.to_string(),
+            opened,
+        }
+    }
+
+    /// Gives a connection back for reuse under `key` (already reset by the caller). Returns
+    /// it when the pool does not keep it (reuse off, too old): the caller closes it.
+    pub fn release(&self, mut lease: Lease<K, C>, key: K, conn: C) -> Option<C> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let limits = state.limits;
+        if !limits.reuse || now.saturating_duration_since(lease.opened) >= limits.max_age {
+            drop(state);
+            // Dropping the lease frees the slot.
+            return Some(conn);
+        }
+        let b = state.backends.entry(lease.backend.clone()).or_default();
+        b.idle.push(Idle {
+            key,
+            conn,
+            opened: lease.opened,
+            idle_since: now,
+        });
+        lease.pool = None;
+        drop(state);
+        self.freed.notify_waiters();
+        None
+    }
+
+    /// A slot given back (a held connection closed, or a permit not used).
+    fn free(&self, backend: &str) {
+        {
+            let mut state = self.lock();
+            if let Some(b) = state.backends.get_mut(backend) {
+                b.open = b.open.saturating_sub(1);
+            }
+        }
+        self.freed.notify_waiters();
+    }
+
+    /// Removes the idle connections past `idle_timeout` or `max_age` at `now`, all of them
+    /// when reuse is off, and those of backends not in `keep` (removed by a reload): they are
+    /// returned, with their backend, for closing.
+    pub fn sweep(&self, now: Instant, keep: impl Fn(&str) -> bool) -> Vec<(String, C)> {
+        let mut out = Vec::new();
+        let mut state = self.lock();
+        let limits = state.limits;
+        for (name, b) in state.backends.iter_mut() {
+            let kept = keep(name);
+            let mut i = 0;
+            while i < b.idle.len() {
+                let idle = &b.idle[i];
+                let expired = !limits.reuse
+                    || !kept
+                    || now.saturating_duration_since(idle.idle_since) >= limits.idle_timeout
+                    || now.saturating_duration_since(idle.opened) >= limits.max_age;
+                if expired {
+                    let gone = b.idle.remove(i);
+                    b.open = b.open.saturating_sub(1);
+                    out.push((name.clone(), gone.conn));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        state
+            .backends
+            .retain(|_, b| b.open > 0 || !b.idle.is_empty());
+        drop(state);
+        if !out.is_empty() {
+            self.freed.notify_waiters();
+        }
+        out
+    }
+
+    /// Removes every idle connection to `backend` (it went down: they are dead or about to
+    /// be); returned for closing.
+    pub fn drain_backend(&self, backend: &str) -> Vec<C> {
+        let mut state = self.lock();
+        let Some(b) = state.backends.get_mut(backend) else {
+            return Vec::new();
+        };
+        let idle = std::mem::take(&mut b.idle);
+        b.open = b
+            .open
+            .saturating_sub(u32::try_from(idle.len()).unwrap_or(u32::MAX));
+        drop(state);
+        self.freed.notify_waiters();
+        idle.into_iter().map(|i| i.conn).collect()
+    }
+
+    /// Counts per backend.
+    pub fn stats(&self) -> Vec<(String, BackendPoolStats)> {
+        let state = self.lock();
+        let mut all: Vec<(String, BackendPoolStats)> = state
+            .backends
+            .iter()
+            .map(|(name, b)| {
+                (
+                    name.clone(),
+                    BackendPoolStats {
+                        open: b.open,
+                        idle: u32::try_from(b.idle.len()).unwrap_or(u32::MAX),
+                    },
+                )
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
+/// The right to open one connection to a backend; its slot is freed if dropped unused.
+pub struct OpenPermit<K: PartialEq, C> {
+    pool: Option<Arc<Pool<K, C>>>,
+    backend: String,
+}
+
+impl<K: PartialEq, C> OpenPermit<K, C> {
+    /// The connection was opened: the slot is now held through the returned lease.
+    pub fn opened(mut self) -> Lease<K, C> {
+        Lease {
+            pool: self.pool.take(),
+            backend: std::mem::take(&mut self.backend),
+            opened: Instant::now(),
+        }
+    }
+}
+
+impl<K: PartialEq, C> Drop for OpenPermit<K, C> {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.free(&self.backend);
+        }
+    }
+}
+
+/// One held connection's slot: freed when dropped, unless the connection went back to the
+/// pool through [`Pool::release`].
+pub struct Lease<K: PartialEq, C> {
+    pool: Option<Arc<Pool<K, C>>>,
+    backend: String,
+    opened: Instant,
+}
+
+impl<K: PartialEq, C> Lease<K, C> {
+    /// When the connection was opened.
+    pub fn opened(&self) -> Instant {
+        self.opened
+    }
+}
+
+impl<K: PartialEq, C> std::fmt::Debug for Lease<K, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("backend", &self.backend)
+            .field("held", &self.pool.is_some())
+            .finish()
+    }
+}
+
+impl<K: PartialEq, C> Drop for Lease<K, C> {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.free(&self.backend);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;
