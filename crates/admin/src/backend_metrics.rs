@@ -15,7 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::labels::{BackendRole, BackendState, FailureKind, LagSource};
+use crate::labels::{BackendRole, BackendState, FailureKind, LagSource, PoolEvent};
 
 /// What the metrics need to know about one backend; build it from the monitor's snapshot
 /// (plus the pool's open connection count).
@@ -38,6 +38,8 @@ pub struct BackendMetricsView {
     pub check_latency: Option<Duration>,
     /// Open data-path (client traffic) connections to this backend.
     pub connections: u64,
+    /// Of those, idle in the pool (kept for later sessions).
+    pub pool_idle: u64,
     /// A Galera node's `wsrep_local_recv_queue` (write sets received, not yet applied); `None`
     /// for other servers (no series).
     pub galera_recv_queue: Option<u64>,
@@ -67,6 +69,12 @@ struct BackendLagLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BackendPoolLabels {
+    backend: String,
+    event: PoolEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct BackendFailureLabels {
     backend: String,
     kind: FailureKind,
@@ -85,6 +93,8 @@ pub(crate) struct BackendMetrics {
     state: Family<BackendStateLabels, Gauge>,
     lag: Family<BackendLagLabels, FloatGauge>,
     connections: Family<BackendLabels, Gauge>,
+    pool_idle: Family<BackendLabels, Gauge>,
+    pool_events: Family<BackendPoolLabels, Counter>,
     check_duration: Family<BackendLabels, FloatGauge>,
     galera_recv_queue: Family<BackendLabels, Gauge>,
     state_changes: Family<BackendLabels, Counter>,
@@ -104,6 +114,8 @@ impl BackendMetrics {
             state: Family::default(),
             lag: Family::default(),
             connections: Family::default(),
+            pool_idle: Family::default(),
+            pool_events: Family::default(),
             check_duration: Family::default(),
             galera_recv_queue: Family::default(),
             state_changes: Family::default(),
@@ -135,6 +147,16 @@ impl BackendMetrics {
             "backend_connections",
             "Open data-path connections from the proxy to the backend",
             metrics.connections.clone(),
+        );
+        registry.register(
+            "backend_pool_idle_connections",
+            "Of the backend connections, those idle in the pool (kept for later sessions)",
+            metrics.pool_idle.clone(),
+        );
+        registry.register(
+            "backend_pool_events",
+            "Backend connections reused from the pool, reset into it, and sessions refused at pool.max_per_backend",
+            metrics.pool_events.clone(),
         );
         registry.register_with_unit(
             "backend_check_duration",
@@ -192,6 +214,18 @@ impl BackendMetrics {
             .inc();
     }
 
+    /// Counts one pool event on `backend`.
+    pub(crate) fn pool_event(&self, backend: &str, event: PoolEvent) {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        self.ensure_counters(&mut known, backend);
+        self.pool_events
+            .get_or_create(&BackendPoolLabels {
+                backend: backend.to_owned(),
+                event,
+            })
+            .inc();
+    }
+
     /// Counts one state transition of `backend`.
     pub(crate) fn state_changed(&self, backend: &str) {
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
@@ -222,6 +256,12 @@ impl BackendMetrics {
             drop(self.failures.get_or_create(&BackendFailureLabels {
                 backend: backend.to_owned(),
                 kind: *kind,
+            }));
+        }
+        for event in PoolEvent::ALL {
+            drop(self.pool_events.get_or_create(&BackendPoolLabels {
+                backend: backend.to_owned(),
+                event: *event,
             }));
         }
     }
@@ -264,6 +304,9 @@ impl BackendMetrics {
         self.connections
             .get_or_create(&backend())
             .set(i64::try_from(view.connections).unwrap_or(i64::MAX));
+        self.pool_idle
+            .get_or_create(&backend())
+            .set(i64::try_from(view.pool_idle).unwrap_or(i64::MAX));
         match view.check_latency {
             Some(latency) => {
                 self.check_duration
@@ -293,6 +336,7 @@ impl BackendMetrics {
         };
         self.up.remove(&backend);
         self.connections.remove(&backend);
+        self.pool_idle.remove(&backend);
         self.check_duration.remove(&backend);
         self.galera_recv_queue.remove(&backend);
         self.state_changes.remove(&backend);
@@ -318,6 +362,12 @@ impl BackendMetrics {
             self.failures.remove(&BackendFailureLabels {
                 backend: name.to_owned(),
                 kind: *kind,
+            });
+        }
+        for event in PoolEvent::ALL {
+            self.pool_events.remove(&BackendPoolLabels {
+                backend: name.to_owned(),
+                event: *event,
             });
         }
     }

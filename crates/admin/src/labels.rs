@@ -117,6 +117,18 @@ label_enum! {
 }
 
 label_enum! {
+    /// What happened to a backend connection in the pool.
+    pub enum PoolEvent {
+        /// A session took an idle connection instead of opening one.
+        Reused => "reused",
+        /// A finished session's connection was reset and kept for reuse.
+        Reset => "reset",
+        /// A session found the backend at `pool.max_per_backend` for all of `pool.wait_timeout`.
+        Full => "full",
+    }
+}
+
+label_enum! {
     /// Which rule of the Galera writer choice picked a new writer.
     pub enum WriterRule {
         /// The only usable node.
@@ -235,6 +247,7 @@ mod tests {
             .chain(LagSource::ALL.iter().map(|r| r.as_str()))
             .chain(CausalOutcome::ALL.iter().map(|r| r.as_str()))
             .chain(WriterRule::ALL.iter().map(|r| r.as_str()))
+            .chain(PoolEvent::ALL.iter().map(|r| r.as_str()))
             .collect();
         for v in all {
             assert!(

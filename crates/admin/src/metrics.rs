@@ -383,6 +383,11 @@ impl Metrics {
         self.inner.config_reloads[ReloadResult::Failure.index()].inc();
     }
 
+    /// A pool event on `backend`.
+    pub fn pool_event(&self, backend: &str, event: crate::labels::PoolEvent) {
+        self.inner.backends.pool_event(backend, event);
+    }
+
     /// The Galera writer changed to a node, picked by `rule`.
     pub fn galera_writer_changed(&self, rule: WriterRule) {
         self.inner.galera_writer_changes[rule.index()].inc();

@@ -45,6 +45,14 @@ pub enum BackendError {
     Protocol { backend: String, what: String },
     #[error("backend '{backend}': {what}")]
     Unsupported { backend: String, what: String },
+    /// rwproxy's own cap on connections to the backend (`pool.max_per_backend`) held for the
+    /// whole wait: the server was not asked.
+    #[error("too many connections to backend '{backend}': all {cap} (pool.max_per_backend) in use, none free after {waited_ms} ms (pool.wait_timeout)")]
+    PoolFull {
+        backend: String,
+        cap: u32,
+        waited_ms: u64,
+    },
 }
 
 /// Whether a failure says something about the backend's health (for the circuit breaker).
@@ -72,7 +80,8 @@ impl BackendError {
             | BackendError::MarkedDown { backend }
             | BackendError::Stale { backend, .. }
             | BackendError::Protocol { backend, .. }
-            | BackendError::Unsupported { backend, .. } => backend,
+            | BackendError::Unsupported { backend, .. }
+            | BackendError::PoolFull { backend, .. } => backend,
         }
     }
 
@@ -139,6 +148,11 @@ impl BackendError {
                 *codes::NOT_SUPPORTED.1,
                 self.to_string(),
             ),
+            BackendError::PoolFull { .. } => (
+                codes::TOO_MANY_CONNECTIONS.0,
+                *codes::TOO_MANY_CONNECTIONS.1,
+                self.to_string(),
+            ),
         }
     }
 }
@@ -163,5 +177,14 @@ mod tests {
         };
         assert_eq!(lost.failure(), Failure::Unhealthy);
         assert_eq!(lost.client_error().0, 2013);
+        let full = BackendError::PoolFull {
+            backend: "db1".into(),
+            cap: 32,
+            waited_ms: 2000,
+        };
+        assert_eq!(full.failure(), Failure::Refused, "rwproxy's own cap, not the server");
+        let (code, state, message) = full.client_error();
+        assert_eq!((code, &state), (1040, b"08004"));
+        assert!(message.contains("db1") && message.contains("32"), "{message}");
     }
 }

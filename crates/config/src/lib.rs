@@ -41,9 +41,10 @@ pub use env::{EnvSource, ProcessEnv};
 pub use errors::{ConfigErrors, LoadError, Problem};
 pub use model::{
     AdminConfig, AuthPlugin, BackendConfig, BackendTlsConfig, Config, Consistency, HeartbeatConfig,
-    LogConfig, LogFormat, LoginThrottleConfig, MonitorConfig, MonitorTopology, ProxyProtocolConfig,
-    ReplicaAffinity, ReplicaBalance, RouteTarget, RoutingConfig, Rule, ShutdownConfig, StatsConfig,
-    SwitchoverConfig, TimeoutsConfig, TlsConfig, UserConfig, UserSecret,
+    LogConfig, LogFormat, LoginThrottleConfig, MonitorConfig, MonitorTopology, PoolConfig,
+    ProxyProtocolConfig, ReplicaAffinity, ReplicaBalance, RouteTarget, RoutingConfig, Rule,
+    ShutdownConfig, StatsConfig, SwitchoverConfig, TimeoutsConfig, TlsConfig, UserConfig,
+    UserSecret,
 };
 pub use reload::diff_requires_restart;
 pub use secret::{Secret, REDACTED};

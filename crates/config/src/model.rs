@@ -54,6 +54,7 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub stats: StatsConfig,
     pub switchover: SwitchoverConfig,
+    pub pool: PoolConfig,
     /// Hex SHA-256 of the raw YAML text (before `${VAR}` substitution), to
     /// tell whether a reload changed anything.
     pub source_hash: String,
@@ -93,6 +94,8 @@ pub struct UserConfig {
     pub auth_plugin: AuthPlugin,
     /// Overrides `routing.consistency` for this user's sessions.
     pub consistency: Option<Consistency>,
+    /// `false`: this user's backend connections are never kept for reuse by later sessions.
+    pub pooling: bool,
 }
 
 /// How a user's password is known.
@@ -467,6 +470,24 @@ pub struct SwitchoverConfig {
     /// How long the target may take to apply the old primary's last writes.
     #[serde(serialize_with = "as_duration")]
     pub catch_up_timeout: Duration,
+}
+
+/// Backend connection pooling (`pool:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PoolConfig {
+    /// Whether a finished session's backend connections are kept (reset) for later sessions.
+    pub enabled: bool,
+    /// Backend connections per backend, held and idle together; `None`: no cap.
+    pub max_per_backend: Option<u32>,
+    /// How long a session waits for a connection when its backend is at the cap.
+    #[serde(serialize_with = "as_duration")]
+    pub wait_timeout: Duration,
+    /// An idle pooled connection is closed after this long unused.
+    #[serde(serialize_with = "as_duration")]
+    pub idle_timeout: Duration,
+    /// A connection is not reused once this old.
+    #[serde(serialize_with = "as_duration")]
+    pub max_age: Duration,
 }
 
 /// Per-query statistics (`/queries`, `rwproxy_query_digest_*`).

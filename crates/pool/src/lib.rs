@@ -14,4 +14,4 @@ mod limits;
 mod pool;
 
 pub use limits::PoolLimits;
-pub use pool::{Acquired, BackendPoolStats, OpenPermit, Pool, PoolFull};
+pub use pool::{Acquired, BackendPoolStats, Lease, OpenPermit, Pool, PoolFull};

@@ -44,6 +44,7 @@ impl AdminState for State {
                 },
                 check_latency: b.last_check_latency,
                 connections: self.ctx.backend_connections(&b.name) as u64,
+                pool_idle: self.ctx.pool_idle(&b.name),
                 galera_recv_queue: b.galera.as_ref().map(|g| g.recv_queue),
             })
             .collect();

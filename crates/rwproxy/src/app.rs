@@ -117,6 +117,18 @@ async fn serve(
     tokio::spawn(rwproxy_session::accounts::refresher(ctx.clone()));
     tokio::spawn(rwproxy_session::down_watch::run(ctx.clone()));
     tokio::spawn(rwproxy_session::greeting::watch(ctx.clone()));
+    {
+        // Idle pooled connections past pool.idle_timeout or pool.max_age are closed.
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                ctx.sweep_pool();
+            }
+        });
+    }
 
     shutdown_signal().await;
     drain(&ctx).await;

@@ -135,6 +135,15 @@ impl SessionObserver for MetricsObserver {
         };
         self.metrics.backend_failure(backend, kind);
     }
+    fn pool_reused(&self, backend: &str) {
+        self.metrics.pool_event(backend, l::PoolEvent::Reused);
+    }
+    fn pool_reset(&self, backend: &str) {
+        self.metrics.pool_event(backend, l::PoolEvent::Reset);
+    }
+    fn pool_full(&self, backend: &str) {
+        self.metrics.pool_event(backend, l::PoolEvent::Full);
+    }
     fn causal_read(&self, outcome: CausalOutcome) {
         self.metrics.causal_read(match outcome {
             CausalOutcome::ReplicaFresh => l::CausalOutcome::ReplicaFresh,

@@ -108,6 +108,7 @@ impl AccountTable {
             secret,
             auth_plugin: AuthPlugin::MysqlNativePassword,
             consistency: None,
+            pooling: true,
         }))
     }
 }

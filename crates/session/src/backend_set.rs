@@ -7,6 +7,7 @@ use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::CapabilityFlags;
 
 use crate::context::ProxyContext;
+use crate::pooling::{self, PoolLease, PooledConn, Taken};
 use crate::session_state::SessionState;
 
 /// Who the session logs in as on its backends.
@@ -30,6 +31,8 @@ pub struct Slot {
     /// The newest session command applied on this connection.
     pub applied: u64,
     pub schema: Option<String>,
+    /// Its slot in the pool (`pool.max_per_backend`); freed when the slot is dropped.
+    pub lease: PoolLease,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +80,19 @@ impl BackendSet {
         }
     }
 
+    /// The session ended between statements: each connection is reset and given to the pool
+    /// for later sessions (or closed when that fails).
+    pub async fn give_back(&mut self, ctx: &ProxyContext, who: &ClientIdentity) {
+        for slot in std::mem::take(&mut self.slots) {
+            let pooled = PooledConn {
+                conn: slot.conn,
+                schema: slot.schema,
+                address: slot.thread.address.clone(),
+            };
+            pooling::give_back(ctx, who, slot.lease, pooled).await;
+        }
+    }
+
     pub fn clear(&mut self, ctx: &ProxyContext) {
         for s in self.slots.drain(..) {
             ctx.backend_connection_closed(s.conn.name());
@@ -94,15 +110,31 @@ impl BackendSet {
         let index = match self.slots.iter().position(|s| s.conn.name() == name) {
             Some(i) => i,
             None => {
-                let (conn, address) = open(
+                let (conn, lease, schema, address) = match pooling::take(
                     ctx,
                     name,
                     who,
                     state.schema.as_deref(),
-                    state.reset_new_connections,
                 )
-                .await?;
-                ctx.backend_connection_opened(name);
+                .await?
+                {
+                    Taken::Reused(pooled, lease) => {
+                        (pooled.conn, lease, pooled.schema, pooled.address)
+                    }
+                    Taken::Open(permit) => {
+                        // An error drops the permit, which frees its slot.
+                        let (conn, address) = open(
+                            ctx,
+                            name,
+                            who,
+                            state.schema.as_deref(),
+                            state.reset_new_connections,
+                        )
+                        .await?;
+                        ctx.backend_connection_opened(name);
+                        (conn, permit.opened(), state.schema.clone(), address)
+                    }
+                };
                 let thread = std::sync::Arc::new(crate::registry::InFlight {
                     backend: name.to_string(),
                     address,
@@ -112,7 +144,8 @@ impl BackendSet {
                     conn,
                     thread,
                     applied: 0,
-                    schema: state.schema.clone(),
+                    schema,
+                    lease,
                 });
                 self.slots.len() - 1
             }

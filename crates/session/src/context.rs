@@ -65,6 +65,8 @@ pub struct ProxyContext {
     login_throttle: Mutex<crate::login_throttle::LoginThrottle>,
     /// Graceful shutdown.
     pub drain: crate::drain::Drain,
+    /// Backend connections kept across sessions (`pool:`).
+    pub(crate) pool: Arc<crate::pooling::BackendPool>,
 }
 
 /// Who a login name is, as far as rwproxy knows.
@@ -87,7 +89,9 @@ impl ProxyContext {
     ) -> Self {
         let packet_budget =
             rwproxy_transport::PacketBudget::new(config.large_packet_budget, PACKET_BUDGET_WAIT);
+        let pool = crate::pooling::BackendPool::new(crate::pooling::limits(&config));
         Self {
+            pool,
             packet_budget,
             login_throttle: Mutex::new(Default::default()),
             drain: Default::default(),
@@ -148,7 +152,28 @@ impl ProxyContext {
 
     /// Swaps in a new configuration; sessions see it from their next statement.
     pub fn set_config(&self, config: Arc<Config>) {
+        self.pool.set_limits(crate::pooling::limits(&config));
         self.config.store(config);
+    }
+
+    /// Connections to `backend` idle in the pool now.
+    pub fn pool_idle(&self, backend: &str) -> u64 {
+        self.pool
+            .stats()
+            .iter()
+            .find(|(name, _)| name == backend)
+            .map_or(0, |(_, s)| u64::from(s.idle))
+    }
+
+    /// Closes pooled connections past `pool.idle_timeout` or `pool.max_age` (call it every
+    /// second).
+    pub fn sweep_pool(&self) {
+        crate::pooling::sweep(self);
+    }
+
+    /// The monitor declared `backend` down: its pooled connections are closed.
+    pub fn pool_backend_down(&self, backend: &str) {
+        crate::pooling::backend_down(self, backend);
     }
 
     pub fn monitor(&self) -> &MonitorHandle {

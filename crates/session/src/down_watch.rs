@@ -1,5 +1,6 @@
 //! Ends the wait of statements whose backend the monitor declares down (a frozen or hung
-//! server answers nothing, and TCP alone would wait for minutes).
+//! server answers nothing, and TCP alone would wait for minutes), and closes the backend's
+//! pooled connections.
 //!
 //! No timer per statement: one task follows the monitor's state-change events and, when a
 //! backend goes down, notifies the sessions whose statement in flight waits on it
@@ -23,7 +24,11 @@ pub async fn run(ctx: Arc<ProxyContext>) {
                 backend,
                 new_state: BackendState::Down,
                 ..
-            }) => notify_waiting_on(&ctx, |name| name == backend),
+            }) => {
+                // Its pooled connections are dead or about to be: none is handed out again.
+                ctx.pool_backend_down(&backend);
+                notify_waiting_on(&ctx, |name| name == backend)
+            }
             Ok(_) => {}
             // Events were missed: check every statement in flight against the topology.
             Err(RecvError::Lagged(_)) => {

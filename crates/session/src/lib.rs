@@ -29,6 +29,7 @@ mod names;
 pub mod observer;
 mod pinned;
 mod placement;
+mod pooling;
 mod prepared;
 pub mod processlist;
 mod query;

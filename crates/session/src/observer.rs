@@ -50,6 +50,12 @@ pub trait SessionObserver: Send + Sync {
     fn backend_connection_opened(&self, _backend: &str) {}
     fn backend_connection_closed(&self, _backend: &str) {}
     fn backend_failure(&self, _backend: &str, _kind: BackendFailureKind) {}
+    /// A session took an idle pooled connection to `backend` instead of opening one.
+    fn pool_reused(&self, _backend: &str) {}
+    /// A finished session's connection to `backend` was reset and kept for reuse.
+    fn pool_reset(&self, _backend: &str) {}
+    /// A session found `backend` at `pool.max_per_backend` for all of `pool.wait_timeout`.
+    fn pool_full(&self, _backend: &str) {}
     fn causal_read(&self, _outcome: CausalOutcome) {}
     /// The session's replay log reached its limit (count or bytes): it stays on the primary.
     fn replay_log_overflow(&self) {}

@@ -98,8 +98,14 @@ impl Session {
     /// Runs the command loop until the client quits, disconnects or is killed.
     pub async fn run(mut self) -> Result<(), ClientError> {
         let result = self.command_loop().await;
-        self.backends.clear(&self.ctx);
         self.client.shutdown().await;
+        // Ended between statements: the backend connections can serve later sessions once
+        // reset. Otherwise (killed, idle timeout, an error mid-statement) they are closed.
+        if result.is_ok() && crate::pooling::reusable(&self.ctx, &self.who) {
+            self.backends.give_back(&self.ctx, &self.who).await;
+        } else {
+            self.backends.clear(&self.ctx);
+        }
         result
     }
 

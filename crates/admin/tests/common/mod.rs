@@ -69,6 +69,7 @@ pub fn backend(name: &str, role: BackendRole) -> BackendMetricsView {
         lag_source: LagSource::None,
         check_latency: Some(Duration::from_millis(3)),
         connections: 0,
+        pool_idle: 0,
         galera_recv_queue: None,
     }
 }

@@ -11,6 +11,7 @@ mod cross_checks;
 mod log;
 mod login_throttle;
 mod monitor;
+mod pool;
 mod proxy_protocol;
 mod routing;
 mod rules;
@@ -50,6 +51,7 @@ const TOP_KEYS: &[&str] = &[
     "shutdown",
     "stats",
     "switchover",
+    "pool",
 ];
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6033);
@@ -142,6 +144,7 @@ pub(crate) fn build_config(
     let shutdown = shutdown::build_shutdown(&root, problems);
     let stats = stats::build_stats(&root, problems);
     let switchover = switchover::build_switchover(&root, problems);
+    let pool = pool::build_pool(&root, problems);
 
     if !problems.is_empty() {
         return None;
@@ -168,6 +171,7 @@ pub(crate) fn build_config(
         shutdown,
         stats,
         switchover,
+        pool,
         source_hash,
     })
 }

@@ -11,6 +11,7 @@ const USER_KEYS: &[&str] = &[
     "password_hash",
     "auth_plugin",
     "consistency",
+    "pooling",
 ];
 
 /// MariaDB's limit on user name length.
@@ -68,6 +69,7 @@ pub(crate) fn build_users(root: &MapReader, problems: &mut Problems) -> UsersSec
                 secret,
                 auth_plugin,
                 consistency,
+                pooling: entry.bool("pooling", problems).unwrap_or(true),
             });
         }
     }

@@ -1,0 +1,214 @@
+//! Backend connections kept across client sessions (`pool:`): what a connection can be reused
+//! for, taking one for a session and giving it back, reset, when the session ends.
+//!
+//! A connection goes back only when its session ended between statements; it is reset there
+//! (`COM_RESET_CONNECTION`: transactions rolled back, temporary tables, locks, user variables
+//! and prepared statements gone, session variables back to the server's defaults) so that no
+//! state of one session is ever seen by the next, which then replays its own state on it as on
+//! a new connection.
+
+use rwproxy_backend::{BackendConn, BackendError, BackendSecret};
+use rwproxy_pool::{Acquired, Lease, OpenPermit, Pool, PoolLimits};
+use rwproxy_protocol::auth;
+use rwproxy_protocol::command::COM_RESET_CONNECTION;
+use rwproxy_protocol::response::Expect;
+use rwproxy_protocol::CapabilityFlags;
+
+use crate::backend_set::{enable_tracking, ClientIdentity};
+use crate::context::ProxyContext;
+
+/// The pool of one proxy.
+pub type BackendPool = Pool<PoolKey, PooledConn>;
+/// A held connection's slot in the pool.
+pub type PoolLease = Lease<PoolKey, PooledConn>;
+
+/// What a backend connection can be reused for: the same account (same password) logged in
+/// with the same protocol options. Connection attributes are not part of it: a reused
+/// connection shows the attributes of the session that opened it in
+/// `performance_schema.session_connect_attrs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolKey {
+    user: String,
+    /// `SHA1(SHA1(password))`, whichever form the secret has.
+    password: [u8; 20],
+    capabilities: u32,
+    collation: u8,
+    mariadb_ext: u32,
+    max_packet: usize,
+}
+
+impl PoolKey {
+    pub fn of(who: &ClientIdentity) -> PoolKey {
+        let password = match &who.secret {
+            BackendSecret::Password(p) => auth::native_stage2(p.as_bytes()),
+            BackendSecret::NativeStage1(stage1) => auth::native_stage1(stage1),
+        };
+        PoolKey {
+            user: who.user.clone(),
+            password,
+            capabilities: who.capabilities.bits(),
+            collation: who.collation,
+            mariadb_ext: who.mariadb_ext,
+            max_packet: who.max_packet,
+        }
+    }
+}
+
+/// An idle connection and what rwproxy knows of it.
+pub struct PooledConn {
+    pub conn: BackendConn,
+    /// The schema it has selected (`COM_RESET_CONNECTION` keeps it).
+    pub schema: Option<String>,
+    pub address: String,
+}
+
+/// The pool's limits from the configuration.
+pub fn limits(config: &rwproxy_config::Config) -> PoolLimits {
+    let p = &config.pool;
+    PoolLimits {
+        reuse: p.enabled,
+        max_per_backend: p.max_per_backend,
+        wait_timeout: p.wait_timeout,
+        idle_timeout: p.idle_timeout,
+        max_age: p.max_age,
+    }
+}
+
+/// Whether `who`'s connections may be kept for later sessions. A client that logged in with
+/// `CLIENT_IGNORE_SPACE` gets connections of its own: the server adds `IGNORE_SPACE` to the
+/// `sql_mode` of such a login and `COM_RESET_CONNECTION` drops it.
+pub fn reusable(ctx: &ProxyContext, who: &ClientIdentity) -> bool {
+    if who
+        .capabilities
+        .contains(CapabilityFlags::CLIENT_IGNORE_SPACE)
+    {
+        return false;
+    }
+    ctx.config_guard()
+        .user(&who.user)
+        .is_none_or(|user| user.pooling)
+}
+
+/// What taking a connection from the pool gave.
+pub enum Taken {
+    /// An idle connection: reset, tracking on, `schema` selected.
+    Reused(PooledConn, PoolLease),
+    /// A slot to open a new connection in.
+    Open(OpenPermit<PoolKey, PooledConn>),
+}
+
+/// A connection to `backend` for `who` wanting `schema`: an idle one that is still open and
+/// fits, or the right to open one; waits at the backend's cap (`pool.wait_timeout`).
+pub async fn take(
+    ctx: &ProxyContext,
+    backend: &str,
+    who: &ClientIdentity,
+    schema: Option<&str>,
+) -> Result<Taken, BackendError> {
+    let key = PoolKey::of(who);
+    let mut closing = Vec::new();
+    // A connection with a schema selected cannot be brought back to none: a session without
+    // one takes only connections without one.
+    let fits = |c: &mut PooledConn| {
+        !c.conn.has_deferred()
+            && !c.conn.stream().closed_while_idle()
+            && (schema.is_some() || c.schema.is_none())
+    };
+    let acquired = ctx.pool.acquire(backend, &key, fits, &mut closing).await;
+    for gone in closing {
+        drop(gone);
+        ctx.backend_connection_closed(backend);
+    }
+    match acquired {
+        Ok(Acquired::Reused(conn, lease)) => {
+            ctx.observer.pool_reused(backend);
+            Ok(Taken::Reused(conn, lease))
+        }
+        Ok(Acquired::Open(permit)) => Ok(Taken::Open(permit)),
+        Err(full) => {
+            ctx.observer.pool_full(backend);
+            Err(BackendError::PoolFull {
+                backend: full.backend,
+                cap: full.cap,
+                waited_ms: u64::try_from(full.waited.as_millis()).unwrap_or(u64::MAX),
+            })
+        }
+    }
+}
+
+/// Resets a connection whose session ended between statements and gives it to the pool;
+/// closes it if that fails or the pool does not keep it.
+pub async fn give_back(
+    ctx: &ProxyContext,
+    who: &ClientIdentity,
+    lease: PoolLease,
+    mut conn: PooledConn,
+) {
+    let name = conn.conn.name().to_string();
+    let clean = async {
+        if conn.conn.has_deferred() {
+            conn.conn.settle().await?;
+        }
+        if conn.conn.stream().closed_while_idle() {
+            return Err(BackendError::Stale {
+                backend: name.clone(),
+                lost: "closed while idle",
+            });
+        }
+        let outcome = conn
+            .conn
+            .exchange(&[COM_RESET_CONNECTION], Expect::OnePacket)
+            .await?;
+        if let Some((code, state, message)) = outcome.error {
+            return Err(BackendError::Server {
+                backend: name.clone(),
+                code,
+                state,
+                message,
+            });
+        }
+        enable_tracking(&mut conn.conn, &name).await
+    };
+    let reset = tokio::time::timeout(ctx.config_guard().timeouts.connect, clean).await;
+    match reset {
+        Ok(Ok(())) => {
+            ctx.observer.pool_reset(&name);
+            if let Some(refused) = ctx.pool.release(lease, PoolKey::of(who), conn) {
+                drop(refused);
+                ctx.backend_connection_closed(&name);
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(backend = %name, error = %e, "backend connection not reusable; closed");
+            drop(lease);
+            ctx.backend_connection_closed(&name);
+        }
+        Err(_) => {
+            tracing::debug!(backend = %name, "backend connection did not reset in time; closed");
+            drop(lease);
+            ctx.backend_connection_closed(&name);
+        }
+    }
+}
+
+/// Closes idle connections past `pool.idle_timeout` or `pool.max_age`, and those of
+/// backends a reload removed (run every second).
+pub fn sweep(ctx: &ProxyContext) {
+    let config = ctx.config_guard();
+    let gone = ctx
+        .pool
+        .sweep(std::time::Instant::now(), |name| config.backend(name).is_some());
+    drop(config);
+    for (backend, conn) in gone {
+        drop(conn);
+        ctx.backend_connection_closed(&backend);
+    }
+}
+
+/// Closes the idle connections to a backend the monitor declared down.
+pub fn backend_down(ctx: &ProxyContext, backend: &str) {
+    for conn in ctx.pool.drain_backend(backend) {
+        drop(conn);
+        ctx.backend_connection_closed(backend);
+    }
+}
