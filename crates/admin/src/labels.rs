@@ -301,8 +301,8 @@ mod tests {
         let lists = documented_lists();
         assert_eq!(
             lists.len(),
-            3,
-            "routing reasons, rejection reasons, Galera writer rules"
+            4,
+            "routing reasons, rejection reasons, pool events, Galera writer rules"
         );
         let routing: BTreeSet<String> = Reason::ALL.iter().map(|r| r.to_string()).collect();
         let rejections: BTreeSet<String> =
@@ -312,7 +312,9 @@ mod tests {
             lists[1], rejections,
             "rwproxy_client_rejections_total reasons"
         );
+        let events: BTreeSet<String> = PoolEvent::ALL.iter().map(|r| r.to_string()).collect();
+        assert_eq!(lists[2], events, "rwproxy_backend_pool_events_total events");
         let rules: BTreeSet<String> = WriterRule::ALL.iter().map(|r| r.to_string()).collect();
-        assert_eq!(lists[2], rules, "rwproxy_galera_writer_changes_total rules");
+        assert_eq!(lists[3], rules, "rwproxy_galera_writer_changes_total rules");
     }
 }

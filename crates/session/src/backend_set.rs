@@ -170,8 +170,14 @@ impl BackendSet {
             payload.push(COM_INIT_DB);
             payload.extend_from_slice(db.as_bytes());
             let outcome = slot.conn.exchange(&payload, Expect::OnePacket).await?;
-            if let Some(e) = outcome.error {
-                return Err(replay_failed(name, &payload, e));
+            if let Some((code, state, message)) = outcome.error {
+                // As the server answers a login or a `USE` with that schema.
+                return Err(BackendError::Server {
+                    backend: name.to_string(),
+                    code,
+                    state,
+                    message,
+                });
             }
             slot.schema = state.schema.clone();
         }

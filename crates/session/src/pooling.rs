@@ -74,10 +74,14 @@ pub fn limits(config: &rwproxy_config::Config) -> PoolLimits {
     }
 }
 
-/// Whether `who`'s connections may be kept for later sessions. A client that logged in with
+/// Whether `who`'s connections may be kept for later sessions (`pool.enabled`,
+/// `users[].pooling`). A client that logged in with
 /// `CLIENT_IGNORE_SPACE` gets connections of its own: the server adds `IGNORE_SPACE` to the
 /// `sql_mode` of such a login and `COM_RESET_CONNECTION` drops it.
 pub fn reusable(ctx: &ProxyContext, who: &ClientIdentity) -> bool {
+    if !ctx.pool.limits().reuse {
+        return false;
+    }
     if who
         .capabilities
         .contains(CapabilityFlags::CLIENT_IGNORE_SPACE)

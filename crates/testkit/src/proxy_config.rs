@@ -21,6 +21,8 @@ pub struct ProxyUser {
     pub auth_plugin: String,
     /// Per-user consistency override.
     pub consistency: Option<String>,
+    /// `pooling` (`None`: not written, the default).
+    pub pooling: Option<bool>,
 }
 
 impl ProxyUser {
@@ -30,6 +32,7 @@ impl ProxyUser {
             password: password.to_string(),
             auth_plugin: "mysql_native_password".to_string(),
             consistency: None,
+            pooling: None,
         }
     }
 
@@ -131,6 +134,9 @@ impl StandardConfig {
             let _ = writeln!(y, "    auth_plugin: {}", user.auth_plugin);
             if let Some(consistency) = &user.consistency {
                 let _ = writeln!(y, "    consistency: {consistency}");
+            }
+            if let Some(pooling) = user.pooling {
+                let _ = writeln!(y, "    pooling: {pooling}");
             }
         }
         let _ = writeln!(y, "backends:");

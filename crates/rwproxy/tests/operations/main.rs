@@ -13,5 +13,6 @@ mod admin;
 mod consistency;
 mod drain;
 mod lag_cluster;
+mod pool;
 mod queries;
 mod reload;
