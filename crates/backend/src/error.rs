@@ -182,9 +182,16 @@ mod tests {
             cap: 32,
             waited_ms: 2000,
         };
-        assert_eq!(full.failure(), Failure::Refused, "rwproxy's own cap, not the server");
+        assert_eq!(
+            full.failure(),
+            Failure::Refused,
+            "rwproxy's own cap, not the server"
+        );
         let (code, state, message) = full.client_error();
         assert_eq!((code, &state), (1040, b"08004"));
-        assert!(message.contains("db1") && message.contains("32"), "{message}");
+        assert!(
+            message.contains("db1") && message.contains("32"),
+            "{message}"
+        );
     }
 }

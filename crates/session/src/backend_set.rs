@@ -110,31 +110,25 @@ impl BackendSet {
         let index = match self.slots.iter().position(|s| s.conn.name() == name) {
             Some(i) => i,
             None => {
-                let (conn, lease, schema, address) = match pooling::take(
-                    ctx,
-                    name,
-                    who,
-                    state.schema.as_deref(),
-                )
-                .await?
-                {
-                    Taken::Reused(pooled, lease) => {
-                        (pooled.conn, lease, pooled.schema, pooled.address)
-                    }
-                    Taken::Open(permit) => {
-                        // An error drops the permit, which frees its slot.
-                        let (conn, address) = open(
-                            ctx,
-                            name,
-                            who,
-                            state.schema.as_deref(),
-                            state.reset_new_connections,
-                        )
-                        .await?;
-                        ctx.backend_connection_opened(name);
-                        (conn, permit.opened(), state.schema.clone(), address)
-                    }
-                };
+                let (conn, lease, schema, address) =
+                    match pooling::take(ctx, name, who, state.schema.as_deref()).await? {
+                        Taken::Reused(pooled, lease) => {
+                            (pooled.conn, lease, pooled.schema, pooled.address)
+                        }
+                        Taken::Open(permit) => {
+                            // An error drops the permit, which frees its slot.
+                            let (conn, address) = open(
+                                ctx,
+                                name,
+                                who,
+                                state.schema.as_deref(),
+                                state.reset_new_connections,
+                            )
+                            .await?;
+                            ctx.backend_connection_opened(name);
+                            (conn, permit.opened(), state.schema.clone(), address)
+                        }
+                    };
                 let thread = std::sync::Arc::new(crate::registry::InFlight {
                     backend: name.to_string(),
                     address,

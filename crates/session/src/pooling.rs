@@ -199,9 +199,9 @@ pub async fn give_back(
 /// backends a reload removed (run every second).
 pub fn sweep(ctx: &ProxyContext) {
     let config = ctx.config_guard();
-    let gone = ctx
-        .pool
-        .sweep(std::time::Instant::now(), |name| config.backend(name).is_some());
+    let gone = ctx.pool.sweep(std::time::Instant::now(), |name| {
+        config.backend(name).is_some()
+    });
     drop(config);
     for (backend, conn) in gone {
         drop(conn);

@@ -159,7 +159,11 @@ async fn a_reused_connection_shows_nothing_of_the_session_before() {
         expected,
         "a reused connection vs a fresh direct one"
     );
-    assert_eq!(events(&proxy, "reused").await, 1.0, "the second session reused");
+    assert_eq!(
+        events(&proxy, "reused").await,
+        1.0,
+        "the second session reused"
+    );
     let err = second
         .query_drop("SELECT * FROM pool_tmp")
         .await
@@ -170,7 +174,11 @@ async fn a_reused_connection_shows_nothing_of_the_session_before() {
         .await
         .unwrap();
     assert_eq!(rows, Some(0), "the open transaction was rolled back");
-    assert_eq!(threads("pool_state").await, 2, "one reused connection, one direct");
+    assert_eq!(
+        threads("pool_state").await,
+        2,
+        "one reused connection, one direct"
+    );
     second.disconnect().await.unwrap();
     fresh
         .query_drop(format!("DROP TABLE {table}"))
@@ -215,10 +223,7 @@ async fn connect_per_request_reuses_one_server_connection() {
     for creds in [&pooled, &unpooled] {
         for i in 0..REQUESTS {
             let mut conn = via(&proxy, creds, Some("app")).await;
-            let one: Option<i64> = conn
-                .query_first(format!("SELECT {i} + 1"))
-                .await
-                .unwrap();
+            let one: Option<i64> = conn.query_first(format!("SELECT {i} + 1")).await.unwrap();
             assert_eq!(one, Some(i as i64 + 1));
             conn.disconnect().await.unwrap();
         }
@@ -232,15 +237,22 @@ async fn connect_per_request_reuses_one_server_connection() {
     );
     assert!(threads("pool_cpr").await <= 2);
     // pooling: false — every connection closed with its session.
-    poll_until(Duration::from_secs(5), "pool_cpr_off's threads gone", || async {
-        match threads("pool_cpr_off").await {
-            0 => Ok(()),
-            n => Err(format!("{n} threads")),
-        }
-    })
+    poll_until(
+        Duration::from_secs(5),
+        "pool_cpr_off's threads gone",
+        || async {
+            match threads("pool_cpr_off").await {
+                0 => Ok(()),
+                n => Err(format!("{n} threads")),
+            }
+        },
+    )
     .await;
     let resets = events(&proxy, "reset").await;
-    assert!(resets <= REQUESTS as f64, "pooling: false connections were reset: {resets}");
+    assert!(
+        resets <= REQUESTS as f64,
+        "pooling: false connections were reset: {resets}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,7 +278,11 @@ async fn at_the_cap_a_session_waits_for_a_connection_then_gets_1040() {
         Reply::Err(e) => e,
         other => panic!("expected ERR 1040, got {other:?}"),
     };
-    assert_eq!((err.code, err.sql_state.as_deref()), (1040, Some("08004")), "{err}");
+    assert_eq!(
+        (err.code, err.sql_state.as_deref()),
+        (1040, Some("08004")),
+        "{err}"
+    );
     assert!(
         err.message.contains("db1") && err.message.contains("max_per_backend"),
         "{}",
@@ -297,11 +313,15 @@ async fn with_pooling_off_a_session_never_reuses() {
         conn.disconnect().await.unwrap();
     }
     assert_eq!(events(&proxy, "reused").await, 0.0);
-    poll_until(Duration::from_secs(5), "pool_off's threads gone", || async {
-        match threads("pool_off").await {
-            0 => Ok(()),
-            n => Err(format!("{n} threads")),
-        }
-    })
+    poll_until(
+        Duration::from_secs(5),
+        "pool_off's threads gone",
+        || async {
+            match threads("pool_off").await {
+                0 => Ok(()),
+                n => Err(format!("{n} threads")),
+            }
+        },
+    )
     .await;
 }
