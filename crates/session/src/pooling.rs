@@ -96,7 +96,7 @@ pub fn reusable(ctx: &ProxyContext, who: &ClientIdentity) -> bool {
 /// What taking a connection from the pool gave.
 pub enum Taken {
     /// An idle connection: reset, tracking on, `schema` selected.
-    Reused(PooledConn, PoolLease),
+    Reused(Box<PooledConn>, PoolLease),
     /// A slot to open a new connection in.
     Open(OpenPermit<PoolKey, PooledConn>),
 }
@@ -126,7 +126,7 @@ pub async fn take(
     match acquired {
         Ok(Acquired::Reused(conn, lease)) => {
             ctx.observer.pool_reused(backend);
-            Ok(Taken::Reused(conn, lease))
+            Ok(Taken::Reused(Box::new(conn), lease))
         }
         Ok(Acquired::Open(permit)) => Ok(Taken::Open(permit)),
         Err(full) => {
