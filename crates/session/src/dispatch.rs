@@ -266,8 +266,8 @@ impl Session {
                 .await
             {
                 Ok(o) if o.is_ok() => {
+                    // The server keeps the schema selected last (not the login's).
                     slot.applied = 0;
-                    slot.schema = self.initial_database.clone();
                     // The reset switched GTID tracking off again (server defaults).
                     let name = slot.conn.name().to_string();
                     if crate::backend_set::enable_tracking(&mut slot.conn, &name)
@@ -284,7 +284,8 @@ impl Session {
             self.backends.discard(&self.ctx, &name);
         }
         self.prepared.clear();
-        self.state.reset(self.initial_database.clone());
+        let schema = self.state.schema.clone();
+        self.state.reset(schema);
         self.state.reset_new_connections = true;
         self.idle_timeout = self.ctx.server_idle_timeout(
             self.client_caps
