@@ -110,7 +110,15 @@ pub(crate) async fn change_user(s: &mut Session, payload: Bytes) -> Result<Flow,
             }
         }
     }
-    s.backends.clear(&s.ctx);
+    // The old account's connections go back to the pool, reset (or are closed); the new
+    // account's come from the pool or are opened when next needed.
+    if crate::pooling::reusable(&s.ctx, &s.who) {
+        let old = s.who.clone();
+        s.backends.give_back(&s.ctx, &old).await;
+    } else {
+        s.backends.clear(&s.ctx);
+    }
+    s.publish_threads();
     s.prepared.clear();
     s.who.user = request.user.clone();
     s.who.secret = secret;

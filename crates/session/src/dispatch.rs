@@ -296,7 +296,8 @@ impl Session {
     }
 
     /// `COM_CHANGE_USER`: authenticated by rwproxy itself; the session's backend connections
-    /// are closed and reopened as the new user when next needed.
+    /// go back to the pool (reset) and connections of the new user are taken or opened when
+    /// next needed.
     async fn change_user(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
         crate::change_user::change_user(self, payload).await
     }

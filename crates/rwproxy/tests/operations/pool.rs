@@ -328,3 +328,35 @@ async fn with_pooling_off_a_session_never_reuses() {
     )
     .await;
 }
+
+/// `COM_CHANGE_USER` gives the old account's connections back to the pool, reset: a later
+/// session of that account takes one and sees nothing of the session that changed user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_user_gives_the_old_accounts_connections_back() {
+    let first = account("pool_cu_a").await;
+    let second = account("pool_cu_b").await;
+    let proxy = start(vec![user(&first), user(&second)], "{ enabled: true }");
+    let mut conn = via(&proxy, &first, Some("app")).await;
+    conn.query_drop("SET @v = 5").await.unwrap();
+    conn.change_user(
+        mysql_async::ChangeUserOpts::default()
+            .with_user(Some(second.user.clone()))
+            .with_pass(Some(second.password.clone()))
+            .with_db_name(Some("app".to_string())),
+    )
+    .await
+    .unwrap();
+    let (who, v): (String, Option<i64>) = conn
+        .query_first("SELECT CURRENT_USER(), @v")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((who.as_str(), v), ("pool_cu_b@%", None));
+    wait_events(&proxy, "reset", 1.0).await;
+
+    let mut later = via(&proxy, &first, Some("app")).await;
+    let v: Option<Option<i64>> = later.query_first("SELECT @v").await.unwrap();
+    assert_eq!(v, Some(None));
+    assert_eq!(events(&proxy, "reused").await, 1.0);
+    assert_eq!(threads("pool_cu_a").await, 1, "the reused one only");
+}
