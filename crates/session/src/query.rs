@@ -611,7 +611,7 @@ impl Session {
                 let recorded = self.replay.finished(&crate::replay::Finished {
                     enabled: replay_on,
                     max_size: usize::try_from(replay_max).unwrap_or(usize::MAX),
-                    payload: &payload,
+                    payload: &payload[..],
                     kind: class.kind,
                     session_scope: class.flags.contains(Flags::SESSION_SCOPE),
                     checksum: outcome.checksum,

@@ -8,7 +8,6 @@
 //! row bytes, affected rows and insert id of OK packets, error codes), so a replay that would
 //! have shown the application anything different is abandoned and the client told to retry.
 
-use bytes::Bytes;
 use rwproxy_protocol::frame::MAX_CHUNK;
 use rwproxy_protocol::response::PacketKind;
 use rwproxy_protocol::{lenenc, reply};
@@ -132,9 +131,9 @@ fn ok_counts(payload: &[u8]) -> Option<(u64, u64)> {
 }
 
 /// One recorded statement: the command packet as the server got it, and its result's checksum.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub payload: Bytes,
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub payload: &'a [u8],
     pub checksum: Checksum,
 }
 
@@ -160,12 +159,17 @@ pub enum Recorded {
     Ignored,
 }
 
-/// The open transaction's statements, in order, bounded in bytes.
+/// The open transaction's statements, in order, bounded in bytes. The statements are copied
+/// into one buffer (holding on to the client's packets would keep their whole read buffers
+/// alive).
 #[derive(Debug)]
 pub struct TransactionLog {
     /// The backend the transaction runs on (the primary when it started).
     backend: std::sync::Arc<str>,
-    entries: Vec<Entry>,
+    /// Every statement's text, one after the other.
+    text: Vec<u8>,
+    /// Where each statement ends in `text`, and its checksum.
+    entries: Vec<(usize, Checksum)>,
     bytes: usize,
     max: usize,
     broken: Option<NotReplayable>,
@@ -176,6 +180,7 @@ impl TransactionLog {
     pub fn new(backend: std::sync::Arc<str>, max: usize) -> Self {
         Self {
             backend,
+            text: Vec::new(),
             entries: Vec::new(),
             bytes: 0,
             max,
@@ -192,8 +197,22 @@ impl TransactionLog {
         self.backend = backend;
     }
 
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
+    /// The recorded statements, in order.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = Entry<'_>> + '_ {
+        let mut start = 0;
+        self.entries.iter().map(move |&(end, checksum)| {
+            let payload = self.text.get(start..end).unwrap_or_default();
+            start = end;
+            Entry { payload, checksum }
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// Why the transaction is not replayable, if it is not.
@@ -202,7 +221,7 @@ impl TransactionLog {
     }
 
     /// Records a statement that ran in the transaction.
-    pub fn record(&mut self, payload: Bytes, checksum: Checksum) -> Recorded {
+    pub fn record(&mut self, payload: &[u8], checksum: Checksum) -> Recorded {
         if self.broken.is_some() {
             return Recorded::Ignored;
         }
@@ -212,7 +231,8 @@ impl TransactionLog {
             return Recorded::Overflowed;
         }
         self.bytes = bytes;
-        self.entries.push(Entry { payload, checksum });
+        self.text.extend_from_slice(payload);
+        self.entries.push((self.text.len(), checksum));
         Recorded::Kept
     }
 
@@ -225,6 +245,7 @@ impl TransactionLog {
 
     fn give_up(&mut self, why: NotReplayable) {
         self.broken = Some(why);
+        self.text = Vec::new();
         self.entries = Vec::new();
         self.bytes = 0;
     }
@@ -304,7 +325,7 @@ pub struct Finished<'a> {
     pub enabled: bool,
     pub max_size: usize,
     /// The command packet as the server got it.
-    pub payload: &'a Bytes,
+    pub payload: &'a [u8],
     pub kind: StatementKind,
     /// `SET SESSION TRANSACTION` (every later transaction) rather than the next one only.
     pub session_scope: bool,
@@ -325,7 +346,7 @@ pub struct Recorder {
     log: Option<TransactionLog>,
     /// `SET TRANSACTION …` for the next transaction only, run outside a transaction: the
     /// transaction it shapes is replayed with it.
-    characteristics: Option<Entry>,
+    characteristics: Option<(Vec<u8>, Checksum)>,
 }
 
 impl Recorder {
@@ -365,10 +386,7 @@ impl Recorder {
                 (Some(checksum), StatementKind::SetTransaction)
                     if f.enabled && f.ok && !f.session_scope && !f.was_in_transaction =>
                 {
-                    Some(Entry {
-                        payload: f.payload.clone(),
-                        checksum,
-                    })
+                    Some((f.payload.to_vec(), checksum))
                 }
                 _ => None,
             };
@@ -386,7 +404,7 @@ impl Recorder {
             }
             let mut log = TransactionLog::new(f.backend.clone(), f.max_size);
             if let Some(c) = characteristics {
-                log.record(c.payload, c.checksum);
+                log.record(&c.0, c.1);
             }
             let recorded = Self::record_into(&mut log, f);
             self.log = Some(log);
@@ -409,7 +427,7 @@ impl Recorder {
         };
         match (why, f.checksum) {
             (Some(what), _) => log.unsupported(what),
-            (None, Some(checksum)) => return log.record(f.payload.clone(), checksum),
+            (None, Some(checksum)) => return log.record(f.payload, checksum),
             (None, None) => log.unsupported("a statement whose result was not checksummed"),
         }
         Recorded::Ignored
@@ -500,6 +518,7 @@ pub fn client_error(failed: Failed, lost: &str) -> (u16, [u8; 5], String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn sum(packets: &[(PacketKind, &[u8])]) -> Checksum {
         let mut c = ResultChecksum::default();
@@ -588,22 +607,18 @@ mod tests {
         let mut l = log(3 * (10 + ENTRY_OVERHEAD));
         for i in 0..3u8 {
             let stmt = Bytes::from(vec![b'a' + i; 10]);
-            assert_eq!(l.record(stmt, checksum(i)), Recorded::Kept);
+            assert_eq!(l.record(&stmt, checksum(i)), Recorded::Kept);
         }
-        assert_eq!(l.entries().len(), 3);
-        assert_eq!(l.entries()[1].checksum, checksum(1));
+        assert_eq!(l.len(), 3);
+        let entries: Vec<_> = l.entries().collect();
+        assert_eq!(entries[1].checksum, checksum(1));
+        assert_eq!(entries[1].payload, &[b'b'; 10][..]);
         assert_eq!(l.not_replayable(), None);
         // One byte more is past the bound: the log is dropped, the transaction not replayable.
-        assert_eq!(
-            l.record(Bytes::from_static(b"x"), checksum(9)),
-            Recorded::Overflowed
-        );
-        assert!(l.entries().is_empty());
+        assert_eq!(l.record(b"x", checksum(9)), Recorded::Overflowed);
+        assert!(l.is_empty());
         assert_eq!(l.not_replayable(), Some(NotReplayable::TooLarge));
-        assert_eq!(
-            l.record(Bytes::from_static(b"y"), checksum(9)),
-            Recorded::Ignored
-        );
+        assert_eq!(l.record(b"y", checksum(9)), Recorded::Ignored);
     }
 
     #[test]
@@ -640,7 +655,7 @@ mod tests {
             Verdict::Replay
         );
         let mut big = log(64);
-        big.record(Bytes::from(vec![0u8; 64]), checksum(0));
+        big.record(&[0u8; 64], checksum(0));
         assert_eq!(decide(&big, false, true), Verdict::GiveUp(Failed::TooLarge));
         // A COMMIT in flight wins over the size: its outcome is what the client must know.
         assert_eq!(
@@ -729,7 +744,7 @@ mod tests {
 
     fn recorded(r: &Recorder) -> Vec<&[u8]> {
         r.log()
-            .map(|l| l.entries().iter().map(|e| &e.payload[..]).collect())
+            .map(|l| l.entries().map(|e| e.payload).collect())
             .unwrap_or_default()
     }
 

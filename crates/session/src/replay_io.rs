@@ -14,18 +14,23 @@ use rwproxy_protocol::{CapabilityFlags, StatusFlags};
 use rwproxy_transport::{PacketStream, TransportError};
 
 use crate::error::ClientError;
+use crate::events::Signals;
 use crate::observer::ReplayOutcome;
 use crate::relay::{PREFIX_LEN, WHOLE_PACKET_LIMIT};
-use crate::replay::{self, Checksum, Entry, Failed, ResultChecksum, Verdict};
+use crate::replay::{self, Checksum, Failed, ResultChecksum, TransactionLog, Verdict};
 use crate::session::Session;
 
 /// A transaction is replayed at most this many times for one statement (its new primary may
 /// be lost too).
 pub(crate) const MAX_REPLAYS_PER_STATEMENT: u32 = 3;
 
-/// How replaying one recorded statement stopped early.
+/// How a replay stopped early.
 enum Stop {
+    /// Statement `at` gave another result.
     Mismatch { at: usize },
+    /// The new primary could not be opened.
+    Open(BackendError),
+    /// The new primary failed while replaying.
     Failed(String),
 }
 
@@ -40,7 +45,7 @@ impl Session {
         if self.state.transaction_backend.as_deref() != Some(old) {
             return None;
         }
-        let new = match &self.ctx.monitor().snapshot().primary {
+        let new = match &self.ctx.monitor().current().primary {
             PrimaryState::One(p) if p.as_str() != old => p.clone(),
             _ => return None,
         };
@@ -85,11 +90,11 @@ impl Session {
         };
         let result = match verdict {
             Verdict::GiveUp(failed) => Err(failed),
-            Verdict::Replay => self.replay_log(log.entries(), log.backend()).await,
+            Verdict::Replay => self.replay_log(&log).await,
         };
         match result {
             Ok(backend) => {
-                tracing::info!(from = %log.backend(), to = %backend, statements = log.entries().len(), "transaction replayed on the new primary");
+                tracing::info!(from = %log.backend(), to = %backend, statements = log.len(), "transaction replayed on the new primary");
                 self.ctx
                     .observer
                     .transaction_replay(ReplayOutcome::Succeeded);
@@ -112,76 +117,70 @@ impl Session {
     }
 
     /// Waits for a primary other than `failed` (or `failed` back up), opens the transaction
-    /// there and replays `entries`, checking each checksum. On success the session's
+    /// there and replays `log`, checking each checksum. On success the session's
     /// transaction is open on the returned backend; on failure whatever was replayed is rolled
     /// back.
-    async fn replay_log(&mut self, entries: &[Entry], failed: &str) -> Result<Arc<str>, Failed> {
-        if !self.wait_for_another_primary(failed).await {
+    async fn replay_log(&mut self, log: &TransactionLog) -> Result<Arc<str>, Failed> {
+        if !self.wait_for_another_primary(log.backend()).await {
             return Err(Failed::NoPrimary);
         }
         let primary = match &self.ctx.monitor().current().primary {
             PrimaryState::One(p) => self.names.get(p),
             _ => return Err(Failed::NoPrimary),
         };
-        let opened = match self.drop_if_stale(&primary).await {
-            Ok(()) => {
-                self.backends
-                    .ready(&self.ctx, &primary, &self.who, &self.state)
+        if let Err(err) = self.drop_if_stale(&primary).await {
+            tracing::warn!(backend = %primary, error = %err, "cannot use the new primary for a transaction replay");
+            return Err(Failed::Error);
+        }
+        let handle = self.handle.clone();
+        let replayed = {
+            let (backends, ctx, who, state) =
+                (&mut self.backends, &self.ctx, &self.who, &self.state);
+            let run = async {
+                let slot = backends
+                    .ready(ctx, &primary, who, state)
                     .await
-            }
-            Err(e) => Err(e),
-        };
-        let conn = match opened {
-            Ok(slot) => &mut slot.conn,
-            Err(err) => {
-                tracing::warn!(backend = %primary, error = %err, "cannot open the new primary for a transaction replay");
-                self.replay_connection_failed(&err);
-                return Err(Failed::Error);
-            }
-        };
-        let deprecate_eof = conn
-            .capabilities()
-            .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
-        let mut status = None;
-        let mut stop = None;
-        for (at, entry) in entries.iter().enumerate() {
-            match run_checksummed(conn.stream(), &entry.payload, deprecate_eof).await {
-                Ok((checksum, s)) if checksum == entry.checksum => status = s.or(status),
-                Ok(_) => {
-                    stop = Some(Stop::Mismatch { at });
-                    break;
-                }
-                Err(e) => {
-                    stop = Some(Stop::Failed(e.to_string()));
-                    break;
+                    .map_err(Stop::Open)?;
+                handle.set_connecting(None);
+                handle.set_in_flight(Some(slot.thread.clone()));
+                replay_entries(&mut slot.conn, log).await
+            };
+            tokio::pin!(run);
+            // Registered as waiting on the new primary: if the monitor declares it down (a
+            // frozen server), the replay ends instead of hanging with it.
+            handle.set_connecting(Some(primary.clone()));
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut run => break r,
+                    _ = handle.events.wait(Signals::BACKEND_DOWN) => {
+                        if crate::down_watch::is_down(&self.ctx, &primary) {
+                            break Err(Stop::Failed("declared down by the monitor".into()));
+                        }
+                    }
                 }
             }
-        }
-        let open = status.is_some_and(|s| s.contains(StatusFlags::SERVER_STATUS_IN_TRANS));
-        if stop.is_none() && !open {
-            // Every result matched but the server has no transaction open: not the same
-            // transaction.
-            stop = Some(Stop::Mismatch {
-                at: entries.len().saturating_sub(1),
-            });
-        }
-        match stop {
-            None => {
+        };
+        handle.set_connecting(None);
+        handle.set_in_flight(None);
+        match replayed {
+            Ok(status) => {
                 self.state.after_statement(&primary, status);
                 self.publish_threads();
                 Ok(primary)
             }
-            Some(Stop::Mismatch { at }) => {
+            Err(Stop::Mismatch { at }) => {
                 tracing::info!(backend = %primary, statement = at + 1, "a replayed statement gave a different result; rolling the transaction back");
                 self.roll_back_on(&primary).await;
                 Err(Failed::Mismatch { at })
             }
-            Some(Stop::Failed(why)) => {
-                let err = BackendError::Protocol {
-                    backend: primary.to_string(),
-                    what: format!("replaying a transaction failed: {why}"),
-                };
-                tracing::warn!(backend = %primary, error = %err, "transaction replay failed");
+            Err(Stop::Open(err)) => {
+                tracing::warn!(backend = %primary, error = %err, "cannot open the new primary for a transaction replay");
+                self.replay_connection_failed(&err);
+                Err(Failed::Error)
+            }
+            Err(Stop::Failed(why)) => {
+                tracing::warn!(backend = %primary, error = %why, "transaction replay failed");
                 // Closing the connection rolls back whatever was replayed.
                 self.backends.discard(&self.ctx, &primary);
                 self.prepared.forget_backend(&primary);
@@ -213,6 +212,32 @@ impl Session {
             self.prepared.forget_backend(err.backend());
         }
     }
+}
+
+/// Replays `entries` on `conn`: the status flags after the last one, with a transaction open.
+async fn replay_entries(
+    conn: &mut rwproxy_backend::BackendConn,
+    log: &TransactionLog,
+) -> Result<Option<StatusFlags>, Stop> {
+    let deprecate_eof = conn
+        .capabilities()
+        .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
+    let mut status = None;
+    for (at, entry) in log.entries().enumerate() {
+        match run_checksummed(conn.stream(), entry.payload, deprecate_eof).await {
+            Ok((checksum, s)) if checksum == entry.checksum => status = s.or(status),
+            Ok(_) => return Err(Stop::Mismatch { at }),
+            Err(e) => return Err(Stop::Failed(e.to_string())),
+        }
+    }
+    if !status.is_some_and(|s| s.contains(StatusFlags::SERVER_STATUS_IN_TRANS)) {
+        // Every result matched but the server has no transaction open: not the same
+        // transaction.
+        return Err(Stop::Mismatch {
+            at: log.len().saturating_sub(1),
+        });
+    }
+    Ok(status)
 }
 
 /// Sends one recorded command on `stream` and reads its whole response without relaying it,
