@@ -1,7 +1,8 @@
 //! Transaction replay (issue #16 item 3, `routing.transaction_replay`): a transaction open on
 //! the primary when it dies (kill -9) and a replica is promoted. With replay on, the client's
-//! next statements succeed and its COMMIT commits exactly its rows on the new primary; with
-//! replay off the client gets an error. A replayed read that gives another result on the new
+//! next statements succeed and its COMMIT commits exactly its rows on the new primary (also
+//! after a switch made elsewhere while the old primary still answers); with replay off the
+//! client gets an error. A replayed read that gives another result on the new
 //! primary, a COMMIT in flight at the failure and a transaction over
 //! `transaction_replay_max_size` are not carried over: the client gets an error and nothing of
 //! the transaction is committed.
@@ -158,6 +159,28 @@ async fn a_transaction_survives_the_death_of_the_primary_with_replay_on() {
         vec![100, 101],
         "exactly the replayed transaction's rows are committed on the new primary"
     );
+
+    // A switch made elsewhere while the old primary still answers (db2 becomes a replica of
+    // db3): the open transaction is abandoned on db2 and replayed on db3.
+    on.query_drop("BEGIN").await.unwrap();
+    on.query_drop("INSERT INTO t_replay (id, who, v) VALUES (110, 'on', 3)")
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| cluster.promote(2)).unwrap();
+    wait_primary(&on_proxy, "db3").await;
+    let seen: Vec<(i32, u32)> = on
+        .query("SELECT id, @@server_id FROM t_replay WHERE id >= 110 ORDER BY id")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n--- proxy log ---\n{}", on_proxy.log_tail(30)));
+    assert_eq!(
+        seen,
+        vec![(110, 3)],
+        "the transaction moved to the new primary"
+    );
+    on.query_drop("COMMIT").await.unwrap();
+    assert_eq!(replays(&on_proxy, "attempted").await, 2.0);
+    assert_eq!(replays(&on_proxy, "succeeded").await, 2.0);
+    assert_eq!(ids_on(&cluster, 2).await, vec![100, 101, 110]);
 }
 
 /// (b) A row the transaction read is changed on the new primary before the replay: the replay
