@@ -74,6 +74,14 @@ impl Session {
         allowed: bool,
     ) -> Result<bool, ClientError> {
         let Some(mut log) = self.replay.take_log() else {
+            // Not recorded after all: the transaction is lost, as without replay.
+            let (code, state) = rwproxy_protocol::reply::codes::SERVER_LOST;
+            self.send_error(
+                1,
+                (code, state),
+                format!("{lost}; the open transaction is lost"),
+            )
+            .await?;
             return Ok(false);
         };
         self.ctx
