@@ -38,8 +38,12 @@ impl Session {
     /// Whether the statement about to run is part of a transaction being recorded, and the
     /// monitor now names another primary than the transaction's server (a switch made
     /// elsewhere while the old server still answers): the transaction is then abandoned there
-    /// (closing the connection rolls it back) and carried over. Returns what was lost.
+    /// (closing the connection rolls it back) and carried over. Returns what was lost. A
+    /// transaction that is no longer replayable stays where it is, as without replay.
     pub(crate) fn primary_moved_under_transaction(&mut self) -> Option<String> {
+        if !self.replay.recording() {
+            return None;
+        }
         let log = self.replay.log()?;
         let old = log.backend();
         if self.state.transaction_backend.as_deref() != Some(old) {
