@@ -129,6 +129,29 @@ label_enum! {
 }
 
 label_enum! {
+    /// What became of a transaction whose server was lost while transaction replay recorded it
+    /// (`attempted` once per loss, then exactly one of the others).
+    pub enum ReplayOutcome {
+        /// The transaction's server was lost; replay was considered.
+        Attempted => "attempted",
+        /// Replayed on the new primary; the client went on without an error.
+        Succeeded => "succeeded",
+        /// A replayed statement gave a different result.
+        Mismatch => "mismatch",
+        /// A statement that may commit was in flight: its outcome is unknown, never replayed.
+        CommitInFlight => "commit_in_flight",
+        /// The transaction outgrew `routing.transaction_replay_max_size`.
+        TooLarge => "too_large",
+        /// The transaction ran something that is not recorded.
+        Unsupported => "unsupported",
+        /// No primary appeared within `monitor.write_wait_timeout`.
+        NoPrimary => "no_primary",
+        /// Replaying on the new primary failed.
+        Error => "error",
+    }
+}
+
+label_enum! {
     /// Which rule of the Galera writer choice picked a new writer.
     pub enum WriterRule {
         /// The only usable node.
@@ -248,6 +271,7 @@ mod tests {
             .chain(CausalOutcome::ALL.iter().map(|r| r.as_str()))
             .chain(WriterRule::ALL.iter().map(|r| r.as_str()))
             .chain(PoolEvent::ALL.iter().map(|r| r.as_str()))
+            .chain(ReplayOutcome::ALL.iter().map(|r| r.as_str()))
             .collect();
         for v in all {
             assert!(
@@ -301,8 +325,8 @@ mod tests {
         let lists = documented_lists();
         assert_eq!(
             lists.len(),
-            4,
-            "routing reasons, rejection reasons, pool events, Galera writer rules"
+            5,
+            "routing reasons, rejection reasons, pool events, Galera writer rules, replay outcomes"
         );
         let routing: BTreeSet<String> = Reason::ALL.iter().map(|r| r.to_string()).collect();
         let rejections: BTreeSet<String> =
@@ -316,5 +340,10 @@ mod tests {
         assert_eq!(lists[2], events, "rwproxy_backend_pool_events_total events");
         let rules: BTreeSet<String> = WriterRule::ALL.iter().map(|r| r.to_string()).collect();
         assert_eq!(lists[3], rules, "rwproxy_galera_writer_changes_total rules");
+        let replays: BTreeSet<String> = ReplayOutcome::ALL.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            lists[4], replays,
+            "rwproxy_transaction_replays_total outcomes"
+        );
     }
 }

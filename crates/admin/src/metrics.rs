@@ -21,7 +21,8 @@ use crate::error::AdminError;
 use crate::error_codes::{slot_for_code, ErrorCodeLabel, ERROR_SLOTS};
 use crate::histogram::AtomicHistogram;
 use crate::labels::{
-    CausalOutcome, DestRole, FailureKind, Reason, RejectReason, ReloadResult, WriterRule,
+    CausalOutcome, DestRole, FailureKind, Reason, RejectReason, ReloadResult, ReplayOutcome,
+    WriterRule,
 };
 
 /// Prefix of every metric name.
@@ -65,6 +66,11 @@ struct CausalLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReplayLabels {
+    outcome: ReplayOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReloadLabels {
     result: ReloadResult,
 }
@@ -101,6 +107,7 @@ struct Inner {
     galera_writer_changes: [Counter; WriterRule::ALL.len()],
     writable_backends: Gauge,
     replay_log_overflows: Counter,
+    transaction_replays: [Counter; ReplayOutcome::ALL.len()],
     sources_blocked: Counter,
     packet_budget_exhausted: Counter,
     backends: BackendMetrics,
@@ -253,6 +260,18 @@ impl Metrics {
              they stay on the primary from then on",
             replay_log_overflows.clone(),
         );
+        let replays_family = Family::<ReplayLabels, Counter>::default();
+        registry.register(
+            "transaction_replays",
+            "Transactions whose server was lost while transaction replay recorded them: \
+             attempted, then succeeded or why not",
+            replays_family.clone(),
+        );
+        let transaction_replays = std::array::from_fn(|i| {
+            replays_family.get_or_create_owned(&ReplayLabels {
+                outcome: ReplayOutcome::ALL[i],
+            })
+        });
         let sources_blocked = Counter::default();
         registry.register(
             "login_sources_blocked",
@@ -294,6 +313,7 @@ impl Metrics {
                 galera_writer_changes,
                 writable_backends,
                 replay_log_overflows,
+                transaction_replays,
                 sources_blocked,
                 packet_budget_exhausted,
                 backends,
@@ -401,6 +421,11 @@ impl Metrics {
     /// A session's replay log reached its limit; the session stays on the primary.
     pub fn replay_log_overflow(&self) {
         self.inner.replay_log_overflows.inc();
+    }
+
+    /// Counts a step of transaction replay (see [`ReplayOutcome`]).
+    pub fn transaction_replay(&self, outcome: ReplayOutcome) {
+        self.inner.transaction_replays[outcome.index()].inc();
     }
 
     /// A client address was blocked by `login_throttle`.

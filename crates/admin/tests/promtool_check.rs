@@ -12,11 +12,11 @@ use std::time::Duration;
 use common::backend;
 use rwproxy_admin::{
     BackendRole, BackendState, CausalOutcome, DestRole, FailureKind, LagSource, Metrics, Reason,
-    RejectReason,
+    RejectReason, ReplayOutcome,
 };
 
 /// Every metric family the proxy exports, as it appears in `# TYPE` lines.
-const FAMILIES: [&str; 28] = [
+const FAMILIES: [&str; 30] = [
     "rwproxy_routing_decisions_total",
     "rwproxy_query_duration_seconds",
     "rwproxy_client_connections",
@@ -28,7 +28,9 @@ const FAMILIES: [&str; 28] = [
     "rwproxy_config_info",
     "rwproxy_config_last_reload_timestamp_seconds",
     "rwproxy_write_conflicts_total",
+    "rwproxy_galera_writer_changes_total",
     "rwproxy_session_replay_log_overflows_total",
+    "rwproxy_transaction_replays_total",
     "rwproxy_login_sources_blocked_total",
     "rwproxy_large_packet_budget_exhausted_total",
     "rwproxy_writable_backends",
@@ -62,6 +64,8 @@ fn populated_metrics() -> String {
     m.config_reload_failed();
     m.write_conflict();
     m.replay_log_overflow();
+    m.transaction_replay(ReplayOutcome::Attempted);
+    m.transaction_replay(ReplayOutcome::Mismatch);
     m.set_writable_backends(1);
     let mut replica = backend("db2", BackendRole::Replica);
     replica.lag_seconds = Some(0.35);

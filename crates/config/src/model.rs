@@ -323,6 +323,10 @@ pub struct RoutingConfig {
     pub causal_read_timeout: Duration,
     /// Checked in order; the first match wins.
     pub rules: Vec<Rule>,
+    /// Record open transactions and replay them on a new primary when theirs is lost.
+    pub transaction_replay: bool,
+    /// Past this many bytes of recorded statements a transaction is no longer replayable.
+    pub transaction_replay_max_size: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

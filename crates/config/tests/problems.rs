@@ -286,6 +286,16 @@ fn bad_sizes() {
         "max_allowed_packet",
         "between 1KiB and 1GiB",
     );
+    single(
+        "routing: { transaction_replay_max_size: 100 }\n",
+        "routing.transaction_replay_max_size",
+        "between 1KiB and 1GiB",
+    );
+    single(
+        "routing: { transaction_replay: maybe }\n",
+        "routing.transaction_replay",
+        "expected true or false",
+    );
 }
 
 #[test]

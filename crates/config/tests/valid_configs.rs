@@ -50,6 +50,8 @@ fn minimal_config_gets_every_default() {
     assert_eq!(c.routing.consistency, Consistency::Session);
     assert_eq!(c.routing.causal_read_timeout, Duration::from_millis(200));
     assert!(c.routing.rules.is_empty());
+    assert!(!c.routing.transaction_replay);
+    assert_eq!(c.routing.transaction_replay_max_size, 1024 * 1024);
     assert_eq!(
         c.admin.listen,
         "127.0.0.1:9033".parse::<SocketAddr>().unwrap()
@@ -105,6 +107,8 @@ routing:
   read_fallback_to_primary: false
   consistency: eventual
   causal_read_timeout: 0s
+  transaction_replay: true
+  transaction_replay_max_size: 64KiB
   rules:
     - match: '(?i)^select .* from reports'
       user: reporting
@@ -158,6 +162,8 @@ log: {{ format: json, level: 'info,rwproxy_router=debug' }}
     assert_eq!(c.monitor.write_wait_timeout, Duration::ZERO);
     assert_eq!(c.monitor.recovery_checks, 5);
     assert_eq!(c.monitor.failure_threshold, 4);
+    assert!(c.routing.transaction_replay);
+    assert_eq!(c.routing.transaction_replay_max_size, 64 * 1024);
     let hb = c.monitor.heartbeat.as_ref().unwrap();
     assert_eq!(hb.qualified_name(), "`rwproxy`.`heartbeat`");
     assert_eq!(hb.interval, Duration::from_millis(100));

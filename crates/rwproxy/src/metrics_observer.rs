@@ -9,7 +9,7 @@ use rwproxy_admin::{DigestSample, DigestStore, DigestText, Metrics};
 use rwproxy_session::observer::StatementDone;
 
 use rwproxy_session::{
-    BackendFailureKind, CausalOutcome, DestRole, Reason, Rejection, SessionObserver,
+    BackendFailureKind, CausalOutcome, DestRole, Reason, Rejection, ReplayOutcome, SessionObserver,
 };
 
 pub struct MetricsObserver {
@@ -93,6 +93,18 @@ impl SessionObserver for MetricsObserver {
     }
     fn replay_log_overflow(&self) {
         self.metrics.replay_log_overflow();
+    }
+    fn transaction_replay(&self, outcome: ReplayOutcome) {
+        self.metrics.transaction_replay(match outcome {
+            ReplayOutcome::Attempted => l::ReplayOutcome::Attempted,
+            ReplayOutcome::Succeeded => l::ReplayOutcome::Succeeded,
+            ReplayOutcome::Mismatch => l::ReplayOutcome::Mismatch,
+            ReplayOutcome::CommitInFlight => l::ReplayOutcome::CommitInFlight,
+            ReplayOutcome::TooLarge => l::ReplayOutcome::TooLarge,
+            ReplayOutcome::Unsupported => l::ReplayOutcome::Unsupported,
+            ReplayOutcome::NoPrimary => l::ReplayOutcome::NoPrimary,
+            ReplayOutcome::Error => l::ReplayOutcome::Error,
+        });
     }
     fn wants_statements(&self) -> bool {
         self.digests_on.load(Ordering::Relaxed)

@@ -168,6 +168,23 @@ impl Session {
                 return Ok(Flow::Close);
             }
         }
+        // Only text statements are recorded for transaction replay: a transaction that runs
+        // anything else (a prepared statement executed, a session command) is not replayable.
+        if self.replay.recording()
+            && !matches!(
+                cmd,
+                COM_QUERY
+                    | COM_PING
+                    | COM_QUIT
+                    | COM_STMT_PREPARE
+                    | COM_STMT_CLOSE
+                    | COM_STMT_RESET
+                    | COM_STATISTICS
+                    | COM_FIELD_LIST
+            )
+        {
+            self.replay.unsupported(name(cmd));
+        }
         match cmd {
             COM_QUIT => Ok(Flow::Close),
             COM_PING => {

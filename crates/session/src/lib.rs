@@ -5,7 +5,8 @@
 //! them → `query` / `stmt` route them (the `rwproxy-router` decides and places; `placement`
 //! carries a placement out: it waits for a primary, and `causal` asks a replica to confirm a
 //! GTID position) and run them through `backend_set`'s connections → `relay` streams each response back, and `down_watch` ends the
-//! wait of statements whose server the monitor declares down. `session_state` and `prepared`
+//! wait of statements whose server the monitor declares down. `replay` and `replay_io` carry an open transaction
+//! over to a new primary (opt-in). `session_state` and `prepared`
 //! hold what a session must keep consistent across its backend connections; `kill` and
 //! `change_user` are the commands that reach beyond one connection.
 
@@ -35,6 +36,8 @@ pub mod processlist;
 mod query;
 pub mod registry;
 pub mod relay;
+pub mod replay;
+mod replay_io;
 mod session;
 mod session_state;
 pub mod session_status;
@@ -46,7 +49,8 @@ pub mod workers;
 
 pub use context::{LoginUser, ProxyContext};
 pub use observer::{
-    BackendFailureKind, CausalOutcome, DestRole, NoopObserver, Rejection, SessionObserver,
+    BackendFailureKind, CausalOutcome, DestRole, NoopObserver, Rejection, ReplayOutcome,
+    SessionObserver,
 };
 /// Why a statement went where it went (the router's reasons, counted in metrics).
 pub use rwproxy_router::Reason;

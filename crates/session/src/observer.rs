@@ -39,6 +39,41 @@ pub enum BackendFailureKind {
     Query,
 }
 
+/// What became of a transaction whose server was lost while transaction replay recorded it:
+/// `Attempted` once per loss, then exactly one of the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReplayOutcome {
+    Attempted,
+    Succeeded,
+    /// A replayed statement gave a different result on the new primary.
+    Mismatch,
+    /// A statement that may commit was in flight: its outcome is unknown.
+    CommitInFlight,
+    /// The transaction outgrew `routing.transaction_replay_max_size`.
+    TooLarge,
+    /// The transaction ran something that is not recorded (prepared statements, session
+    /// commands, `LOAD DATA LOCAL INFILE`, XA) or held session state that cannot move.
+    Unsupported,
+    /// No primary appeared within `monitor.write_wait_timeout`.
+    NoPrimary,
+    /// Replaying on the new primary failed.
+    Error,
+}
+
+impl From<crate::replay::Failed> for ReplayOutcome {
+    fn from(f: crate::replay::Failed) -> Self {
+        use crate::replay::Failed;
+        match f {
+            Failed::Mismatch { .. } => ReplayOutcome::Mismatch,
+            Failed::CommitInFlight => ReplayOutcome::CommitInFlight,
+            Failed::TooLarge => ReplayOutcome::TooLarge,
+            Failed::Unsupported(_) => ReplayOutcome::Unsupported,
+            Failed::NoPrimary => ReplayOutcome::NoPrimary,
+            Failed::Error => ReplayOutcome::Error,
+        }
+    }
+}
+
 pub trait SessionObserver: Send + Sync {
     fn client_connected(&self) {}
     fn client_disconnected(&self) {}
@@ -59,6 +94,8 @@ pub trait SessionObserver: Send + Sync {
     fn causal_read(&self, _outcome: CausalOutcome) {}
     /// The session's replay log reached its limit (count or bytes): it stays on the primary.
     fn replay_log_overflow(&self) {}
+    /// Transaction replay after the loss of a transaction's server (`routing.transaction_replay`).
+    fn transaction_replay(&self, _outcome: ReplayOutcome) {}
     /// A statement finished (for per-query statistics): only called when
     /// [`SessionObserver::wants_statements`] says so.
     fn statement_done(&self, _done: &StatementDone<'_>) {}

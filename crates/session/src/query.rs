@@ -42,6 +42,19 @@ pub(crate) struct ReplyRewrite {
     pub names: Option<std::sync::Arc<rwproxy_sql::connection_id::Substituted>>,
     /// The statement reads session status (the client connection's TLS and compression show).
     pub session_status: bool,
+    /// Checksum the reply (transaction replay records it).
+    pub checksum: bool,
+}
+
+/// How running a routed statement ended.
+pub(crate) enum Ran {
+    /// It ran; the answer was relayed.
+    Done(Placed, RelayOutcome),
+    /// The client got an error instead.
+    Answered,
+    /// The connection holding the recorded transaction was lost (`sent`: while the statement
+    /// ran on it); the client was told nothing yet.
+    TransactionLost { err: BackendError, sent: bool },
 }
 
 impl Session {
@@ -188,6 +201,7 @@ impl Session {
             process_list: rewrite.process_list.zip(owners.as_ref()),
             column_names: substituted.as_ref().or(rewrite.names.as_deref()),
             client_hop: client_hop.as_ref(),
+            checksum: rewrite.checksum,
         };
         let mut progress = Progress::default();
         let result = {
@@ -365,6 +379,25 @@ impl Session {
         expect: Expect,
         rewrite: ReplyRewrite,
     ) -> Result<Option<(Placed, RelayOutcome)>, ClientError> {
+        match self
+            .run_routed_or_lose(routed, payload, expect, rewrite, false)
+            .await?
+        {
+            Ran::Done(placed, outcome) => Ok(Some((placed, outcome))),
+            Ran::Answered | Ran::TransactionLost { .. } => Ok(None),
+        }
+    }
+
+    /// [`Session::run_routed`]; with `replayable`, the loss of the connection holding the
+    /// recorded transaction is handed back unanswered, for transaction replay.
+    pub(crate) async fn run_routed_or_lose(
+        &mut self,
+        routed: Routed,
+        payload: &[u8],
+        expect: Expect,
+        rewrite: ReplyRewrite,
+        replayable: bool,
+    ) -> Result<Ran, ClientError> {
         let mut attempts = 0;
         let mut routed = routed;
         loop {
@@ -374,7 +407,7 @@ impl Session {
                 Err(refusal) => {
                     let (code, message) = refusal.client_error();
                     self.send_error(1, code, message).await?;
-                    return Ok(None);
+                    return Ok(Ran::Answered);
                 }
             };
             // Counted when decided, before the answer reaches the client (a client that reads
@@ -393,13 +426,29 @@ impl Session {
                     {
                         self.statement_done(sql, None, chosen.role, elapsed, &outcome);
                     }
-                    return Ok(Some((chosen, outcome)));
+                    return Ok(Ran::Done(chosen, outcome));
                 }
                 Err(RunError::Client(e)) => return Err(e),
-                Err(RunError::MidResponse) => return Ok(None),
+                Err(RunError::MidResponse) => return Ok(Ran::Answered),
                 Err(RunError::Backend(err)) => (err, false),
                 Err(RunError::NotSent(err)) => (err, true),
             };
+            let connection_lost = err.is_unreachable() || matches!(err, BackendError::Stale { .. });
+            if replayable
+                && connection_lost
+                && self
+                    .replay
+                    .log()
+                    .is_some_and(|log| log.backend() == err.backend())
+            {
+                if err.failure() == Failure::Unhealthy {
+                    self.note_backend_failure(&err);
+                } else {
+                    self.backends.discard(&self.ctx, err.backend());
+                    self.prepared.forget_backend(err.backend());
+                }
+                return Ok(Ran::TransactionLost { err, sent: !unsent });
+            }
             let refused_login = matches!(err, BackendError::Auth { .. });
             if refused_login {
                 self.ctx.accounts_stale();
@@ -442,7 +491,7 @@ impl Session {
             }
             let (code, state, message) = err.client_error();
             self.send_error(1, (code, &state), message).await?;
-            return Ok(None);
+            return Ok(Ran::Answered);
         }
     }
 
@@ -482,23 +531,104 @@ impl Session {
                 return self.kill(kill.id, kill.query_only).await;
             }
         }
-        let routed = self.route(&class, sql);
         let multi = class.flags.contains(Flags::MULTI_STATEMENT);
-        let outcome = self
-            .run_routed(
-                routed,
-                &payload,
-                Expect::ResultSet,
-                ReplyRewrite {
-                    stmt_id: None,
-                    process_list,
-                    names: substituted.map(std::sync::Arc::new),
-                    session_status: words.status,
-                },
+        let was_in_transaction = self.state.in_transaction();
+        let (replay_on, replay_max) = {
+            let routing = &self.ctx.config_guard().routing;
+            (
+                routing.transaction_replay,
+                routing.transaction_replay_max_size,
             )
-            .await?;
+        };
+        let checksum = crate::replay::wants_checksum(
+            replay_on,
+            self.replay.recording(),
+            was_in_transaction,
+            self.state.autocommit_off(),
+            class.kind,
+        );
+        // A recorded transaction whose server is lost is replayed (also when it can no longer
+        // be: the client is then told so).
+        let replayable = replay_on && was_in_transaction && self.replay.log().is_some();
+        let rewrite = ReplyRewrite {
+            stmt_id: None,
+            process_list,
+            names: substituted.map(std::sync::Arc::new),
+            session_status: words.status,
+            checksum,
+        };
+        let in_flight_commits = crate::replay::may_commit(class.kind) || multi;
+        let mut replays = 0;
+        let mut lost_before = if replayable {
+            self.primary_moved_under_transaction()
+        } else {
+            None
+        };
+        let outcome = loop {
+            if let Some(lost) = lost_before.take() {
+                replays += 1;
+                let allowed = replays <= crate::replay_io::MAX_REPLAYS_PER_STATEMENT;
+                if !self
+                    .replay_transaction(&lost, in_flight_commits, false, allowed)
+                    .await?
+                {
+                    break None;
+                }
+            }
+            let routed = self.route(&class, sql);
+            match self
+                .run_routed_or_lose(
+                    routed,
+                    &payload,
+                    Expect::ResultSet,
+                    rewrite.clone(),
+                    replayable,
+                )
+                .await?
+            {
+                Ran::Done(chosen, outcome) => break Some((chosen, outcome)),
+                Ran::Answered => break None,
+                Ran::TransactionLost { err, sent } => {
+                    tracing::info!(backend = %err.backend(), error = %err, sent, "the connection holding a recorded transaction was lost");
+                    if sent {
+                        replays += 1;
+                        let allowed = replays <= crate::replay_io::MAX_REPLAYS_PER_STATEMENT;
+                        if !self
+                            .replay_transaction(&err.to_string(), in_flight_commits, true, allowed)
+                            .await?
+                        {
+                            break None;
+                        }
+                    } else {
+                        lost_before = Some(err.to_string());
+                    }
+                }
+            }
+        };
         if let Some((chosen, outcome)) = outcome {
             self.learn(&class, &payload, &chosen.backend, &outcome, multi);
+            if replay_on || self.replay.log().is_some() {
+                let recorded = self.replay.finished(&crate::replay::Finished {
+                    enabled: replay_on,
+                    max_size: usize::try_from(replay_max).unwrap_or(usize::MAX),
+                    payload: &payload[..],
+                    kind: class.kind,
+                    session_scope: class.flags.contains(Flags::SESSION_SCOPE),
+                    checksum: outcome.checksum,
+                    ok: outcome.error_code.is_none(),
+                    local_infile: outcome.local_infile,
+                    was_in_transaction,
+                    in_transaction: self.state.in_transaction(),
+                    backend: &chosen.backend,
+                    on_primary: chosen.role == rwproxy_router::DestRole::Primary,
+                });
+                if recorded == crate::replay::Recorded::Overflowed {
+                    tracing::debug!(
+                        max = replay_max,
+                        "transaction larger than routing.transaction_replay_max_size; it is no longer replayable"
+                    );
+                }
+            }
         }
         Ok(Flow::Continue)
     }

@@ -19,6 +19,7 @@ use rwproxy_transport::{PacketStream, TransportError};
 
 use crate::coldef;
 use crate::processlist::{self, ProcessList};
+use crate::replay::{Checksum, ResultChecksum};
 use crate::session_status::{self, ClientHop, StatusColumn};
 
 /// System variables rwproxy has its backend connections track beyond the server's default list
@@ -28,9 +29,9 @@ pub const OWN_TRACKED: &[&[u8]] = &[b"last_gtid", b"sql_mode", b"wait_timeout"];
 
 /// Packets up to this size are examined whole (OK, ERR, EOF and LOCAL INFILE requests are far
 /// smaller); larger ones by their first bytes.
-const WHOLE_PACKET_LIMIT: usize = 64 * 1024;
+pub(crate) const WHOLE_PACKET_LIMIT: usize = 64 * 1024;
 /// How much of a large packet must be buffered before it is classified.
-const PREFIX_LEN: usize = 16;
+pub(crate) const PREFIX_LEN: usize = 16;
 
 #[derive(Debug, Clone, Copy)]
 pub struct RelayOptions<'a> {
@@ -53,6 +54,8 @@ pub struct RelayOptions<'a> {
     /// The statement reads session status: the variables that describe the client's own
     /// connection show it (see [`crate::session_status`]).
     pub client_hop: Option<&'a ClientHop>,
+    /// Compute a checksum of the response (transaction replay records it).
+    pub checksum: bool,
 }
 
 /// What the relay learned from the response.
@@ -77,6 +80,10 @@ pub struct RelayOutcome {
     pub warnings: u16,
     /// Rows relayed (of every result set of the response).
     pub rows: u64,
+    /// The checksum of the response, when [`RelayOptions::checksum`] asked for it.
+    pub checksum: Option<Checksum>,
+    /// The server asked for a `LOCAL INFILE` file (sent by the client, not recorded).
+    pub local_infile: bool,
 }
 
 /// Which side failed during a relay.
@@ -116,6 +123,8 @@ pub async fn relay_response(
     if tracker.is_done() {
         return Ok(out);
     }
+    // Only while transaction replay records: nothing to do per packet otherwise.
+    let mut checksum = opts.checksum.then(ResultChecksum::default);
     // Bytes of a physical packet still to pass through unexamined.
     let mut passthrough = 0usize;
     // The current logical packet continues in the next physical packet.
@@ -141,6 +150,9 @@ pub async fn relay_response(
             let mut forward_from = 0usize;
             if passthrough > 0 {
                 let n = passthrough.min(buf.len());
+                if let Some(c) = checksum.as_mut() {
+                    c.more(&buf[..n]);
+                }
                 pos += n;
                 passthrough -= n;
             }
@@ -152,6 +164,10 @@ pub async fn relay_response(
                 let whole = avail >= len;
                 if continuation {
                     continuation = len == MAX_CHUNK;
+                    if let Some(c) = checksum.as_mut() {
+                        let start = pos + HEADER_LEN;
+                        c.continuation(len, &buf[start..start + len.min(avail)]);
+                    }
                 } else {
                     if !whole && (len <= WHOLE_PACKET_LIMIT || avail < PREFIX_LEN) {
                         break;
@@ -167,6 +183,9 @@ pub async fn relay_response(
                                 last_seq: progress.last_seq,
                             })?;
                     continuation = len == MAX_CHUNK;
+                    if let Some(c) = checksum.as_mut() {
+                        c.packet(step.kind, len, payload);
+                    }
                     let mut rewritten = false;
                     if step.kind == PacketKind::Row {
                         out.rows += 1;
@@ -228,7 +247,10 @@ pub async fn relay_response(
                                 rewritten = true;
                             }
                         }
-                        PacketKind::LocalInfile => infile = true,
+                        PacketKind::LocalInfile => {
+                            infile = true;
+                            out.local_infile = true;
+                        }
                         PacketKind::ColumnCount => {
                             column = 0;
                             id_columns.clear();
@@ -313,6 +335,7 @@ pub async fn relay_response(
         if done {
             client.flush().await.map_err(RelayError::Client)?;
             out.status = tracker.last_status();
+            out.checksum = checksum.take().map(ResultChecksum::finish);
             if !backend.buffered().is_empty() {
                 return Err(RelayError::Backend {
                     source: TransportError::Protocol(rwproxy_protocol::ProtocolError::Unexpected(

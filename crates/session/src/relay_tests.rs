@@ -112,6 +112,7 @@ fn options(expect: Expect) -> RelayOptions<'static> {
         process_list: None,
         column_names: None,
         client_hop: None,
+        checksum: false,
     }
 }
 
@@ -309,4 +310,34 @@ async fn a_client_gone_ends_the_relay_as_the_clients_failure() {
     .await;
     writer.abort();
     assert!(matches!(result, Err(RelayError::Client(_))), "{result:?}");
+}
+
+/// The checksum transaction replay records, fed as the relay forwards (a large row in pieces),
+/// equals the checksum of the same packets fed whole, and another row gives another one.
+#[tokio::test]
+async fn the_relay_checksums_what_it_forwards() {
+    use crate::replay::ResultChecksum;
+    use rwproxy_protocol::response::PacketKind;
+    let expected = |rows: &[Vec<u8>]| {
+        let mut c = ResultChecksum::default();
+        c.whole_packet(PacketKind::ColumnCount, &[0x01]);
+        c.whole_packet(PacketKind::Column, &column("c"));
+        for row in rows {
+            let mut p = Vec::new();
+            lenenc_str(&mut p, row);
+            c.whole_packet(PacketKind::Row, &p);
+        }
+        c.finish()
+    };
+    let rows = vec![vec![b'x'; 17 << 20], b"small".to_vec()];
+    let mut opts = options(Expect::ResultSet);
+    opts.checksum = true;
+    let (result, _, _) = relay(result_set(&rows, 0x0002), false, opts).await;
+    let got = result.unwrap().checksum;
+    assert_eq!(got, Some(expected(&rows)));
+    let other = vec![vec![b'x'; 17 << 20], b"smalL".to_vec()];
+    assert_ne!(got, Some(expected(&other)));
+    // Not asked for: not computed.
+    let (result, _, _) = relay(result_set(&rows, 0x0002), false, options(Expect::ResultSet)).await;
+    assert_eq!(result.unwrap().checksum, None);
 }

@@ -49,6 +49,8 @@ pub struct Session {
     /// The server closes a connection idle for its session's `wait_timeout`; rwproxy closes the
     /// client's connection after the same time (`None`: not known, never).
     pub(crate) idle_timeout: Option<std::time::Duration>,
+    /// The open transaction's record, for transaction replay (`routing.transaction_replay`).
+    pub(crate) replay: crate::replay::Recorder,
 }
 
 impl Session {
@@ -92,6 +94,7 @@ impl Session {
             initial_database: auth.database,
             nonce: auth.nonce,
             idle_timeout,
+            replay: Default::default(),
         }
     }
 

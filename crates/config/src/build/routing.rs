@@ -14,7 +14,14 @@ const ROUTING_KEYS: &[&str] = &[
     "consistency",
     "causal_read_timeout",
     "rules",
+    "transaction_replay",
+    "transaction_replay_max_size",
 ];
+
+/// `routing.transaction_replay_max_size` when not given.
+pub const DEFAULT_TRANSACTION_REPLAY_MAX_SIZE: u64 = 1024 * 1024;
+const MIN_TRANSACTION_REPLAY_MAX_SIZE: u64 = 1024;
+const MAX_TRANSACTION_REPLAY_MAX_SIZE: u64 = 1024 * 1024 * 1024;
 
 const BALANCES: &[(&str, ReplicaBalance)] = &[
     ("round_robin", ReplicaBalance::RoundRobin),
@@ -59,5 +66,16 @@ pub(crate) fn build_routing(
             .duration("causal_read_timeout", false, problems)
             .unwrap_or(Duration::from_millis(200)),
         rules: build_rules(&routing, backend_names, user_names, problems),
+        transaction_replay: routing
+            .bool("transaction_replay", problems)
+            .unwrap_or(false),
+        transaction_replay_max_size: routing
+            .size(
+                "transaction_replay_max_size",
+                MIN_TRANSACTION_REPLAY_MAX_SIZE,
+                MAX_TRANSACTION_REPLAY_MAX_SIZE,
+                problems,
+            )
+            .unwrap_or(DEFAULT_TRANSACTION_REPLAY_MAX_SIZE),
     }
 }

@@ -1,0 +1,858 @@
+//! Transaction replay (issue #16 item 3), the pure part: the log of an open transaction, its
+//! size bound, the checksum of what the client saw of each result, and the decision table of
+//! what to do when the transaction's server is lost. The I/O (waiting for a primary, running the
+//! log again there) is in `replay_io`.
+//!
+//! A recorded transaction is replayed only when every recorded result is reproduced exactly on
+//! the new primary: the checksums cover what the application saw (column count and definitions,
+//! row bytes, affected rows and insert id of OK packets, error codes), so a replay that would
+//! have shown the application anything different is abandoned and the client told to retry.
+
+use rwproxy_protocol::frame::MAX_CHUNK;
+use rwproxy_protocol::response::PacketKind;
+use rwproxy_protocol::{lenenc, reply};
+use rwproxy_sql::StatementKind;
+use sha2::{Digest, Sha256};
+
+/// The checksum of one statement's result (SHA-256, truncated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checksum(pub [u8; 16]);
+
+/// A streaming checksum of one response, fed packet by packet as the relay forwards it (no
+/// allocation, no copy). The same bytes in any split give the same checksum: a logical packet
+/// is hashed as its kind, then each physical chunk as its length and bytes.
+#[derive(Clone, Default)]
+pub struct ResultChecksum {
+    hasher: Sha256,
+    /// The bytes of the current packet are part of the checksum.
+    current: bool,
+}
+
+impl std::fmt::Debug for ResultChecksum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResultChecksum").finish_non_exhaustive()
+    }
+}
+
+impl ResultChecksum {
+    /// The first chunk of a logical packet of `kind`: `chunk_len` is its physical length,
+    /// `bytes` what is available of it now (all of it for OK and ERR packets).
+    pub fn packet(&mut self, kind: PacketKind, chunk_len: usize, bytes: &[u8]) {
+        self.current = false;
+        match kind {
+            PacketKind::ColumnCount | PacketKind::Column | PacketKind::Row => {
+                self.hasher.update([tag(kind)]);
+                self.hasher.update((chunk_len as u32).to_le_bytes());
+                self.hasher.update(bytes);
+                self.current = true;
+            }
+            PacketKind::Ok => {
+                // What a statement did: rows affected and the insert id, not the status or
+                // warnings (which describe the server's session, not the data).
+                self.hasher.update([tag(kind)]);
+                match ok_counts(bytes) {
+                    Some((affected, insert_id)) => {
+                        self.hasher.update(affected.to_le_bytes());
+                        self.hasher.update(insert_id.to_le_bytes());
+                    }
+                    None => self.hasher.update(bytes),
+                }
+            }
+            PacketKind::Err => {
+                self.hasher.update([tag(kind)]);
+                let code = reply::parse_err(bytes).map(|e| e.code).unwrap_or(0);
+                self.hasher.update(code.to_le_bytes());
+            }
+            PacketKind::LocalInfile => self.hasher.update([tag(kind)]),
+            // Terminators, progress reports and the like: nothing the application reads.
+            PacketKind::Terminator | PacketKind::PrepareOk | PacketKind::Data => {}
+        }
+    }
+
+    /// More bytes of the current physical chunk.
+    pub fn more(&mut self, bytes: &[u8]) {
+        if self.current {
+            self.hasher.update(bytes);
+        }
+    }
+
+    /// The next physical chunk of a logical packet of 16 MiB or more.
+    pub fn continuation(&mut self, chunk_len: usize, bytes: &[u8]) {
+        if self.current {
+            self.hasher.update((chunk_len as u32).to_le_bytes());
+            self.hasher.update(bytes);
+        }
+    }
+
+    /// A whole logical packet at once (as `PacketStream::read_packet` joins it): the same
+    /// checksum as the chunks fed one by one.
+    pub fn whole_packet(&mut self, kind: PacketKind, payload: &[u8]) {
+        let mut chunks = payload.chunks(MAX_CHUNK);
+        let first = chunks.next().unwrap_or_default();
+        self.packet(kind, first.len(), first);
+        let mut last = first.len();
+        for chunk in chunks {
+            self.continuation(chunk.len(), chunk);
+            last = chunk.len();
+        }
+        if last == MAX_CHUNK {
+            self.continuation(0, &[]);
+        }
+    }
+
+    pub fn finish(self) -> Checksum {
+        let digest = self.hasher.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        Checksum(out)
+    }
+}
+
+fn tag(kind: PacketKind) -> u8 {
+    match kind {
+        PacketKind::Ok => 1,
+        PacketKind::Err => 2,
+        PacketKind::Terminator => 3,
+        PacketKind::LocalInfile => 4,
+        PacketKind::PrepareOk => 5,
+        PacketKind::ColumnCount => 6,
+        PacketKind::Column => 7,
+        PacketKind::Row => 8,
+        PacketKind::Data => 9,
+    }
+}
+
+/// Affected rows and insert id of an OK packet.
+fn ok_counts(payload: &[u8]) -> Option<(u64, u64)> {
+    let rest = payload.get(1..)?;
+    let (affected, used) = lenenc::read_int(rest).ok()?;
+    let (insert_id, _) = lenenc::read_int(rest.get(used..)?).ok()?;
+    Some((affected, insert_id))
+}
+
+/// One recorded statement: the command packet as the server got it, and its result's checksum.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub payload: &'a [u8],
+    pub checksum: Checksum,
+}
+
+/// Bytes counted per entry beyond its statement text (bounds a log of many tiny statements).
+const ENTRY_OVERHEAD: usize = 32;
+
+/// Why a recorded transaction cannot be replayed any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReplayable {
+    /// The statements outgrew `transaction_replay_max_size`.
+    TooLarge,
+    /// Something rwproxy does not record ran in it (a prepared statement, a session command).
+    Unsupported(&'static str),
+}
+
+/// What [`TransactionLog::record`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Kept,
+    /// This statement took the log past its bound: the transaction is not replayable from now.
+    Overflowed,
+    /// The log was already not replayable.
+    Ignored,
+}
+
+/// The open transaction's statements, in order, bounded in bytes. The statements are copied
+/// into one buffer (holding on to the client's packets would keep their whole read buffers
+/// alive).
+#[derive(Debug)]
+pub struct TransactionLog {
+    /// The backend the transaction runs on (the primary when it started).
+    backend: std::sync::Arc<str>,
+    /// Every statement's text, one after the other.
+    text: Vec<u8>,
+    /// Where each statement ends in `text`, and its checksum.
+    entries: Vec<(usize, Checksum)>,
+    bytes: usize,
+    max: usize,
+    broken: Option<NotReplayable>,
+}
+
+impl TransactionLog {
+    /// A log for a transaction opened on `backend`, recording at most `max` bytes.
+    pub fn new(backend: std::sync::Arc<str>, max: usize) -> Self {
+        Self {
+            backend,
+            text: Vec::new(),
+            entries: Vec::new(),
+            bytes: 0,
+            max,
+            broken: None,
+        }
+    }
+
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    /// The transaction moved to `backend` (replayed there).
+    pub fn moved_to(&mut self, backend: std::sync::Arc<str>) {
+        self.backend = backend;
+    }
+
+    /// The recorded statements, in order.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = Entry<'_>> + '_ {
+        let mut start = 0;
+        self.entries.iter().map(move |&(end, checksum)| {
+            let payload = self.text.get(start..end).unwrap_or_default();
+            start = end;
+            Entry { payload, checksum }
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Why the transaction is not replayable, if it is not.
+    pub fn not_replayable(&self) -> Option<NotReplayable> {
+        self.broken
+    }
+
+    /// Records a statement that ran in the transaction.
+    pub fn record(&mut self, payload: &[u8], checksum: Checksum) -> Recorded {
+        if self.broken.is_some() {
+            return Recorded::Ignored;
+        }
+        let bytes = self.bytes + payload.len() + ENTRY_OVERHEAD;
+        if bytes > self.max {
+            self.give_up(NotReplayable::TooLarge);
+            return Recorded::Overflowed;
+        }
+        self.bytes = bytes;
+        self.text.extend_from_slice(payload);
+        self.entries.push((self.text.len(), checksum));
+        Recorded::Kept
+    }
+
+    /// The transaction ran something that is not recorded: it cannot be replayed.
+    pub fn unsupported(&mut self, what: &'static str) {
+        if self.broken.is_none() {
+            self.give_up(NotReplayable::Unsupported(what));
+        }
+    }
+
+    fn give_up(&mut self, why: NotReplayable) {
+        self.broken = Some(why);
+        self.text = Vec::new();
+        self.entries = Vec::new();
+        self.bytes = 0;
+    }
+}
+
+/// Statements whose outcome, when lost in flight, may have committed the transaction: a
+/// `COMMIT`, and every statement that commits implicitly (DDL, `BEGIN` inside a transaction,
+/// `SET autocommit = 1`, `LOCK TABLES`, XA, and what rwproxy does not know).
+pub fn may_commit(kind: StatementKind) -> bool {
+    matches!(
+        kind,
+        StatementKind::Commit
+            | StatementKind::Ddl
+            | StatementKind::Begin { .. }
+            | StatementKind::SetAutocommit(true)
+            | StatementKind::LockTables
+            | StatementKind::UnlockTables
+            | StatementKind::Xa
+            | StatementKind::Other
+            | StatementKind::Unknown
+    )
+}
+
+/// Statements a recorded transaction cannot carry over, named for the error message: session
+/// commands (on a new connection the session-state log applies them before the transaction's
+/// earlier statements, which would then mean something else), SQL prepared statements, and XA
+/// (a prepared XA transaction outlives its connection).
+pub fn unrecordable(kind: StatementKind) -> Option<&'static str> {
+    match kind {
+        StatementKind::SetSession
+        | StatementKind::SetNames
+        | StatementKind::SetTransaction
+        | StatementKind::Use => Some("a session command (SET, USE)"),
+        StatementKind::PrepareText | StatementKind::ExecuteText | StatementKind::DeallocateText => {
+            Some("an SQL prepared statement")
+        }
+        StatementKind::Xa => Some("XA"),
+        _ => None,
+    }
+}
+
+/// Statements that end the open transaction, and open a new one when the server still says a
+/// transaction is open after them (`BEGIN` inside a transaction, `COMMIT AND CHAIN`).
+fn starts_anew(kind: StatementKind) -> bool {
+    matches!(
+        kind,
+        StatementKind::Begin { .. } | StatementKind::Commit | StatementKind::Rollback
+    ) || may_commit(kind)
+}
+
+/// Whether a statement's result must be checksummed: only with replay on, for a statement
+/// that may open a transaction on the primary or runs in one being recorded.
+pub fn wants_checksum(
+    enabled: bool,
+    recording: bool,
+    in_transaction: bool,
+    autocommit_off: bool,
+    kind: StatementKind,
+) -> bool {
+    if !enabled {
+        return false;
+    }
+    if in_transaction {
+        return recording || starts_anew(kind);
+    }
+    autocommit_off
+        || matches!(
+            kind,
+            StatementKind::Begin { .. } | StatementKind::SetTransaction
+        )
+}
+
+/// What a finished statement tells the recorder.
+#[derive(Debug, Clone)]
+pub struct Finished<'a> {
+    /// `routing.transaction_replay` and `routing.transaction_replay_max_size` now.
+    pub enabled: bool,
+    pub max_size: usize,
+    /// The command packet as the server got it.
+    pub payload: &'a [u8],
+    pub kind: StatementKind,
+    /// `SET SESSION TRANSACTION` (every later transaction) rather than the next one only.
+    pub session_scope: bool,
+    pub checksum: Option<Checksum>,
+    pub ok: bool,
+    pub local_infile: bool,
+    /// The server said a transaction was open before the statement, and after it.
+    pub was_in_transaction: bool,
+    pub in_transaction: bool,
+    /// Where it ran, and whether that is the primary.
+    pub backend: &'a std::sync::Arc<str>,
+    pub on_primary: bool,
+}
+
+/// Follows a session's transactions and records the open one (see [`TransactionLog`]).
+#[derive(Debug, Default)]
+pub struct Recorder {
+    log: Option<TransactionLog>,
+    /// `SET TRANSACTION …` for the next transaction only, run outside a transaction: the
+    /// transaction it shapes is replayed with it.
+    characteristics: Option<(Vec<u8>, Checksum)>,
+}
+
+impl Recorder {
+    /// The log of the open transaction, when it is being recorded.
+    pub fn log(&self) -> Option<&TransactionLog> {
+        self.log.as_ref()
+    }
+
+    pub fn take_log(&mut self) -> Option<TransactionLog> {
+        self.log.take()
+    }
+
+    pub fn restore(&mut self, log: TransactionLog) {
+        self.log = Some(log);
+    }
+
+    /// A recorded transaction is open and still replayable.
+    pub fn recording(&self) -> bool {
+        self.log
+            .as_ref()
+            .is_some_and(|l| l.not_replayable().is_none())
+    }
+
+    /// The transaction ran a command that is not recorded.
+    pub fn unsupported(&mut self, what: &'static str) {
+        if let Some(log) = self.log.as_mut() {
+            log.unsupported(what);
+        }
+    }
+
+    /// Learns from a finished statement; what happened to the log.
+    pub fn finished(&mut self, f: &Finished<'_>) -> Recorded {
+        if !f.in_transaction {
+            self.log = None;
+            // Only the very next transaction takes these characteristics.
+            self.characteristics = match (f.checksum, f.kind) {
+                (Some(checksum), StatementKind::SetTransaction)
+                    if f.enabled && f.ok && !f.session_scope && !f.was_in_transaction =>
+                {
+                    Some((f.payload.to_vec(), checksum))
+                }
+                _ => None,
+            };
+            return Recorded::Ignored;
+        }
+        let anew = !f.was_in_transaction || starts_anew(f.kind);
+        if anew {
+            let characteristics = self
+                .characteristics
+                .take()
+                .filter(|_| !f.was_in_transaction);
+            self.log = None;
+            if !f.enabled || !f.on_primary {
+                return Recorded::Ignored;
+            }
+            let mut log = TransactionLog::new(f.backend.clone(), f.max_size);
+            if let Some(c) = characteristics {
+                log.record(&c.0, c.1);
+            }
+            let recorded = Self::record_into(&mut log, f);
+            self.log = Some(log);
+            return recorded;
+        }
+        match self.log.as_mut() {
+            Some(log) => Self::record_into(log, f),
+            None => Recorded::Ignored,
+        }
+    }
+
+    fn record_into(log: &mut TransactionLog, f: &Finished<'_>) -> Recorded {
+        if log.not_replayable().is_some() {
+            return Recorded::Ignored;
+        }
+        let why = if f.local_infile {
+            Some("LOAD DATA LOCAL INFILE")
+        } else {
+            unrecordable(f.kind)
+        };
+        match (why, f.checksum) {
+            (Some(what), _) => log.unsupported(what),
+            (None, Some(checksum)) => return log.record(f.payload, checksum),
+            (None, None) => log.unsupported("a statement whose result was not checksummed"),
+        }
+        Recorded::Ignored
+    }
+}
+
+/// Why a replay failed (or was not tried): each is a label of
+/// `rwproxy_transaction_replays_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// Statement `at` (0-based) of the log gave a different result on the new primary.
+    Mismatch { at: usize },
+    /// The statement lost in flight may have committed: its outcome is unknown.
+    CommitInFlight,
+    /// The log outgrew `transaction_replay_max_size`.
+    TooLarge,
+    /// The transaction ran something rwproxy does not record.
+    Unsupported(&'static str),
+    /// No primary appeared within `write_wait_timeout`.
+    NoPrimary,
+    /// Replaying failed on the new primary (it went away too, or refused a statement).
+    Error,
+}
+
+/// What to do when the transaction's server was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Replay,
+    GiveUp(Failed),
+}
+
+/// The decision table: `in_flight_commits` says whether the statement that was running (or
+/// about to run) when the server was lost may commit ([`may_commit`], or several statements in
+/// one text), `sent` whether it was written to the server.
+pub fn decide(log: &TransactionLog, in_flight_commits: bool, sent: bool) -> Verdict {
+    if sent && in_flight_commits {
+        return Verdict::GiveUp(Failed::CommitInFlight);
+    }
+    match log.not_replayable() {
+        Some(NotReplayable::TooLarge) => Verdict::GiveUp(Failed::TooLarge),
+        Some(NotReplayable::Unsupported(what)) => Verdict::GiveUp(Failed::Unsupported(what)),
+        None => Verdict::Replay,
+    }
+}
+
+/// `ER_LOCK_DEADLOCK`: "try restarting transaction"; clients and frameworks retry on it.
+pub const ROLLED_BACK: (u16, &[u8; 5]) = (1213, b"40001");
+
+/// The error the client gets when its transaction could not be carried over: `(code, sqlstate,
+/// message)`. Every case but a possible commit says the transaction was rolled back (nothing of
+/// it is committed anywhere), which is the deadlock class applications retry. A statement that
+/// may have committed gets "lost connection" (2013): its outcome is unknown, and retrying it
+/// could apply it twice.
+pub fn client_error(failed: Failed, lost: &str) -> (u16, [u8; 5], String) {
+    let why = match failed {
+        Failed::Mismatch { at } => format!(
+            "statement {} of the transaction gave a different result on the new primary",
+            at + 1
+        ),
+        Failed::TooLarge => {
+            "the transaction was larger than routing.transaction_replay_max_size".to_string()
+        }
+        Failed::Unsupported(what) => format!("the transaction used {what}, which is not recorded"),
+        Failed::NoPrimary => {
+            "no primary became available within monitor.write_wait_timeout".to_string()
+        }
+        Failed::Error => "running it again on the new primary failed".to_string(),
+        Failed::CommitInFlight => {
+            let (code, state) = rwproxy_protocol::reply::codes::SERVER_LOST;
+            return (
+                code,
+                *state,
+                format!(
+                    "Lost connection to the server during a statement that commits the transaction ({lost}); its outcome is unknown and rwproxy did not replay it"
+                ),
+            );
+        }
+    };
+    (
+        ROLLED_BACK.0,
+        *ROLLED_BACK.1,
+        format!(
+            "Deadlock found when trying to get lock; try restarting transaction (rwproxy: the transaction's server was lost ({lost}) and its replay failed: {why}; the transaction was rolled back)"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn sum(packets: &[(PacketKind, &[u8])]) -> Checksum {
+        let mut c = ResultChecksum::default();
+        for (kind, p) in packets {
+            c.whole_packet(*kind, p);
+        }
+        c.finish()
+    }
+
+    fn ok(affected: u8, insert_id: u8, status: u8, warnings: u8) -> Vec<u8> {
+        vec![0, affected, insert_id, status, 0, warnings, 0]
+    }
+
+    #[test]
+    fn checksum_covers_rows_and_ok_counts_but_not_status_or_warnings() {
+        let rows = [
+            (PacketKind::ColumnCount, &b"\x01"[..]),
+            (PacketKind::Column, b"\x03def\x00\x01t\x01t\x01v\x01v"),
+            (PacketKind::Terminator, b"\xfe\x00\x00\x02\x00"),
+            (PacketKind::Row, b"\x0210"),
+            (PacketKind::Terminator, b"\xfe\x00\x00\x02\x00"),
+        ];
+        let other_row = [
+            rows[0],
+            rows[1],
+            rows[2],
+            (PacketKind::Row, &b"\x0211"[..]),
+            rows[4],
+        ];
+        assert_eq!(sum(&rows), sum(&rows));
+        assert_ne!(sum(&rows), sum(&other_row));
+        // EOF or not after the columns, other status flags: the same for the application.
+        let without_eof = [rows[0], rows[1], rows[3], rows[4]];
+        assert_eq!(sum(&rows), sum(&without_eof));
+        let a = ok(1, 7, 2, 0);
+        let b = ok(1, 7, 3, 1);
+        let c = ok(2, 7, 2, 0);
+        let d = ok(1, 8, 2, 0);
+        assert_eq!(sum(&[(PacketKind::Ok, &a)]), sum(&[(PacketKind::Ok, &b)]));
+        assert_ne!(sum(&[(PacketKind::Ok, &a)]), sum(&[(PacketKind::Ok, &c)]));
+        assert_ne!(sum(&[(PacketKind::Ok, &a)]), sum(&[(PacketKind::Ok, &d)]));
+        // An error is not an OK, and error codes differ.
+        let dup = b"\xff\x26\x04#23000Duplicate entry";
+        let other = b"\xff\x15\x04#42000Syntax";
+        assert_ne!(sum(&[(PacketKind::Err, dup)]), sum(&[(PacketKind::Ok, &a)]));
+        assert_ne!(
+            sum(&[(PacketKind::Err, dup)]),
+            sum(&[(PacketKind::Err, other)])
+        );
+        // Where one row ends and the next begins is part of the checksum.
+        let split1 = [(PacketKind::Row, &b"ab"[..]), (PacketKind::Row, b"c")];
+        let split2 = [(PacketKind::Row, &b"a"[..]), (PacketKind::Row, b"bc")];
+        assert_ne!(sum(&split1), sum(&split2));
+    }
+
+    #[test]
+    fn checksum_is_the_same_whatever_the_buffer_splits() {
+        // A row of 16 MiB + 10 bytes arrives as two physical chunks, in pieces.
+        let row: Vec<u8> = (0..MAX_CHUNK + 10).map(|i| (i % 251) as u8).collect();
+        let whole = sum(&[(PacketKind::Row, &row)]);
+        let mut c = ResultChecksum::default();
+        c.packet(PacketKind::Row, MAX_CHUNK, &row[..100]);
+        c.more(&row[100..70_000]);
+        c.more(&row[70_000..MAX_CHUNK]);
+        c.continuation(10, &row[MAX_CHUNK..MAX_CHUNK + 4]);
+        c.more(&row[MAX_CHUNK + 4..]);
+        assert_eq!(c.finish(), whole);
+        // Exactly 16 MiB is followed by an empty chunk.
+        let exact = vec![7u8; MAX_CHUNK];
+        let mut c = ResultChecksum::default();
+        c.packet(PacketKind::Row, MAX_CHUNK, &exact);
+        c.continuation(0, &[]);
+        assert_eq!(c.finish(), sum(&[(PacketKind::Row, &exact)]));
+    }
+
+    fn log(max: usize) -> TransactionLog {
+        TransactionLog::new("db1".into(), max)
+    }
+
+    fn checksum(n: u8) -> Checksum {
+        Checksum([n; 16])
+    }
+
+    #[test]
+    fn log_keeps_statements_in_order_within_its_bound() {
+        let mut l = log(3 * (10 + ENTRY_OVERHEAD));
+        for i in 0..3u8 {
+            let stmt = Bytes::from(vec![b'a' + i; 10]);
+            assert_eq!(l.record(&stmt, checksum(i)), Recorded::Kept);
+        }
+        assert_eq!(l.len(), 3);
+        let entries: Vec<_> = l.entries().collect();
+        assert_eq!(entries[1].checksum, checksum(1));
+        assert_eq!(entries[1].payload, &[b'b'; 10][..]);
+        assert_eq!(l.not_replayable(), None);
+        // One byte more is past the bound: the log is dropped, the transaction not replayable.
+        assert_eq!(l.record(b"x", checksum(9)), Recorded::Overflowed);
+        assert!(l.is_empty());
+        assert_eq!(l.not_replayable(), Some(NotReplayable::TooLarge));
+        assert_eq!(l.record(b"y", checksum(9)), Recorded::Ignored);
+    }
+
+    #[test]
+    fn decision_table() {
+        let fresh = log(1 << 20);
+        // Nothing of the transaction committed, or the statement never reached the server.
+        assert_eq!(
+            decide(&fresh, may_commit(StatementKind::Write), true),
+            Verdict::Replay
+        );
+        assert_eq!(
+            decide(&fresh, may_commit(StatementKind::Read), true),
+            Verdict::Replay
+        );
+        assert_eq!(
+            decide(&fresh, may_commit(StatementKind::Commit), false),
+            Verdict::Replay
+        );
+        // A COMMIT (or an implicit one) in flight: outcome unknown, never replayed.
+        for kind in [
+            StatementKind::Commit,
+            StatementKind::Ddl,
+            StatementKind::Begin { read_only: false },
+            StatementKind::SetAutocommit(true),
+        ] {
+            assert_eq!(
+                decide(&fresh, may_commit(kind), true),
+                Verdict::GiveUp(Failed::CommitInFlight),
+                "{kind:?}"
+            );
+        }
+        assert_eq!(
+            decide(&fresh, may_commit(StatementKind::Rollback), true),
+            Verdict::Replay
+        );
+        let mut big = log(64);
+        big.record(&[0u8; 64], checksum(0));
+        assert_eq!(decide(&big, false, true), Verdict::GiveUp(Failed::TooLarge));
+        // A COMMIT in flight wins over the size: its outcome is what the client must know.
+        assert_eq!(
+            decide(&big, true, true),
+            Verdict::GiveUp(Failed::CommitInFlight)
+        );
+        let mut odd = log(1 << 20);
+        odd.unsupported("a prepared statement");
+        assert_eq!(
+            decide(&odd, false, false),
+            Verdict::GiveUp(Failed::Unsupported("a prepared statement"))
+        );
+    }
+
+    #[test]
+    fn client_errors_say_rolled_back_unless_a_commit_may_have_happened() {
+        for failed in [
+            Failed::Mismatch { at: 1 },
+            Failed::TooLarge,
+            Failed::NoPrimary,
+            Failed::Error,
+            Failed::Unsupported("x"),
+        ] {
+            let (code, state, message) = client_error(failed, "db1 is gone");
+            assert_eq!((code, &state), (1213, b"40001"), "{failed:?}");
+            assert!(message.contains("rwproxy"), "{message}");
+            assert!(message.contains("rolled back"), "{message}");
+            assert!(message.contains("db1 is gone"), "{message}");
+        }
+        assert!(client_error(Failed::Mismatch { at: 1 }, "x")
+            .2
+            .contains("statement 2"));
+        assert!(client_error(Failed::TooLarge, "x")
+            .2
+            .contains("transaction_replay_max_size"));
+        let (code, _, message) = client_error(Failed::CommitInFlight, "db1 is gone");
+        assert_eq!(code, 2013);
+        assert!(message.contains("outcome is unknown"), "{message}");
+    }
+
+    struct Run {
+        payload: Bytes,
+        kind: StatementKind,
+        was: bool,
+        now: bool,
+    }
+
+    fn run(
+        r: &mut Recorder,
+        sql: &'static str,
+        kind: StatementKind,
+        was: bool,
+        now: bool,
+    ) -> Recorded {
+        run_on(
+            r,
+            Run {
+                payload: Bytes::from_static(sql.as_bytes()),
+                kind,
+                was,
+                now,
+            },
+            true,
+            true,
+        )
+    }
+
+    fn run_on(r: &mut Recorder, run: Run, enabled: bool, on_primary: bool) -> Recorded {
+        let backend: std::sync::Arc<str> = "db1".into();
+        let checksum = ResultChecksum::default();
+        r.finished(&Finished {
+            enabled,
+            max_size: 1 << 20,
+            payload: &run.payload,
+            kind: run.kind,
+            session_scope: false,
+            checksum: Some(checksum.finish()),
+            ok: true,
+            local_infile: false,
+            was_in_transaction: run.was,
+            in_transaction: run.now,
+            backend: &backend,
+            on_primary,
+        })
+    }
+
+    fn recorded(r: &Recorder) -> Vec<&[u8]> {
+        r.log()
+            .map(|l| l.entries().map(|e| e.payload).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn recorder_follows_transactions() {
+        use StatementKind as K;
+        let mut r = Recorder::default();
+        run(&mut r, "SELECT 1", K::Read, false, false);
+        assert!(r.log().is_none());
+        run(&mut r, "BEGIN", K::Begin { read_only: false }, false, true);
+        run(&mut r, "INSERT", K::Write, true, true);
+        run(&mut r, "SELECT", K::Read, true, true);
+        assert_eq!(recorded(&r), vec![&b"BEGIN"[..], b"INSERT", b"SELECT"]);
+        assert!(r.recording());
+        // BEGIN inside a transaction commits it and opens another one.
+        run(
+            &mut r,
+            "START TRANSACTION",
+            K::Begin { read_only: false },
+            true,
+            true,
+        );
+        assert_eq!(recorded(&r), vec![&b"START TRANSACTION"[..]]);
+        run(&mut r, "COMMIT", K::Commit, true, false);
+        assert!(r.log().is_none());
+        // autocommit = 0: the first statement opens the transaction.
+        run(&mut r, "UPDATE", K::Write, false, true);
+        assert_eq!(recorded(&r), vec![&b"UPDATE"[..]]);
+        run(&mut r, "ROLLBACK", K::Rollback, true, false);
+        // SET TRANSACTION for the next transaction is replayed with it.
+        run(
+            &mut r,
+            "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            K::SetTransaction,
+            false,
+            false,
+        );
+        run(&mut r, "BEGIN", K::Begin { read_only: false }, false, true);
+        assert_eq!(
+            recorded(&r),
+            vec![
+                &b"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"[..],
+                b"BEGIN"
+            ]
+        );
+        run(&mut r, "COMMIT", K::Commit, true, false);
+        // ... and only the next one.
+        run(
+            &mut r,
+            "SET TRANSACTION READ WRITE",
+            K::SetTransaction,
+            false,
+            false,
+        );
+        run(&mut r, "SELECT 1", K::Read, false, false);
+        run(&mut r, "BEGIN", K::Begin { read_only: false }, false, true);
+        assert_eq!(recorded(&r), vec![&b"BEGIN"[..]]);
+        // A session command inside: not replayable from then on.
+        run(&mut r, "SET @a = 1", K::SetSession, true, true);
+        assert!(!r.recording());
+        assert_eq!(
+            r.log().and_then(|l| l.not_replayable()),
+            Some(NotReplayable::Unsupported("a session command (SET, USE)"))
+        );
+        run(&mut r, "INSERT", K::Write, true, true);
+        assert!(!r.recording());
+        run(&mut r, "COMMIT", K::Commit, true, false);
+        assert!(r.log().is_none());
+    }
+
+    #[test]
+    fn recorder_records_only_what_it_may() {
+        use StatementKind as K;
+        let begin = || Run {
+            payload: Bytes::from_static(b"BEGIN"),
+            kind: K::Begin { read_only: false },
+            was: false,
+            now: true,
+        };
+        let mut r = Recorder::default();
+        // Replay off, or a transaction on a replica: nothing recorded.
+        run_on(&mut r, begin(), false, true);
+        assert!(r.log().is_none());
+        run_on(&mut r, begin(), true, false);
+        assert!(r.log().is_none());
+        // Switched on in the middle of a transaction: its beginning is unknown.
+        run(&mut r, "INSERT", K::Write, true, true);
+        assert!(r.log().is_none());
+        // A command that is not a text statement (a prepared statement executed).
+        run(&mut r, "BEGIN", K::Begin { read_only: false }, false, true);
+        r.unsupported("COM_STMT_EXECUTE");
+        assert!(!r.recording());
+        assert!(r.log().is_some());
+    }
+
+    #[test]
+    fn checksums_are_computed_only_when_replay_may_need_them() {
+        use StatementKind as K;
+        let begin = K::Begin { read_only: false };
+        assert!(!wants_checksum(false, true, true, true, K::Read));
+        // Outside a transaction: a statement that may open one.
+        assert!(!wants_checksum(true, false, false, false, K::Read));
+        assert!(wants_checksum(true, false, false, false, begin));
+        assert!(wants_checksum(true, false, false, true, K::Read));
+        assert!(wants_checksum(true, false, false, false, K::SetTransaction));
+        // Inside: while recording, or a statement that starts a new transaction.
+        assert!(wants_checksum(true, true, true, false, K::Read));
+        assert!(!wants_checksum(true, false, true, false, K::Read));
+        assert!(wants_checksum(true, false, true, false, begin));
+    }
+}
