@@ -6,7 +6,7 @@
 //! The tests run one at a time (each holds [`support::serial`]) so that the timing bounds
 //! are not at the mercy of the other tests' load. Each cluster uses its own ports in
 //! 3470–3502, 3515–3523, 3530–3532 and 3536–3538 (the TLS-only cluster of `tls_only`:
-//! 3506–3508; 3526–3528 belong to the shared TLS-only cluster). The detection benchmark is
+//! 3506–3508; 3526–3528 belong to the shared TLS-only cluster; sysbench runs: 3620–3628). The detection benchmark is
 //! `#[ignore]`d; `integration/bench/detect.sh` runs it.
 
 mod support;
@@ -20,4 +20,5 @@ mod replica_death;
 mod replication;
 mod restart;
 mod switchover;
+mod sysbench;
 mod tls_only;
