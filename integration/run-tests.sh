@@ -60,6 +60,8 @@ command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip python3-ve
 command -v promtool >/dev/null 2>&1 || apt_install prometheus
 # HAProxy sends PROXY protocol headers in front of rwproxy in the endpoint tests.
 command -v haproxy >/dev/null 2>&1 || apt_install haproxy
+# sysbench: the failover tests run oltp_read_write through rwproxy during a change of primary.
+command -v sysbench >/dev/null 2>&1 || apt_install sysbench
 
 # Python test dependencies: the current python3 if it has them or pip can add them,
 # otherwise a virtualenv in the scratch directory (for distros that forbid system pip).

@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# What a change of primary costs the application: sysbench oltp_read_write (16 threads) through
-# rwproxy and through HAProxy (TCP mode, the primary with the replicas as backup servers, TCP
-# health checks every 500 ms, as commonly deployed), while
-#   switchover: the primary role moves to node1 (rwproxy: `rwproxy switchover`; HAProxy: the
-#               same move done by `cluster.sh promote 1`, the way an operator does it), and
-#   failover:   the primary is killed (kill -9) and node1 promoted one second later.
-#   baseline:   nothing happens (errors the workload has anyway, e.g. deadlocks between threads).
-# Every run uses a fresh cluster; the event happens 8 s into a 20 s run. Reported per scenario,
-# from sysbench's per-second reports: errors the clients saw (errors and reconnects), the
-# longest stall (the longest run of seconds in which no transaction completed) and the mean
-# throughput. (sysbench's own summary is not used: with errors ignored, a transaction that keeps
-# failing never ends, and the run is stopped from outside.) Writes its table into docs/benchmarks.md between
-# <!-- bench:failover:start --> and <!-- bench:failover:end -->.
+# What a change of primary costs the application: sysbench oltp_read_write (16 threads, text
+# protocol, keys drawn uniformly) through rwproxy and through HAProxy, one scenario per run, each
+# on a fresh cluster, the event 8 s into a 20 s run:
+#   baseline:   nothing happens (errors the workload has anyway);
+#   switchover: rwproxy only: `rwproxy switchover --to db2` (held writes, zero-error goal);
+#   external:   `cluster.sh promote 1` with the old primary alive (it is set read-only first),
+#               as an operator or an orchestrator switches over;
+#   kill:       kill -9 of the primary, `cluster.sh promote 1` one second later.
+# HAProxy (TCP mode) follows the writable server: every node is a server with an external
+# health check (`option external-check`, integration/bench/haproxy-writable.sh) that passes
+# only where `@@read_only = 0`, checked every 500 ms (fall 2, rise 1), and a server marked down
+# has its sessions shut (`on-marked-down shutdown-sessions`) so that clients reconnect to the
+# new primary instead of writing into a read-only server.
+# Reported per scenario: errors the clients saw (sysbench's errors and reconnects), the longest
+# statement stall: sysbench's maximum transaction latency (its summary) and the longest run of
+# seconds without a completed transaction (its per-second reports), and the mean throughput.
+# Writes its table into docs/benchmarks.md between <!-- bench:failover:start --> and
+# <!-- bench:failover:end -->.
 #
-#   integration/bench/failover.sh [--time SECONDS] [--at SECONDS]
+#   integration/bench/failover.sh [--time SECONDS] [--at SECONDS] [--transaction-replay]
 #
-# Ports: cluster "bench-fo" 3590-3592, HAProxy 6311, rwproxy 6312 (admin 9312).
+# --transaction-replay: rwproxy runs with `routing.transaction_replay: true` (issue #16 item 3;
+# a build without that key refuses the configuration).
+# Ports: cluster "bench-fo" 3626-3628, HAProxy 6311, rwproxy 6312 (admin 9312). The rwproxy
+# binary is $CARGO_TARGET_DIR/release/rwproxy (default target/), built here.
 # A report, not a test: it exits non-zero only if the harness itself fails.
 set -euo pipefail
 
@@ -23,17 +31,19 @@ REPO_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 SCRATCH=${RWPROXY_SCRATCH:-$REPO_ROOT/.scratch}
 RUN_TIME=20
 EVENT_AT=8
+REPLAY=0
 while (($#)); do
     case $1 in
     --time) RUN_TIME=${2:?}; shift 2 ;;
     --at) EVENT_AT=${2:?}; shift 2 ;;
-    -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --transaction-replay) REPLAY=1; shift ;;
+    -h | --help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "failover.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 ((EVENT_AT < RUN_TIME)) || { echo "failover.sh: --at must be less than --time" >&2; exit 2; }
 
-readonly NAME=bench-fo BASE=3590 HAPROXY_PORT=6311 RWPROXY_PORT=6312 ADMIN_PORT=9312
+readonly NAME=bench-fo BASE=3626 HAPROXY_PORT=6311 RWPROXY_PORT=6312 ADMIN_PORT=9312
 readonly TOKEN=bench-failover-token THREADS=16
 export RWPROXY_SCRATCH=$SCRATCH DEBIAN_FRONTEND=noninteractive
 cd "$REPO_ROOT"
@@ -49,7 +59,7 @@ for tool in sysbench haproxy; do
 done
 say "building rwproxy (release)"
 cargo build --release -q -p rwproxy
-BIN=$REPO_ROOT/target/release/rwproxy
+BIN=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/rwproxy
 
 cluster() { bash integration/cluster.sh "$@" --name "$NAME"; }
 q() { mariadb -h127.0.0.1 -P"$1" -uadmin -padmin_pass -N -B -e "$2"; }
@@ -89,6 +99,7 @@ switchover: { user: admin, password: admin_pass, replication_user: repl, replica
 admin: { listen: "127.0.0.1:$ADMIN_PORT", token: "$TOKEN" }
 log: { format: text, level: warn }
 EOF
+    if ((REPLAY)); then echo "routing: { transaction_replay: true }" >>"$SCRATCH/bench-fo-rwproxy.yaml"; fi
     "$BIN" --config "$SCRATCH/bench-fo-rwproxy.yaml" >"$SCRATCH/bench-fo-rwproxy.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 100); do
@@ -102,6 +113,8 @@ start_haproxy() {
     cat >"$SCRATCH/bench-fo-haproxy.cfg" <<EOF
 global
   maxconn 512
+  external-check
+  insecure-fork-wanted
 defaults
   mode tcp
   timeout connect 2s
@@ -109,14 +122,17 @@ defaults
   timeout server 60s
 listen mysql
   bind 127.0.0.1:$HAPROXY_PORT
-  default-server inter 500ms fall 2 rise 2
+  option external-check
+  external-check path "/usr/bin:/bin"
+  external-check command $REPO_ROOT/integration/bench/haproxy-writable.sh
+  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
   server node0 127.0.0.1:$BASE check
-  server node1 127.0.0.1:$((BASE + 1)) check backup
-  server node2 127.0.0.1:$((BASE + 2)) check backup
+  server node1 127.0.0.1:$((BASE + 1)) check
+  server node2 127.0.0.1:$((BASE + 2)) check
 EOF
     haproxy -db -f "$SCRATCH/bench-fo-haproxy.cfg" >"$SCRATCH/bench-fo-haproxy.log" 2>&1 &
     PIDS+=($!)
-    sleep 1
+    sleep 2
 }
 
 # run PROXY EVENT: one sysbench run through PROXY (rwproxy|haproxy) with EVENT at EVENT_AT s.
@@ -128,7 +144,7 @@ run() {
     out=$SCRATCH/bench-fo-$proxy-$event.txt
     timeout -s KILL $((RUN_TIME + 3)) sysbench oltp_read_write --mysql-host=127.0.0.1 \
         --mysql-port="$port" --mysql-user=app --mysql-password=app_pass --mysql-db=app \
-        --tables=4 --table-size=10000 --threads=$THREADS --time="$RUN_TIME" \
+        --tables=4 --table-size=10000 --rand-type=uniform --threads=$THREADS --time="$RUN_TIME" \
         --report-interval=1 --mysql-ignore-errors=all --db-ps-mode=disable run >"$out" 2>&1 &
     local sb=$!
     sleep "$EVENT_AT"
@@ -137,9 +153,9 @@ run() {
         RWPROXY_ADMIN_TOKEN=$TOKEN "$BIN" switchover --admin "127.0.0.1:$ADMIN_PORT" --to db2 \
             >"$SCRATCH/bench-fo-switchover-report.json" 2>&1 || say "switchover refused: $(cat "$SCRATCH/bench-fo-switchover-report.json")"
         ;;
-    haproxy-switchover) cluster promote 1 >/dev/null 2>&1 ;;
+    *-external) cluster promote 1 >/dev/null 2>&1 ;;
     *-baseline) ;;
-    *-failover)
+    *-kill)
         kill -9 "$(cat "$SCRATCH/cluster-$NAME/node0/mariadbd.pid")"
         sleep 1
         cluster promote 1 >/dev/null 2>&1
@@ -174,13 +190,17 @@ run() {
             printf "%d %d %d %.1f %d", errors + 0.5, reconnects + 0.5, stall, sum_tps / limit, silent
         }
     ' "$out") || { cat "$out" >&2; die "no per-second reports from sysbench ($proxy $event)"; }
-    printf '%s %s %s\n' "$proxy" "$event" "$summary"
+    # The longest transaction (ms) from the summary; "-" when sysbench was stopped from outside.
+    local max
+    max=$(awk '$1 == "max:" {print $2; exit}' "$out")
+    printf '%s %s %s %s\n' "$proxy" "$event" "$summary" "${max:--}"
 }
 
 RESULTS=$SCRATCH/bench-fo-results.txt
 : >"$RESULTS"
-for event in baseline switchover failover; do
+for event in baseline switchover external kill; do
     for proxy in rwproxy haproxy; do
+        [[ $proxy-$event == haproxy-switchover ]] && continue
         say "$event through $proxy"
         run "$proxy" "$event" | tee -a "$RESULTS" >&2
     done
@@ -188,40 +208,38 @@ done
 
 COMMIT=$(git rev-parse --short HEAD)
 MACHINE="$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM"
-python3 - "$RESULTS" "$COMMIT" "$MACHINE" "$RUN_TIME" "$EVENT_AT" "$THREADS" <<'PY'
+python3 - "$RESULTS" "$COMMIT" "$MACHINE" "$RUN_TIME" "$EVENT_AT" "$THREADS" "$REPLAY" <<'PY'
 import sys, datetime, pathlib, re
-results, commit, machine, run_time, at, threads = sys.argv[1:7]
+results, commit, machine, run_time, at, threads, replay = sys.argv[1:8]
 rows = [l.split() for l in open(results) if l.strip()]
 by = {(r[0], r[1]): r for r in rows}
+names = {"baseline": "baseline (no event)", "switchover": "rwproxy switchover",
+         "external": "external switchover (`cluster.sh promote 1`, old primary alive)",
+         "kill": "kill -9 of the primary, promotion 1 s later"}
 out = []
 out.append("<!-- bench:failover:start -->")
-out.append("## A change of primary under load: rwproxy and HAProxy")
+out.append("## Failover continuity: a change of primary under load, rwproxy and HAProxy")
 out.append("")
-out.append(f"Written by `integration/bench/failover.sh`. Run {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC on commit {commit}; machine: {machine}.")
-out.append(f"sysbench `oltp_read_write`, {threads} threads, {run_time} s per run, text protocol, `--mysql-ignore-errors=all`; the event "
-           f"{at} s into the run; a fresh cluster for every run. HAProxy: TCP mode, the primary with both replicas as `backup` servers, "
-           "TCP checks every 500 ms (`fall 2`). Switchover: rwproxy runs it itself (`rwproxy switchover`); for HAProxy the same "
-           "move is made by `cluster.sh promote 1`. Failover: `kill -9` of the primary, `cluster.sh promote 1` one second later.")
+out.append(f"Written by `integration/bench/failover.sh{' --transaction-replay' if replay == '1' else ''}`. "
+           f"Run {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC on commit {commit}; machine: {machine} "
+           "(servers, proxies and sysbench share it, as does other work).")
+out.append(f"sysbench `oltp_read_write`, {threads} threads, 4 tables × 10,000 rows, keys drawn uniformly, text protocol, "
+           f"`--mysql-ignore-errors=all`, {run_time} s per run, the event {at} s into the run, a fresh cluster for every run; "
+           f"rwproxy {'with' if replay == '1' else 'without'} `routing.transaction_replay`, monitor every 200 ms. "
+           "HAProxy: TCP mode, the three servers with an external check every 500 ms that passes only where "
+           "`@@read_only = 0` (`integration/bench/haproxy-writable.sh`; `fall 2 rise 1`), sessions shut when their "
+           "server is marked down.")
 out.append("")
-out.append("| scenario | proxy | errors clients saw | reconnects | longest stall (s without a completed transaction) | transactions/s (mean over the run) | seconds the clients hung to the end |")
+out.append("| scenario | proxy | errors clients saw | reconnects | longest transaction (ms) | longest stall (s without a completed transaction) | transactions/s (mean) |")
 out.append("|---|---|---|---|---|---|---|")
-for event in ("baseline", "switchover", "failover"):
+for event in ("baseline", "switchover", "external", "kill"):
     for proxy in ("rwproxy", "haproxy"):
         r = by.get((proxy, event))
         if r:
-            out.append(f"| {event} | {'rwproxy' if proxy == 'rwproxy' else 'HAProxy'} | {r[2]} | {r[3]} | {r[4]} | {float(r[5]):.1f} | {r[6]} |")
-out.append("")
-def errs(p, e):
-    r = by.get((p, e)); return int(r[2]) + int(r[3]) if r else None
-base = {p: errs(p, "baseline") or 0 for p in ("rwproxy", "haproxy")}
-for event in ("switchover", "failover"):
-    a, b = errs("rwproxy", event), errs("haproxy", event)
-    if a is not None and b is not None:
-        sa, sb = by[("rwproxy", event)][4], by[("haproxy", event)][4]
-        out.append(f"- {event}: clients saw {a} errors and reconnects through rwproxy ({base['rwproxy']} in the baseline run) "
-                   f"and stalled at most {sa} s; through HAProxy {b} ({base['haproxy']} in its baseline run), stalled at most {sb} s.")
+            hung = f" (+{r[6]} s hung at the end)" if r[6] != "0" else ""
+            out.append(f"| {names[event]} | {'rwproxy' if proxy == 'rwproxy' else 'HAProxy'} | {r[2]} | {r[3]} | {r[7]} | {r[4]}{hung} | {float(r[5]):.1f} |")
 codes = {}
-for event in ("baseline", "switchover", "failover"):
+for event in ("baseline", "switchover", "external", "kill"):
     f = pathlib.Path(results).parent / f"bench-fo-codes-{event}.txt"
     if f.exists() and f.read_text().strip():
         codes[event] = ", ".join(l.strip() for l in f.read_text().splitlines() if l.strip())
@@ -229,13 +247,14 @@ if codes:
     out.append("")
     out.append("Error packets rwproxy sent, by code (`rwproxy_errors_total`): " + "; ".join(f"{e}: {c}" for e, c in codes.items()) + ".")
 out.append("")
-out.append("Reproduce: `integration/bench/failover.sh [--time SECONDS] [--at SECONDS]`.")
+out.append("Reproduce: `integration/bench/failover.sh [--time SECONDS] [--at SECONDS] [--transaction-replay]` "
+           "(about 6 minutes; builds rwproxy in release mode).")
 out.append("<!-- bench:failover:end -->")
 doc = pathlib.Path("docs/benchmarks.md")
 text = doc.read_text()
 block = "\n".join(out)
 if "<!-- bench:failover:start -->" in text:
-    text = re.sub(r"<!-- bench:failover:start -->.*?<!-- bench:failover:end -->", block, text, flags=re.S)
+    text = re.sub(r"<!-- bench:failover:start -->.*?<!-- bench:failover:end -->", lambda m: block, text, flags=re.S)
 else:
     text = text.rstrip("\n") + "\n\n" + block + "\n"
 doc.write_text(text)

@@ -5,9 +5,9 @@
 //!
 //! The tests run one at a time (each holds [`support::serial`]) so that the timing bounds
 //! are not at the mercy of the other tests' load. Each cluster uses its own ports in
-//! 3470–3502, 3515–3523, 3530–3532, 3536–3538 and 3600–3611 (transaction replay; the
-//! TLS-only cluster of `tls_only`: 3506–3508; 3526–3528 belong to the shared TLS-only
-//! cluster). The detection benchmark is
+//! 3470–3502, 3515–3523, 3530–3532, 3536–3538, 3600–3611 (transaction replay) and 3620–3628
+//! (sysbench runs); the TLS-only cluster of `tls_only`: 3506–3508; 3526–3528 belong to the
+//! shared TLS-only cluster. The detection benchmark is
 //! `#[ignore]`d; `integration/bench/detect.sh` runs it.
 
 mod support;
@@ -22,4 +22,5 @@ mod replica_death;
 mod replication;
 mod restart;
 mod switchover;
+mod sysbench;
 mod tls_only;

@@ -66,10 +66,16 @@ pub fn fast_yaml(cluster: &ClusterInfo, monitor_extra: &str) -> String {
 
 /// Start rwproxy with `yaml` and wait until every backend is up with `db1` the primary.
 pub async fn start_proxy(yaml: &str) -> ProxyProcess {
-    let proxy = match ProxyProcess::start(proxy_bin(), yaml) {
+    start_proxy_with_token(yaml, None).await
+}
+
+/// [`start_proxy`] for a configuration whose admin endpoint wants `token`.
+pub async fn start_proxy_with_token(yaml: &str, token: Option<&str>) -> ProxyProcess {
+    let mut proxy = match ProxyProcess::start(proxy_bin(), yaml) {
         Ok(proxy) => proxy,
         Err(e) => panic!("{e}"),
     };
+    proxy.admin_token = token.map(str::to_string);
     let settled = wait_backends(&proxy, "every backend up, db1 primary", secs(10), |b| {
         primary_name(b).as_deref() == Some("db1")
             && ["db1", "db2", "db3"]
@@ -89,6 +95,45 @@ pub fn secs(s: u64) -> Duration {
 
 pub fn ms(m: u64) -> Duration {
     Duration::from_millis(m)
+}
+
+/// [`fast_yaml`] with `write_wait_timeout: 5s`, the admin endpoint guarded by `token`, and a
+/// `switchover:` section using the cluster's `admin` and `repl` accounts.
+pub fn switchover_yaml(cluster: &ClusterInfo, token: &str) -> String {
+    let extra = "  write_wait_timeout: 5s\n";
+    fast_yaml(cluster, extra)
+        .replace(
+            "  listen: {admin}\n",
+            &format!("  listen: {{admin}}\n  token: \"{token}\"\n"),
+        )
+        + "switchover: { user: admin, password: admin_pass, replication_user: repl, replication_password: repl_pass, max_lag: 2s, drain_timeout: 2s, catch_up_timeout: 2s }\n"
+}
+
+/// One POST on the admin endpoint (with `token` as bearer, if any): status and body.
+pub async fn admin_post(proxy: &ProxyProcess, path: &str, token: Option<&str>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(proxy.admin_addr())
+        .await
+        .unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    s.write_all(
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
 }
 
 /// One GET on the admin endpoint: status and body.

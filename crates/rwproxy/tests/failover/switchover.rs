@@ -16,39 +16,11 @@ const BASE_PORT: u16 = 3518;
 const TOKEN: &str = "switch-token-4b1d";
 
 fn yaml(cluster: &ThrowawayCluster) -> String {
-    let extra = "  write_wait_timeout: 5s\n";
-    fast_yaml(cluster, extra)
-        .replace(
-            "  listen: {admin}\n",
-            &format!("  listen: {{admin}}\n  token: \"{TOKEN}\"\n"),
-        )
-        + "switchover: { user: admin, password: admin_pass, replication_user: repl, replication_password: repl_pass, max_lag: 2s, drain_timeout: 2s, catch_up_timeout: 2s }\n"
+    switchover_yaml(cluster, TOKEN)
 }
 
 async fn post(proxy: &ProxyProcess, path: &str, token: Option<&str>) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(proxy.admin_addr())
-        .await
-        .unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    s.write_all(
-        format!("POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n")
-            .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).await.unwrap();
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
+    admin_post(proxy, path, token).await
 }
 
 struct Load {

@@ -15,6 +15,11 @@
 //!    it as the primary and release the held writes.
 //! 6. Repoint every other running backend, the old primary included, at the target with GTIDs.
 //!
+//! Those are the MariaDB statements; on MySQL 8.0.23 and later (told apart by `@@version` at
+//! step 1) the same steps use `super_read_only`, `gtid_executed`,
+//! `WAIT_FOR_EXECUTED_GTID_SET`, `STOP REPLICA`/`RESET REPLICA ALL` and `CHANGE REPLICATION
+//! SOURCE TO … SOURCE_AUTO_POSITION=1` ([`statements`]).
+//!
 //! Until step 5 a failure changes nothing (the old primary gets `read_only = OFF` back, the
 //! hold is released) and the request is refused with the reason. Step 6 failures are reported
 //! but do not undo the switch (the primary has moved; the monitor shows replicas not
@@ -31,6 +36,10 @@ use crate::address::HostPort;
 use crate::settings::MonitorTls;
 use crate::shared::Shared;
 use crate::status::BackendStatus;
+
+pub mod statements;
+
+use statements::{Dialect, Source};
 
 /// What to switch to, and the limits.
 #[derive(Debug, Clone)]
@@ -93,6 +102,8 @@ pub enum SwitchoverError {
         /// The oldest few: connection id, user, command, statement.
         which: String,
     },
+    #[error("backend '{backend}': {why}; nothing was changed")]
+    Unsupported { backend: String, why: String },
     #[error("{step} on '{backend}' failed: {error}; nothing was changed")]
     Step {
         step: &'static str,
@@ -147,19 +158,18 @@ fn sql_err(step: &'static str, backend: &str) -> impl Fn(mysql_async::Error) -> 
     }
 }
 
-/// A string literal for SQL (single quotes, backslashes and quotes escaped).
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        match c {
-            '\'' => out.push_str("\\'"),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
+/// The statements' family of the server behind `conn` (from its `@@version`).
+async fn dialect_of(conn: &mut Conn, backend: &str) -> Result<Dialect, SwitchoverError> {
+    let version: Option<String> = conn
+        .query_first("SELECT @@version")
+        .await
+        .map_err(sql_err("reading @@version", backend))?;
+    Dialect::from_version(version.as_deref().unwrap_or("")).map_err(|why| {
+        SwitchoverError::Unsupported {
+            backend: backend.to_string(),
+            why,
         }
-    }
-    out.push('\'');
-    out
+    })
 }
 
 /// Runs a switchover (see the module documentation).
@@ -242,6 +252,18 @@ async fn run_locked(
     }
     let mut old = connect(&primary, req).await?;
     let mut new = connect(&target, req).await?;
+    let dialect = dialect_of(&mut old, &primary.name).await?;
+    let target_dialect = dialect_of(&mut new, &target.name).await?;
+    if target_dialect != dialect {
+        return Err(SwitchoverError::TargetNotUsable {
+            name: target.name.clone(),
+            why: format!(
+                "it runs {} and the primary {}",
+                target_dialect.as_str(),
+                dialect.as_str()
+            ),
+        });
+    }
     mark("check", &mut since);
 
     // 2. Hold new writes.
@@ -299,27 +321,23 @@ async fn run_locked(
     mark("drain", &mut since);
 
     // 4. Freeze the old primary; the target catches up.
-    old.query_drop("SET GLOBAL read_only = ON")
+    old.query_drop(dialect.freeze())
         .await
-        .map_err(sql_err("SET GLOBAL read_only = ON", &primary.name))?;
+        .map_err(sql_err(dialect.freeze(), &primary.name))?;
     let undo = |e: SwitchoverError| async {
         // Nothing moved: the old primary takes writes again.
         if let Ok(mut c) = connect(&primary, req).await {
-            let _ = c.query_drop("SET GLOBAL read_only = OFF").await;
+            let _ = c.query_drop(dialect.unfreeze()).await;
         }
         e
     };
-    let position: Option<String> = match old.query_first("SELECT @@gtid_binlog_pos").await {
+    let position: Option<String> = match old.query_first(dialect.position()).await {
         Ok(p) => p,
-        Err(e) => return Err(undo(sql_err("reading gtid_binlog_pos", &primary.name)(e)).await),
+        Err(e) => return Err(undo(sql_err("reading the GTID position", &primary.name)(e)).await),
     };
     let position = position.unwrap_or_default();
     let waited: Result<Option<i64>, _> = new
-        .query_first(format!(
-            "SELECT MASTER_GTID_WAIT({}, {})",
-            quote(&position),
-            req.catch_up_timeout.as_secs_f64()
-        ))
+        .query_first(dialect.wait_for(&position, req.catch_up_timeout))
         .await;
     match waited {
         Ok(Some(0)) => {}
@@ -333,15 +351,14 @@ async fn run_locked(
             })
             .await)
         }
-        Err(e) => return Err(undo(sql_err("MASTER_GTID_WAIT", &target.name)(e)).await),
+        Err(e) => {
+            return Err(undo(sql_err("waiting for the GTID position", &target.name)(e)).await)
+        }
     }
     mark("catch_up", &mut since);
 
     // 5. Promote and release.
-    if let Err(e) = new
-        .query_drop("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF")
-        .await
-    {
+    if let Err(e) = new.query_drop(dialect.promote()).await {
         return Err(undo(sql_err("promoting", &target.name)(e)).await);
     }
     {
@@ -374,31 +391,25 @@ async fn run_locked(
             })
         }
     };
-    let change_master = format!(
-        "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={}, MASTER_USER={}, MASTER_PASSWORD={}, \
-         MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
-        quote(&new_address.host),
-        new_address.port,
-        quote(&req.replication_user),
-        quote(&req.replication_password)
-    );
+    let source = Source {
+        host: &new_address.host,
+        port: new_address.port,
+        user: &req.replication_user,
+        password: &req.replication_password,
+    };
     let mut not_repointed = Vec::new();
     for b in topology.backends.iter() {
         if b.name == target.name || !(b.is_up() || b.name == primary.name) {
             continue;
         }
-        let mut statements = String::from("STOP SLAVE; RESET SLAVE ALL; ");
-        if b.name == primary.name {
-            // The old primary continues from its own binlog.
-            statements.push_str("SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos; ");
-        }
-        statements.push_str(&change_master);
-        statements.push_str("; START SLAVE");
         let outcome = match connect(b, req).await {
-            Ok(mut c) => c
-                .query_drop(&statements)
-                .await
-                .map_err(|e| crate::kept_connection::describe_sql_error(&e)),
+            Ok(mut c) => match dialect_of(&mut c, &b.name).await {
+                Ok(d) => c
+                    .query_drop(d.repoint(&source, b.name == primary.name))
+                    .await
+                    .map_err(|e| crate::kept_connection::describe_sql_error(&e)),
+                Err(e) => Err(e.to_string()),
+            },
             Err(e) => Err(e.to_string()),
         };
         if let Err(why) = outcome {
