@@ -35,11 +35,11 @@ pub const KNOWN_ERROR_CODES: [u16; 31] = [
     1205, // ER_LOCK_WAIT_TIMEOUT
     1213, // ER_LOCK_DEADLOCK
     1290, // ER_OPTION_PREVENTS_STATEMENT (e.g. --read-only)
+    1429, // ER_CONNECT_TO_FOREIGN_DATA_SOURCE: rwproxy could not reach a backend
     1792, // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
-    1927, // ER_CONNECTION_KILLED (MariaDB)
+    1835, // ER_MALFORMED_PACKET
+    1927, // ER_CONNECTION_KILLED (MariaDB); rwproxy: a backend lost during a statement
     1969, // ER_STATEMENT_TIMEOUT (MariaDB max_statement_time)
-    2003, // CR_CONN_HOST_ERROR: cannot connect to the server
-    2013, // CR_SERVER_LOST: lost connection during query
     3159, // ER_SECURE_TRANSPORT_REQUIRED (require_tls)
 ];
 

@@ -39,6 +39,8 @@ const FAMILIES: [&str; 30] = [
     "rwproxy_backend_state",
     "rwproxy_backend_replication_lag_seconds",
     "rwproxy_backend_connections",
+    "rwproxy_backend_pool_idle_connections",
+    "rwproxy_backend_pool_events_total",
     "rwproxy_backend_check_duration_seconds",
     "rwproxy_backend_galera_recv_queue",
     "rwproxy_backend_state_changes_total",

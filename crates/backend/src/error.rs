@@ -169,14 +169,14 @@ mod tests {
         };
         assert_eq!(err.failure(), Failure::Connection);
         let (code, _, message) = err.client_error();
-        assert_eq!(code, 2027);
+        assert_eq!(code, 1835);
         assert!(message.contains("db1"), "{message}");
         let lost = BackendError::Lost {
             backend: "db1".into(),
             source: TransportError::Closed,
         };
         assert_eq!(lost.failure(), Failure::Unhealthy);
-        assert_eq!(lost.client_error().0, 2013);
+        assert_eq!(lost.client_error().0, 1927);
         let full = BackendError::PoolFull {
             backend: "db1".into(),
             cap: 32,

@@ -224,12 +224,18 @@ pub mod codes {
     pub const OPTION_PREVENTS_STATEMENT: (u16, &[u8; 5]) = (1290, b"HY000");
     /// `ER_SECURE_TRANSPORT_REQUIRED`.
     pub const SECURE_TRANSPORT_REQUIRED: (u16, &[u8; 5]) = (3159, b"HY000");
-    /// `CR_CONN_HOST_ERROR`-style: cannot connect to a backend.
-    pub const CANNOT_CONNECT: (u16, &[u8; 5]) = (2003, b"HY000");
-    /// `CR_SERVER_LOST`-style: the backend went away during a command.
-    pub const SERVER_LOST: (u16, &[u8; 5]) = (2013, b"HY000");
-    /// CR_MALFORMED_PACKET: a reply rwproxy cannot follow.
-    pub const MALFORMED_PACKET: (u16, &[u8; 5]) = (2027, b"HY000");
+    // A server never sends a code of the client range (2000-2999, `CR_*`): libmariadb-based
+    // clients (the `mariadb` CLI, sysbench, mysqlclient, DBD::MariaDB, Ruby mysql2) report
+    // such an error packet as 2027 "Received malformed packet". What rwproxy itself answers
+    // uses server codes.
+    /// `ER_CONNECT_TO_FOREIGN_DATA_SOURCE`: a statement could not reach a backend (it did not
+    /// run).
+    pub const CANNOT_CONNECT: (u16, &[u8; 5]) = (1429, b"HY000");
+    /// `ER_CONNECTION_KILLED` with SQLSTATE 08S01 (communication link failure): the backend
+    /// went away during a command (its outcome is unknown).
+    pub const SERVER_LOST: (u16, &[u8; 5]) = (1927, b"08S01");
+    /// `ER_MALFORMED_PACKET`: a packet rwproxy cannot follow.
+    pub const MALFORMED_PACKET: (u16, &[u8; 5]) = (1835, b"HY000");
     /// `ER_LOCK_WAIT_TIMEOUT`-free timeout for causal reads and writes waiting for a primary.
     pub const QUERY_TIMEOUT: (u16, &[u8; 5]) = (1969, b"70100");
     /// `ER_NOT_SUPPORTED_YET`.

@@ -299,11 +299,11 @@ fn single_placements() {
             )
         },
         case(
-            "every backend down: 2003 at once, no wait",
+            "every backend down: 1429 at once, no wait",
             World::new(&all_down, PrimaryState::None),
             WRITE,
             Outcome::Refuse(
-                2003,
+                1429,
                 "rwproxy: cannot reach any backend: backend 'db1' (127.0.0.1:1) is down: db1 test state; backend 'db2' (127.0.0.1:1) is down: db2 test state".into(),
             ),
         ),
@@ -329,11 +329,11 @@ fn single_placements() {
             run("db1", P, Reason::NoReplicaFallback, &[]),
         ),
         case(
-            "no usable replica and no fallback: 2003",
+            "no usable replica and no fallback: 1429",
             World::new(&[PRIMARY, lagging2], one("db1")).routing("  read_fallback_to_primary: false"),
             READ,
             Outcome::Refuse(
-                2003,
+                1429,
                 "rwproxy: no replica is available for reads and read_fallback_to_primary is off".into(),
             ),
         ),
@@ -499,10 +499,10 @@ fn single_placements() {
             },
         ),
         case(
-            "a named backend that is not configured: 2003",
+            "a named backend that is not configured: 1429",
             World::new(&both_replicas, one("db1")),
             named("db9"),
-            Outcome::Refuse(2003, "rwproxy: backend 'db9' is not configured".into()),
+            Outcome::Refuse(1429, "rwproxy: backend 'db9' is not configured".into()),
         ),
     ];
     for c in cases {
@@ -816,14 +816,14 @@ fn refusals_carry_mysql_codes() {
             },
             1290,
         ),
-        (Refusal::Unreachable { problems: vec![] }, 2003),
+        (Refusal::Unreachable { problems: vec![] }, 1429),
         (
             Refusal::NotConfigured {
                 backend: "x".into(),
             },
-            2003,
+            1429,
         ),
-        (Refusal::NoReplica, 2003),
+        (Refusal::NoReplica, 1429),
     ];
     for (refusal, code) in cases {
         let ((got, state), _) = refusal.client_error();

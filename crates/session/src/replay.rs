@@ -692,7 +692,7 @@ mod tests {
             .2
             .contains("transaction_replay_max_size"));
         let (code, _, message) = client_error(Failed::CommitInFlight, "db1 is gone");
-        assert_eq!(code, 2013);
+        assert_eq!(code, 1927);
         assert!(message.contains("outcome is unknown"), "{message}");
     }
 

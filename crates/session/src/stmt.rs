@@ -242,20 +242,12 @@ impl Session {
             let backend_id = match self.prepare_on(id, &chosen.backend).await {
                 Ok(b) => b,
                 Err(RunError::Backend(err) | RunError::NotSent(err)) => {
-                    // Preparing failed: the execute itself was not sent.
-                    let next = after_failure(&FailedAttempt {
-                        role: chosen.role,
-                        retryable: chosen.retryable,
-                        attempts,
-                        in_transaction: self.state.in_transaction(),
-                        refused_login: matches!(err, rwproxy_backend::BackendError::Auth { .. }),
-                        never_sent: false,
-                    });
-                    self.note_backend_failure(&err);
-                    if let AfterFailure::Retry { on_primary } = next {
-                        if on_primary {
-                            routed = Routed::primary(routed.reason);
-                        }
+                    // Preparing failed: the execute itself was not sent (a prepare changes
+                    // nothing on the server).
+                    if self
+                        .after_execute_failure(&chosen, &mut routed, attempts, &err, true)
+                        .await
+                    {
                         continue;
                     }
                     let (code, state, message) = err.client_error();
@@ -316,7 +308,7 @@ impl Session {
                 )
                 .await;
             self.packet = packet;
-            match result {
+            let (err, unsent) = match result {
                 Ok(outcome) => {
                     let elapsed = started.elapsed();
                     self.ctx.observer.query_finished(chosen.role, elapsed);
@@ -341,17 +333,57 @@ impl Session {
                 }
                 Err(RunError::Client(e)) => return Err(e),
                 Err(RunError::MidResponse) => return Ok(Flow::Continue),
-                Err(RunError::Backend(err) | RunError::NotSent(err)) => {
-                    let retry = chosen.retryable && attempts == 1 && !self.state.in_transaction();
-                    self.note_backend_failure(&err);
-                    if retry {
-                        continue;
-                    }
-                    let (code, state, message) = err.client_error();
-                    self.send_error(1, (code, &state), message).await?;
-                    return Ok(Flow::Continue);
-                }
+                Err(RunError::Backend(err)) => (err, false),
+                Err(RunError::NotSent(err)) => (err, true),
+            };
+            if self
+                .after_execute_failure(&chosen, &mut routed, attempts, &err, unsent)
+                .await
+            {
+                continue;
             }
+            let (code, state, message) = err.client_error();
+            self.send_error(1, (code, &state), message).await?;
+            return Ok(Flow::Continue);
+        }
+    }
+
+    /// After a prepare or an execute failed on `chosen`: true when the execute should be tried
+    /// again — a read elsewhere, or (when nothing reached the server, outside a transaction) on
+    /// the primary the monitor publishes after the old one could not be reached, as a text
+    /// statement does.
+    async fn after_execute_failure(
+        &mut self,
+        chosen: &crate::placement::Placed,
+        routed: &mut Routed,
+        attempts: u32,
+        err: &rwproxy_backend::BackendError,
+        unsent: bool,
+    ) -> bool {
+        let next = after_failure(&FailedAttempt {
+            role: chosen.role,
+            retryable: chosen.retryable,
+            attempts,
+            in_transaction: self.state.in_transaction(),
+            refused_login: matches!(err, rwproxy_backend::BackendError::Auth { .. }),
+            never_sent: unsent && err.is_unreachable(),
+        });
+        self.note_backend_failure(err);
+        match next {
+            AfterFailure::Retry { on_primary } => {
+                if on_primary {
+                    *routed = Routed::primary(routed.reason);
+                }
+                true
+            }
+            AfterFailure::WaitForPrimary => {
+                let resumed = self.wait_for_another_primary(&chosen.backend).await;
+                if resumed {
+                    tracing::info!(backend = %chosen.backend, error = %err, "the primary could not be reached before the execute was sent; running it on the primary now published");
+                }
+                resumed
+            }
+            AfterFailure::GiveUp => false,
         }
     }
 

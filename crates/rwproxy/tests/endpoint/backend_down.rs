@@ -43,14 +43,14 @@ async fn first_error(proxy: &ProxyProcess) -> (Option<ErrPacket>, Duration) {
 }
 
 #[tokio::test]
-async fn a_closed_backend_port_is_a_prompt_err_2003() {
+async fn a_closed_backend_port_is_a_prompt_err_1429() {
     let port = closed_port().unwrap();
     let address = format!("127.0.0.1:{port}");
     let proxy = proxy_with_single_backend("deadend", &address);
     for attempt in 0..2 {
         let (err, took) = first_error(&proxy).await;
         let err = err.unwrap_or_else(|| panic!("attempt {attempt}: a query ran without a backend"));
-        assert_eq!(err.code, 2003, "{err}");
+        assert_eq!(err.code, 1429, "{err}");
         assert!(
             err.message.contains("deadend") || err.message.contains(&address),
             "the error must name the backend: {err}"
@@ -70,7 +70,7 @@ async fn a_mute_backend_fails_within_the_timeouts() {
     let proxy = proxy_with_single_backend("mute", &address);
     let (err, took) = first_error(&proxy).await;
     let err = err.expect("a query ran without a working backend");
-    assert!(matches!(err.code, 2003 | 2013), "{err}");
+    assert!(matches!(err.code, 1429 | 1927), "{err}");
     assert!(
         took < Duration::from_secs(6),
         "took {took:?} with connect 1 s + handshake 2 s"
@@ -115,7 +115,7 @@ async fn a_backend_refusing_connections_counts_connect_failures() {
             .await
             .expect_err("a statement ran on a backend that refuses connections");
         let err = server_error(err);
-        assert_eq!(err.code, 2003, "{err:?}");
+        assert_eq!(err.code, 1429, "{err:?}");
         assert_eq!(
             failures(&proxy, "deadend", "connect").await,
             before + f64::from(attempt),
@@ -168,7 +168,7 @@ async fn a_backend_connection_killed_mid_statement_counts_a_query_failure() {
         .expect("the statement did not end after its backend connection was killed")
         .unwrap();
     let err = server_error(result.expect_err("the killed statement succeeded"));
-    assert_eq!(err.code, 2013, "{err:?}");
+    assert_eq!(err.code, 1927, "{err:?}");
     assert_eq!(
         failures(&proxy, "db1", "query").await,
         before + 1.0,

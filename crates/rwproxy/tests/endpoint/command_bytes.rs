@@ -124,7 +124,7 @@ async fn every_command_byte_is_answered_and_no_backend_changes_state() {
         let fine = match (&own, &via) {
             // The proxy's own error for commands it does not forward is fine where the server
             // refuses too; a lost connection is not.
-            (_, Answer::Err(code, _)) if *code == 2013 || *code == 2027 => false,
+            (_, Answer::Err(code, _)) if *code == 1927 || *code == 1835 => false,
             (o, v) if o.is_err() => v.is_err(),
             (o, v) if RELAYED.contains(&command) => o == v,
             (o, v) => o == v || v.is_err(),

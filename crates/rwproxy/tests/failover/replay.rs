@@ -146,7 +146,7 @@ async fn a_transaction_survives_the_death_of_the_primary_with_replay_on() {
     let message = expect_error(
         &mut off,
         "INSERT INTO t_replay (id, who, v) VALUES (201, 'off', 2)",
-        2013,
+        1927,
         &off_proxy,
     )
     .await;
@@ -279,7 +279,7 @@ async fn a_commit_in_flight_is_not_replayed() {
             proxy.log_tail(30)
         ),
     };
-    assert_eq!(err.code, 2013, "{err:?}");
+    assert_eq!(err.code, 1927, "{err:?}");
     assert!(
         err.message.contains("outcome is unknown"),
         "{}",

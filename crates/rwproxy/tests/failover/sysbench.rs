@@ -5,11 +5,10 @@
 //!   sysbench runs with `--mysql-ignore-errors=none`, so one error would end it with a failure;
 //! - `kill -9` of the primary and a promotion one second later (`cluster.sh promote`): the run
 //!   goes on on the new primary without hanging; the errors are counted and printed with the
-//!   codes rwproxy sent. With the text protocol rwproxy may send only 2013 (statements sent
-//!   after the kill wait for the new primary) and at most 4 errors per thread (a no-primary
+//!   codes rwproxy sent. With the text protocol rwproxy may send only 1927 (08S01, statements sent
+//!   before the kill; those sent after it wait for the new primary) and at most 4 errors per thread (a no-primary
 //!   window that failed statements instead of holding them gives hundreds). Issue #16's bound,
-//!   one per thread, is checked with prepared statements by an ignored test that fails on
-//!   this commit (see it below and docs/operations.md).
+//!   one per thread, is checked with prepared statements (sysbench's default).
 //!
 //! sysbench must be installed (`integration/run-tests.sh` installs it). Keys are chosen
 //! uniformly (`--rand-type=uniform`): sysbench's default distribution sends most transactions
@@ -287,14 +286,14 @@ async fn kill_run(
 }
 
 /// The text protocol: statements sent after the kill wait for the new primary (rwproxy sends
-/// nothing but 2013, for what was in flight), and the errors stay within a few per thread.
+/// nothing but 1927 (08S01), for what was in flight), and the errors stay within a few per thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sysbench_text_protocol_through_a_kill_and_promotion() {
     let _serial = serial().await;
     let (run, errors, sent, proxy) = kill_run("fo-sysbench-kill", 3623, "disable").await;
     assert!(
-        sent.iter().all(|l| l.contains("code=\"2013\"")),
-        "rwproxy sent other errors than 2013 (statements after the kill must wait for the new \
+        sent.iter().all(|l| l.contains("code=\"1927\"")),
+        "rwproxy sent other errors than 1927 (statements after the kill must wait for the new \
          primary): {sent:?}\n--- proxy log ---\n{}",
         proxy.log_tail(40)
     );
@@ -306,12 +305,10 @@ async fn sysbench_text_protocol_through_a_kill_and_promotion() {
 }
 
 /// Issue #16's bound with prepared statements (sysbench's default): at most one error per
-/// thread. Fails on this commit — the execute path answers 2003 at once when re-preparing on
-/// the dead primary is refused, instead of waiting for the new primary as the text path
-/// does (runs saw 18 to 361 errors with 16 threads) — so it is not run by default:
-/// `cargo test -p rwproxy --test failover sysbench_prepared -- --ignored`.
+/// thread. An execute whose statement must be prepared again on a primary that cannot be
+/// reached waits for the new primary, as a text statement does (before that fix, runs saw 18
+/// to 361 errors with 16 threads).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails until prepared-statement executes wait for a new primary (issue #16)"]
 async fn sysbench_prepared_through_a_kill_and_promotion() {
     let _serial = serial().await;
     let (run, errors, sent, _proxy) = kill_run("fo-sysbench-kill-ps", 3626, "auto").await;

@@ -138,7 +138,7 @@ async fn tls_only_backends_are_monitored_and_used_over_verified_tls() {
         Err(e) => e.to_string(),
     };
     assert!(
-        error.contains("ERROR 2003")
+        error.contains("ERROR 1429")
             && error.contains("cannot reach any backend")
             && error.contains("requires secure transport; enable backend_tls"),
         "the client saw: {error}"
