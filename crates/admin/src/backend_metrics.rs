@@ -43,6 +43,9 @@ pub struct BackendMetricsView {
     /// A Galera node's `wsrep_local_recv_queue` (write sets received, not yet applied); `None`
     /// for other servers (no series).
     pub galera_recv_queue: Option<u64>,
+    /// A Galera node's `wsrep_flow_control_paused` (fraction of time replication was paused by
+    /// flow control since the server's status was last flushed); `None`: no series.
+    pub galera_flow_control_paused: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -97,6 +100,7 @@ pub(crate) struct BackendMetrics {
     pool_events: Family<BackendPoolLabels, Counter>,
     check_duration: Family<BackendLabels, FloatGauge>,
     galera_recv_queue: Family<BackendLabels, Gauge>,
+    galera_flow_control_paused: Family<BackendLabels, FloatGauge>,
     state_changes: Family<BackendLabels, Counter>,
     failures: Family<BackendFailureLabels, Counter>,
     /// Backends that have series; guarded so concurrent updates cannot resurrect a removed one
@@ -118,6 +122,7 @@ impl BackendMetrics {
             pool_events: Family::default(),
             check_duration: Family::default(),
             galera_recv_queue: Family::default(),
+            galera_flow_control_paused: Family::default(),
             state_changes: Family::default(),
             failures: Family::default(),
             known: Mutex::new(BTreeSet::new()),
@@ -168,6 +173,11 @@ impl BackendMetrics {
             "backend_galera_recv_queue",
             "Write sets a Galera node has received and not yet applied (wsrep_local_recv_queue); absent for other servers",
             metrics.galera_recv_queue.clone(),
+        );
+        registry.register(
+            "backend_galera_flow_control_paused",
+            "Fraction of time a Galera node's replication was paused by flow control (wsrep_flow_control_paused); absent for other servers",
+            metrics.galera_flow_control_paused.clone(),
         );
         registry.register(
             "backend_state_changes",
@@ -327,6 +337,16 @@ impl BackendMetrics {
                 self.galera_recv_queue.remove(&backend());
             }
         }
+        match view.galera_flow_control_paused {
+            Some(paused) if paused.is_finite() => {
+                self.galera_flow_control_paused
+                    .get_or_create(&backend())
+                    .set(paused.clamp(0.0, 1.0));
+            }
+            _ => {
+                self.galera_flow_control_paused.remove(&backend());
+            }
+        }
         self.create_counters(&view.name);
     }
 
@@ -339,6 +359,7 @@ impl BackendMetrics {
         self.pool_idle.remove(&backend);
         self.check_duration.remove(&backend);
         self.galera_recv_queue.remove(&backend);
+        self.galera_flow_control_paused.remove(&backend);
         self.state_changes.remove(&backend);
         for role in BackendRole::ALL {
             self.role.remove(&BackendRoleLabels {

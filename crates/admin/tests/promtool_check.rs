@@ -16,7 +16,7 @@ use rwproxy_admin::{
 };
 
 /// Every metric family the proxy exports, as it appears in `# TYPE` lines.
-const FAMILIES: [&str; 32] = [
+const FAMILIES: [&str; 33] = [
     "rwproxy_routing_decisions_total",
     "rwproxy_query_duration_seconds",
     "rwproxy_client_connections",
@@ -43,6 +43,7 @@ const FAMILIES: [&str; 32] = [
     "rwproxy_backend_pool_events_total",
     "rwproxy_backend_check_duration_seconds",
     "rwproxy_backend_galera_recv_queue",
+    "rwproxy_backend_galera_flow_control_paused",
     "rwproxy_backend_state_changes_total",
     "rwproxy_backend_failures_total",
     "rwproxy_query_digest_calls_total",
@@ -80,6 +81,7 @@ fn populated_metrics() -> String {
     slow.check_latency = Some(Duration::from_millis(250));
     let mut node = backend("g1", BackendRole::Replica);
     node.galera_recv_queue = Some(7);
+    node.galera_flow_control_paused = Some(0.25);
     m.set_backends(&[backend("db1", BackendRole::Primary), replica, slow, node]);
     m.set_digests(&[rwproxy_admin::DigestView {
         digest: "00ff00ff00ff00ff".into(),

@@ -46,6 +46,11 @@ impl AdminState for State {
                 connections: self.ctx.backend_connections(&b.name) as u64,
                 pool_idle: self.ctx.pool_idle(&b.name),
                 galera_recv_queue: b.galera.as_ref().map(|g| g.recv_queue),
+                galera_flow_control_paused: b
+                    .galera
+                    .as_ref()
+                    .and_then(|g| g.flow_control_paused.as_deref())
+                    .and_then(|v| v.trim().parse().ok()),
             })
             .collect();
         self.metrics.set_backends(&views);

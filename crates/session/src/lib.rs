@@ -42,6 +42,7 @@ mod session;
 mod session_state;
 pub mod session_status;
 pub mod shown;
+mod stale_transaction;
 mod stats;
 mod stmt;
 mod words;

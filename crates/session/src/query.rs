@@ -532,6 +532,11 @@ impl Session {
             }
         }
         let multi = class.flags.contains(Flags::MULTI_STATEMENT);
+        if matches!(class.kind, StatementKind::Begin { .. })
+            && self.end_transaction_on_former_primary().await?
+        {
+            return Ok(Flow::Continue);
+        }
         let was_in_transaction = self.state.in_transaction();
         let (replay_on, replay_max) = {
             let routing = &self.ctx.config_guard().routing;

@@ -71,6 +71,7 @@ pub fn backend(name: &str, role: BackendRole) -> BackendMetricsView {
         connections: 0,
         pool_idle: 0,
         galera_recv_queue: None,
+        galera_flow_control_paused: None,
     }
 }
 

@@ -292,3 +292,58 @@ async fn writes_during_a_failover_wait_for_the_new_primary() {
         .unwrap();
     assert!(rows.unwrap_or(0) > 0, "no write ran on the new primary");
 }
+
+/// A transaction open on the primary during a switchover made elsewhere: its writes are then
+/// refused by the old, read-only primary (1290, as the server answers); the client's next
+/// `BEGIN` — which on the server would implicitly commit there and start again there, forever
+/// refused — ends the old transaction on the old server (rolled back when it cannot commit,
+/// the client told why), and the transaction after that runs on the new primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_left_on_the_old_primary_does_not_hold_the_session_there() {
+    let _serial = serial().await;
+    let cluster = throwaway("fo-stale-trx", 3640);
+    admin_exec(
+        &cluster,
+        0,
+        "CREATE TABLE app.t_stale (id INT PRIMARY KEY, server INT)",
+    )
+    .await;
+    let proxy = start_proxy(&fast_yaml(&cluster, "")).await;
+    let mut conn = app_via(&proxy, &cluster).await;
+    conn.query_drop("BEGIN").await.unwrap();
+    conn.query_drop("INSERT INTO t_stale VALUES (1, @@server_id)")
+        .await
+        .unwrap();
+
+    tokio::task::block_in_place(|| cluster.promote(1)).unwrap();
+    wait_primary(&proxy, "db2").await;
+    // Still in the transaction on the old primary: the server refuses the write.
+    let refused = conn
+        .query_drop("INSERT INTO t_stale VALUES (2, @@server_id)")
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("1290"), "{refused}");
+
+    // The client starts over. However the old transaction ends on the old server, the
+    // session then works on the new primary.
+    if let Err(e) = conn.query_drop("BEGIN").await {
+        assert!(e.to_string().contains("no longer the primary"), "{e}");
+        conn.query_drop("BEGIN").await.unwrap();
+    }
+    conn.query_drop("INSERT INTO t_stale VALUES (3, @@server_id)")
+        .await
+        .unwrap_or_else(|e| panic!("after BEGIN: {e}\n{}", proxy.log_tail(30)));
+    conn.query_drop("COMMIT").await.unwrap();
+    let rows: Vec<(i32, u32)> = cluster
+        .admin_rows(1, "SELECT id, server FROM app.t_stale ORDER BY id")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(mysql_async::from_row)
+        .collect();
+    assert_eq!(
+        rows,
+        vec![(3, 2)],
+        "the new primary (server_id 2) has the new transaction only"
+    );
+}

@@ -36,7 +36,7 @@ async fn writes_and_reads(priorities: [Option<u32>; 3], writer: usize, rule: &st
             "writer changes by {other}:\n{text}"
         );
     }
-    // Each node's receive queue (its lag-like figure) is exported.
+    // Each node's receive queue (its lag-like figure) and flow-control pause are exported.
     for name in DB {
         let queue = series(
             &text,
@@ -44,6 +44,15 @@ async fn writes_and_reads(priorities: [Option<u32>; 3], writer: usize, rule: &st
             &[("backend", name)],
         );
         assert!(queue.is_some_and(|q| q >= 0.0), "{name}: {queue:?}\n{text}");
+        let paused = series(
+            &text,
+            "rwproxy_backend_galera_flow_control_paused",
+            &[("backend", name)],
+        );
+        assert!(
+            paused.is_some_and(|p| (0.0..=1.0).contains(&p)),
+            "{name}: {paused:?}"
+        );
     }
     let table = unique_table("placement");
     let mut conn = app_via(&proxy).await;

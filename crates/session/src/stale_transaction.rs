@@ -1,0 +1,96 @@
+//! A transaction left on a server that is no longer the primary (a switchover made elsewhere
+//! while it was open): the client's next `BEGIN` would commit it there implicitly and start the
+//! new one there too, so the session would never reach the new primary — every write of every
+//! following transaction refused by the old, read-only primary (1290). rwproxy does the
+//! implicit commit itself on the old server and lets the `BEGIN` start on the new primary. When
+//! that commit fails (the old primary, read-only now, refuses to commit the transaction's
+//! writes), the transaction is rolled back there and the `BEGIN` answered with the server's
+//! error and why, so that the client's retry starts afresh on the new primary.
+
+use rwproxy_monitor::PrimaryState;
+use rwproxy_protocol::command::COM_QUERY;
+use rwproxy_protocol::response::Expect;
+use rwproxy_protocol::StatusFlags;
+
+use crate::error::ClientError;
+use crate::session::Session;
+
+impl Session {
+    /// Before a `BEGIN`: ends a transaction left on a former primary. `Ok(true)` when the
+    /// client was answered (the `BEGIN` is not run).
+    pub(crate) async fn end_transaction_on_former_primary(&mut self) -> Result<bool, ClientError> {
+        // A recorded transaction is replayed on the new primary instead (transaction replay).
+        if !self.state.in_transaction() || self.replay.log().is_some() {
+            return Ok(false);
+        }
+        let Some(old) = self.state.transaction_backend.clone() else {
+            return Ok(false);
+        };
+        let new = match &self.ctx.monitor().current().primary {
+            PrimaryState::One(p) if *p != old => p.clone(),
+            _ => return Ok(false),
+        };
+        let Some(slot) = self.backends.get_mut(&old) else {
+            return Ok(false);
+        };
+        let commit = slot
+            .conn
+            .exchange(&query(b"COMMIT"), Expect::ResultSet)
+            .await;
+        let refused = match commit {
+            Ok(outcome) if outcome.is_ok() => {
+                tracing::info!(from = %old, to = %new, "a transaction left on the former primary was committed there (the BEGIN that followed commits it implicitly); the new transaction starts on the primary");
+                self.transaction_over();
+                return Ok(false);
+            }
+            Ok(outcome) => outcome.error,
+            Err(e) => {
+                // The connection is gone, and the transaction with it.
+                tracing::info!(from = %old, to = %new, error = %e, "the connection holding a transaction left on the former primary was lost");
+                self.backends.discard(&self.ctx, &old);
+                self.prepared.forget_backend(&old);
+                self.publish_threads();
+                self.transaction_over();
+                return Ok(false);
+            }
+        };
+        let (code, state, message) = refused.unwrap_or((1290, *b"HY000", String::new()));
+        if let Some(slot) = self.backends.get_mut(&old) {
+            if slot
+                .conn
+                .exchange(&query(b"ROLLBACK"), Expect::ResultSet)
+                .await
+                .is_err()
+            {
+                self.backends.discard(&self.ctx, &old);
+                self.prepared.forget_backend(&old);
+                self.publish_threads();
+            }
+        }
+        self.transaction_over();
+        tracing::info!(from = %old, to = %new, code, %message, "a transaction left on the former primary could not be committed there; rolled back");
+        self.send_error(
+            1,
+            (code, &state),
+            format!(
+                "{message} (rwproxy: this transaction was open on '{old}', which is no longer the primary ('{new}' is); it was rolled back there, start it again)"
+            ),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    fn transaction_over(&mut self) {
+        self.state.transaction_backend = None;
+        self.state
+            .status
+            .remove(StatusFlags::SERVER_STATUS_IN_TRANS);
+    }
+}
+
+fn query(sql: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(sql.len() + 1);
+    payload.push(COM_QUERY);
+    payload.extend_from_slice(sql);
+    payload
+}
