@@ -22,7 +22,7 @@
 #
 # --transaction-replay: rwproxy runs with `routing.transaction_replay: true` (issue #16 item 3;
 # a build without that key refuses the configuration).
-# Ports: cluster "bench-fo" 3626-3628, HAProxy 6311, rwproxy 6312 (admin 9312). The rwproxy
+# Ports: cluster "bench-fo" 3650-3652, HAProxy 6311, rwproxy 6312 (admin 9312). The rwproxy
 # binary is $CARGO_TARGET_DIR/release/rwproxy (default target/), built here.
 # A report, not a test: it exits non-zero only if the harness itself fails.
 set -euo pipefail
@@ -43,7 +43,7 @@ while (($#)); do
 done
 ((EVENT_AT < RUN_TIME)) || { echo "failover.sh: --at must be less than --time" >&2; exit 2; }
 
-readonly NAME=bench-fo BASE=3626 HAPROXY_PORT=6311 RWPROXY_PORT=6312 ADMIN_PORT=9312
+readonly NAME=bench-fo BASE=3650 HAPROXY_PORT=6311 RWPROXY_PORT=6312 ADMIN_PORT=9312
 readonly TOKEN=bench-failover-token THREADS=16
 export RWPROXY_SCRATCH=$SCRATCH DEBIAN_FRONTEND=noninteractive
 cd "$REPO_ROOT"
