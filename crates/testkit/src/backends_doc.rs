@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::proxy::ProxyProcess;
 
-/// How often [`wait_backends`] polls.
-const POLL_EVERY: Duration = Duration::from_millis(50);
+/// How often [`wait_backends`] polls (often: the failure tests time what it sees).
+const POLL_EVERY: Duration = Duration::from_millis(20);
 
 /// `GET /backends` as JSON.
 pub async fn backends(proxy: &ProxyProcess) -> Result<Value, String> {

@@ -141,14 +141,7 @@ pub async fn admin_get(proxy: &ProxyProcess, path: &str) -> Result<(u16, String)
     proxy.admin_get(path).await
 }
 
-/// The monitor's view, as served by `/backends`.
-pub async fn backends(proxy: &ProxyProcess) -> Result<Value, String> {
-    let (status, body) = admin_get(proxy, "/backends").await?;
-    if status != 200 {
-        return Err(format!("/backends answered {status}: {body}"));
-    }
-    serde_json::from_str(&body).map_err(|e| format!("/backends is not JSON ({e}): {body}"))
-}
+pub use rwproxy_testkit::backends_doc::{backend_of, backends, primary_name, wait_backends};
 
 /// `state` of backend `name` in a `/backends` document.
 pub fn state_of(doc: &Value, name: &str) -> Option<String> {
@@ -156,47 +149,6 @@ pub fn state_of(doc: &Value, name: &str) -> Option<String> {
         .get("state")?
         .as_str()
         .map(str::to_string)
-}
-
-/// The entry of backend `name` in a `/backends` document.
-pub fn backend_of<'a>(doc: &'a Value, name: &str) -> Option<&'a Value> {
-    doc.get("backends")?
-        .as_array()?
-        .iter()
-        .find(|b| b.get("name").and_then(Value::as_str) == Some(name))
-}
-
-/// The primary's name when there is exactly one.
-pub fn primary_name(doc: &Value) -> Option<String> {
-    let primary = doc.get("primary")?;
-    if primary.get("state")?.as_str()? != "one" {
-        return None;
-    }
-    primary.get("name")?.as_str().map(str::to_string)
-}
-
-/// Poll `/backends` until `pred` holds; the moment it was seen holding and the document.
-pub async fn wait_backends(
-    proxy: &ProxyProcess,
-    what: &str,
-    timeout: Duration,
-    pred: impl Fn(&Value) -> bool,
-) -> Result<(Instant, Value), String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match backends(proxy).await {
-            Ok(doc) if pred(&doc) => return Ok((Instant::now(), doc)),
-            Ok(doc) => doc.to_string(),
-            Err(e) => e,
-        };
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "/backends did not show {what} within {:.1} s; last: {last}",
-                timeout.as_secs_f64()
-            ));
-        }
-        tokio::time::sleep(POLL_EVERY).await;
-    }
 }
 
 /// Like [`wait_backends`] for one backend's state; panics with the proxy log on timeout.
