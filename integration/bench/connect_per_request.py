@@ -35,18 +35,6 @@ START = "<!-- connect-per-request:start -->"
 END = "<!-- connect-per-request:end -->"
 
 
-def cluster_env():
-    script = os.path.join(REPO, "integration", "cluster.sh")
-    subprocess.run(["bash", script, "up"], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    out = subprocess.run(["bash", script, "env"], check=True, capture_output=True, text=True).stdout
-    env = {}
-    for line in out.splitlines():
-        if line.startswith("export "):
-            k, _, v = line[len("export "):].partition("=")
-            env[k] = v
-    return env
-
-
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -107,11 +95,6 @@ def server_connections(env):
     return n
 
 
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=500, help="requests per client per round")
@@ -120,7 +103,7 @@ def main():
     ap.add_argument("--rwproxy-bin", default=os.path.join(REPO, "target", "release", "rwproxy"))
     ap.add_argument("--write-doc", action="store_true")
     opts = ap.parse_args()
-    env = cluster_env()
+    env = report.cluster_env("cluster.sh")
     work = tempfile.mkdtemp(prefix="rwproxy-cpr-")
     pooled, pooled_port = start_proxy(opts.rwproxy_bin, env, True, work)
     unpooled, unpooled_port = start_proxy(opts.rwproxy_bin, env, False, work)
@@ -159,7 +142,7 @@ def main():
         for name in targets:
             acc = results[(clients, name)]
             lines.append(f"| {clients} | {name} | {acc['n']} | {acc['n'] / acc['wall']:.0f} | "
-                         f"{statistics.median(acc['lat']) * 1000:.3f} | {pct(acc['lat'], 95) * 1000:.3f} | {acc['opened']} |")
+                         f"{statistics.median(acc['lat']) * 1000:.3f} | {report.percentile(acc['lat'], 95) * 1000:.3f} | {acc['opened']} |")
         rate = {n: results[(clients, n)]["n"] / results[(clients, n)]["wall"] for n in targets}
         summary.append(f"- {clients} client(s): rwproxy pooled {rate['rwproxy pooled'] / rate['direct']:.2f}× direct, "
                        f"rwproxy unpooled {rate['rwproxy unpooled'] / rate['direct']:.2f}× direct "

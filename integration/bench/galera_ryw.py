@@ -13,14 +13,13 @@ Modes, each pair = INSERT on node0, then SELECT of that row:
   plain       the read on node1 without waiting: the baseline, and how often it is stale
 Modes run in interleaved rounds; each client is its own process. Prints medians and p95 of the
 read and of the whole pair per mode, the stale count, and with --write-doc replaces the marked
-section of docs/galera.md. A report, not a test.
+sections of docs/galera.md and docs/benchmarks.md. A report, not a test.
 """
 
 import argparse
 import multiprocessing as mp
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -34,18 +33,6 @@ import report  # noqa: E402
 MODES = ("writer", "sync_wait", "plain")
 START = "<!-- galera-ryw:start -->"
 END = "<!-- galera-ryw:end -->"
-
-
-def cluster_env():
-    script = os.path.join(REPO, "integration", "galera.sh")
-    subprocess.run(["bash", script, "up"], check=True, stdin=subprocess.DEVNULL)
-    out = subprocess.run(["bash", script, "env"], check=True, capture_output=True, text=True).stdout
-    env = {}
-    for line in out.splitlines():
-        if line.startswith("export "):
-            k, _, v = line[len("export "):].partition("=")
-            env[k] = v
-    return env
 
 
 def connect(env, node):
@@ -75,11 +62,6 @@ def client(env, table, mode, first_id, pairs, out):
     out.put((reads, whole, stale))
 
 
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=1000, help="pairs per client per round")
@@ -87,7 +69,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--write-doc", action="store_true")
     opts = ap.parse_args()
-    env = cluster_env()
+    env = report.cluster_env("galera.sh")
     table = f"bench_galera_ryw_{os.getpid()}"
     admin = connect(env, 0)
     with admin.cursor() as c:
@@ -125,8 +107,8 @@ def main():
     rows = []
     for (clients, mode), acc in sorted(results.items(), key=lambda kv: (kv[0][0], MODES.index(kv[0][1]))):
         ms = lambda s: f"{s * 1000:.3f}"  # noqa: E731
-        rows.append((clients, mode, acc["pairs"], ms(statistics.median(acc["reads"])), ms(pct(acc["reads"], 95)),
-                     ms(statistics.median(acc["whole"])), ms(pct(acc["whole"], 95)),
+        rows.append((clients, mode, acc["pairs"], ms(statistics.median(acc["reads"])), ms(report.percentile(acc["reads"], 95)),
+                     ms(statistics.median(acc["whole"])), ms(report.percentile(acc["whole"], 95)),
                      f"{acc['pairs'] / acc['wall']:.0f}", acc["stale"]))
     header = ("clients", "mode", "pairs", "read median ms", "read p95 ms", "pair median ms", "pair p95 ms",
               "pairs/s", "stale reads")
@@ -158,7 +140,8 @@ def main():
             *summary,
             END,
         ])
-        report.write_section(os.path.join(REPO, "docs", "galera.md"), block + "\n", START, END)
+        for doc in ("galera.md", "benchmarks.md"):
+            report.write_section(os.path.join(REPO, "docs", doc), block + "\n", START, END)
 
 
 if __name__ == "__main__":

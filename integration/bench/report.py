@@ -49,3 +49,22 @@ def write_section(doc, block, start_mark, end_mark):
         text = text.rstrip("\n") + "\n\n" + block
     with open(doc, "w") as f:
         f.write(text)
+
+
+def cluster_env(script):
+    """`up`, then the `export` lines of `env`, of integration/<script> (cluster.sh or galera.sh)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), script)
+    subprocess.run(["bash", path, "up"], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    out = subprocess.run(["bash", path, "env"], check=True, capture_output=True, text=True).stdout
+    env = {}
+    for line in out.splitlines():
+        if line.startswith("export "):
+            k, _, v = line[len("export "):].partition("=")
+            env[k] = v
+    return env
+
+
+def percentile(values, p):
+    """The p-th percentile (nearest rank) of `values`."""
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]

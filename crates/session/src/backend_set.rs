@@ -2,7 +2,7 @@
 //! and brought up to date with the session's state before each use.
 
 use rwproxy_backend::{BackendConn, BackendError, BackendSecret, ConnectParams};
-use rwproxy_protocol::command::{COM_INIT_DB, COM_QUERY, COM_RESET_CONNECTION, COM_SET_OPTION};
+use rwproxy_protocol::command::{COM_INIT_DB, COM_RESET_CONNECTION, COM_SET_OPTION};
 use rwproxy_protocol::response::Expect;
 use rwproxy_protocol::CapabilityFlags;
 
@@ -251,10 +251,7 @@ pub(crate) async fn enable_tracking(
     } else {
         "SET SESSION session_track_gtids = 'OWN_GTID'"
     };
-    let mut payload = Vec::with_capacity(sql.len() + 1);
-    payload.push(COM_QUERY);
-    payload.extend_from_slice(sql.as_bytes());
-    let outcome = conn.exchange(&payload, Expect::ResultSet).await?;
+    let outcome = conn.query(sql).await?;
     if let Some((code, _, message)) = outcome.error {
         tracing::warn!(backend = name, code, %message, "cannot enable GTID session tracking; read-your-writes falls back to the primary");
     }

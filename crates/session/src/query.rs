@@ -300,10 +300,15 @@ impl Session {
         self.forget_connection(backend)
     }
 
-    /// Drops a kept connection that died before a statement was written to it.
-    fn forget_connection(&mut self, backend: &str) -> Result<(), BackendError> {
+    /// Closes the session's connection to `backend` and forgets what was prepared on it.
+    pub(crate) fn drop_connection(&mut self, backend: &str) {
         self.backends.discard(&self.ctx, backend);
         self.prepared.forget_backend(backend);
+    }
+
+    /// Drops a kept connection that died before a statement was written to it.
+    fn forget_connection(&mut self, backend: &str) -> Result<(), BackendError> {
+        self.drop_connection(backend);
         self.publish_threads();
         if self.state.pinned_on.as_deref() == Some(backend) {
             // Temporary tables, locks, user variables… went with the connection.
@@ -314,10 +319,7 @@ impl Session {
             });
         }
         if self.state.transaction_backend.as_deref() == Some(backend) {
-            self.state.transaction_backend = None;
-            self.state
-                .status
-                .remove(rwproxy_protocol::StatusFlags::SERVER_STATUS_IN_TRANS);
+            self.state.transaction_gone();
             return Err(BackendError::Stale {
                 backend: backend.to_string(),
                 lost: "the open transaction is lost",
@@ -349,14 +351,10 @@ impl Session {
     pub(crate) fn note_backend_failure(&mut self, err: &BackendError) {
         let name = err.backend().to_string();
         tracing::warn!(backend = %name, error = %err, "backend failure");
-        self.backends.discard(&self.ctx, &name);
-        self.prepared.forget_backend(&name);
+        self.drop_connection(&name);
         if self.state.transaction_backend.as_deref() == Some(name.as_str()) {
             // The transaction is lost with the connection.
-            self.state.transaction_backend = None;
-            self.state
-                .status
-                .remove(rwproxy_protocol::StatusFlags::SERVER_STATUS_IN_TRANS);
+            self.state.transaction_gone();
         }
         match err.failure() {
             // The monitor confirms with its own check before it changes the backend's state.
@@ -444,8 +442,7 @@ impl Session {
                 if err.failure() == Failure::Unhealthy {
                     self.note_backend_failure(&err);
                 } else {
-                    self.backends.discard(&self.ctx, err.backend());
-                    self.prepared.forget_backend(err.backend());
+                    self.drop_connection(err.backend());
                 }
                 return Ok(Ran::TransactionLost { err, sent: !unsent });
             }
@@ -466,8 +463,7 @@ impl Session {
             if err.failure() == Failure::Unhealthy || retry {
                 self.note_backend_failure(&err);
             } else {
-                self.backends.discard(&self.ctx, err.backend());
-                self.prepared.forget_backend(err.backend());
+                self.drop_connection(err.backend());
             }
             match next {
                 AfterFailure::Retry { on_primary } => {

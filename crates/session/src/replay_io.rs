@@ -56,13 +56,9 @@ impl Session {
         let lost = format!("'{old}' is no longer the primary ('{new}' is)");
         let old = old.to_string();
         tracing::info!(from = %old, to = %new, "the primary changed under a recorded transaction; replaying it on the new primary");
-        self.backends.discard(&self.ctx, &old);
-        self.prepared.forget_backend(&old);
+        self.drop_connection(&old);
         self.publish_threads();
-        self.state.transaction_backend = None;
-        self.state
-            .status
-            .remove(StatusFlags::SERVER_STATUS_IN_TRANS);
+        self.state.transaction_gone();
         Some(lost)
     }
 
@@ -117,10 +113,7 @@ impl Session {
             Err(failed) => {
                 tracing::info!(backend = %log.backend(), reason = ?failed, "transaction not replayed");
                 self.ctx.observer.transaction_replay(failed.into());
-                self.state.transaction_backend = None;
-                self.state
-                    .status
-                    .remove(StatusFlags::SERVER_STATUS_IN_TRANS);
+                self.state.transaction_gone();
                 let (code, state, message) = replay::client_error(failed, lost);
                 self.send_error(1, (code, &state), message).await?;
                 Ok(false)
@@ -194,8 +187,7 @@ impl Session {
             Err(Stop::Failed(why)) => {
                 tracing::warn!(backend = %primary, error = %why, "transaction replay failed");
                 // Closing the connection rolls back whatever was replayed.
-                self.backends.discard(&self.ctx, &primary);
-                self.prepared.forget_backend(&primary);
+                self.drop_connection(&primary);
                 self.publish_threads();
                 Err(Failed::Error)
             }
@@ -210,8 +202,7 @@ impl Session {
             None => true,
         };
         if !rolled_back {
-            self.backends.discard(&self.ctx, backend);
-            self.prepared.forget_backend(backend);
+            self.drop_connection(backend);
             self.publish_threads();
         }
     }
@@ -220,8 +211,7 @@ impl Session {
         if err.failure() == Failure::Unhealthy {
             self.note_backend_failure(err);
         } else {
-            self.backends.discard(&self.ctx, err.backend());
-            self.prepared.forget_backend(err.backend());
+            self.drop_connection(err.backend());
         }
     }
 }

@@ -222,6 +222,13 @@ impl SessionState {
     }
 
     /// Forgets everything (COM_RESET_CONNECTION, COM_CHANGE_USER).
+    /// The open transaction is over without a statement saying so (its connection lost, or
+    /// ended by rwproxy itself).
+    pub fn transaction_gone(&mut self) {
+        self.transaction_backend = None;
+        self.status.remove(StatusFlags::SERVER_STATUS_IN_TRANS);
+    }
+
     pub fn reset(&mut self, schema: Option<String>) {
         *self = SessionState::new(schema);
     }

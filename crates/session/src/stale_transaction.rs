@@ -8,9 +8,6 @@
 //! error and why, so that the client's retry starts afresh on the new primary.
 
 use rwproxy_monitor::PrimaryState;
-use rwproxy_protocol::command::COM_QUERY;
-use rwproxy_protocol::response::Expect;
-use rwproxy_protocol::StatusFlags;
 
 use crate::error::ClientError;
 use crate::session::Session;
@@ -33,41 +30,31 @@ impl Session {
         let Some(slot) = self.backends.get_mut(&old) else {
             return Ok(false);
         };
-        let commit = slot
-            .conn
-            .exchange(&query(b"COMMIT"), Expect::ResultSet)
-            .await;
+        let commit = slot.conn.query("COMMIT").await;
         let refused = match commit {
             Ok(outcome) if outcome.is_ok() => {
                 tracing::info!(from = %old, to = %new, "a transaction left on the former primary was committed there (the BEGIN that followed commits it implicitly); the new transaction starts on the primary");
-                self.transaction_over();
+                self.state.transaction_gone();
                 return Ok(false);
             }
             Ok(outcome) => outcome.error,
             Err(e) => {
                 // The connection is gone, and the transaction with it.
                 tracing::info!(from = %old, to = %new, error = %e, "the connection holding a transaction left on the former primary was lost");
-                self.backends.discard(&self.ctx, &old);
-                self.prepared.forget_backend(&old);
+                self.drop_connection(&old);
                 self.publish_threads();
-                self.transaction_over();
+                self.state.transaction_gone();
                 return Ok(false);
             }
         };
         let (code, state, message) = refused.unwrap_or((1290, *b"HY000", String::new()));
         if let Some(slot) = self.backends.get_mut(&old) {
-            if slot
-                .conn
-                .exchange(&query(b"ROLLBACK"), Expect::ResultSet)
-                .await
-                .is_err()
-            {
-                self.backends.discard(&self.ctx, &old);
-                self.prepared.forget_backend(&old);
+            if slot.conn.query("ROLLBACK").await.is_err() {
+                self.drop_connection(&old);
                 self.publish_threads();
             }
         }
-        self.transaction_over();
+        self.state.transaction_gone();
         tracing::info!(from = %old, to = %new, code, %message, "a transaction left on the former primary could not be committed there; rolled back");
         self.send_error(
             1,
@@ -79,18 +66,4 @@ impl Session {
         .await?;
         Ok(true)
     }
-
-    fn transaction_over(&mut self) {
-        self.state.transaction_backend = None;
-        self.state
-            .status
-            .remove(StatusFlags::SERVER_STATUS_IN_TRANS);
-    }
-}
-
-fn query(sql: &[u8]) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(sql.len() + 1);
-    payload.push(COM_QUERY);
-    payload.extend_from_slice(sql);
-    payload
 }

@@ -122,16 +122,6 @@ async fn idle_sessions_continue_on_the_new_primary_after_external_switches() {
     assert!(rows.iter().all(|(_, server)| *server == 3), "{rows:?}");
 }
 
-async fn wait_primary(proxy: &ProxyProcess, name: &str) {
-    let settled = wait_backends(proxy, &format!("{name} primary"), secs(15), |b| {
-        primary_name(b).as_deref() == Some(name)
-    })
-    .await;
-    if let Err(e) = settled {
-        panic!("{e}\n--- proxy log ---\n{}", proxy.log_tail(30));
-    }
-}
-
 /// A session with state that cannot move (a temporary table, a user variable) is told, on its
 /// next statement after the primary changed or restarted, what it lost, and is closed — never
 /// a "table doesn't exist" from a server that never saw the table. Sessions without such state

@@ -72,16 +72,6 @@ async fn replays(proxy: &ProxyProcess, outcome: &str) -> f64 {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn wait_primary(proxy: &ProxyProcess, name: &str) {
-    let settled = wait_backends(proxy, &format!("{name} primary"), secs(15), |b| {
-        primary_name(b).as_deref() == Some(name)
-    })
-    .await;
-    if let Err(e) = settled {
-        panic!("{e}\n--- proxy log ---\n{}", proxy.log_tail(30));
-    }
-}
-
 /// (a) Writes and reads in a transaction, the primary killed, a replica promoted while the
 /// client's next statement waits: with replay on, that statement and the rest of the
 /// transaction run on the new primary and the COMMIT commits exactly the transaction's rows;

@@ -151,6 +151,18 @@ pub fn state_of(doc: &Value, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Waits (15 s at most) until `/backends` names `name` the primary; panics with the proxy
+/// log otherwise.
+pub async fn wait_primary(proxy: &ProxyProcess, name: &str) {
+    let settled = wait_backends(proxy, &format!("{name} primary"), secs(15), |b| {
+        primary_name(b).as_deref() == Some(name)
+    })
+    .await;
+    if let Err(e) = settled {
+        panic!("{e}\n--- proxy log ---\n{}", proxy.log_tail(30));
+    }
+}
+
 /// Like [`wait_backends`] for one backend's state; panics with the proxy log on timeout.
 pub async fn wait_state(
     proxy: &ProxyProcess,
