@@ -125,6 +125,44 @@ label_enum! {
         Reset => "reset",
         /// A session found the backend at `pool.max_per_backend` for all of `pool.wait_timeout`.
         Full => "full",
+        /// A connection borrowed from another session in another state was reset and the
+        /// borrower's session state applied on it.
+        Restored => "restored",
+        /// A prepared statement was prepared on a connection that did not hold it yet.
+        Reprepared => "reprepared",
+    }
+}
+
+label_enum! {
+    /// Why a session keeps its backend connections instead of lending them to the pool
+    /// between statements.
+    pub enum HoldReason {
+        /// An open transaction (also an implicit one with autocommit off).
+        Transaction => "transaction",
+        /// Temporary tables.
+        TemporaryTables => "temporary_tables",
+        /// `LOCK TABLES`, `GET_LOCK()`.
+        Locks => "locks",
+        /// User variables.
+        UserVariables => "user_variables",
+        /// SQL-level `PREPARE`.
+        SqlPrepared => "sql_prepared",
+        /// A procedure was called.
+        ProcedureCall => "procedure_call",
+        /// XA transactions.
+        Xa => "xa",
+        /// `SET sql_log_bin`.
+        SqlLogBin => "sql_log_bin",
+        /// `LAST_INSERT_ID(expr)`.
+        LastInsertId => "last_insert_id",
+        /// An open cursor or long data of a prepared statement.
+        Cursor => "cursor",
+        /// Session settings rwproxy could not log.
+        UnloggedSettings => "unlogged_settings",
+        /// A statement rwproxy does not recognise.
+        UnknownStatement => "unknown_statement",
+        /// The previous statement's warnings or error, or a statement that reads them.
+        Diagnostics => "diagnostics",
     }
 }
 
@@ -272,6 +310,7 @@ mod tests {
             .chain(WriterRule::ALL.iter().map(|r| r.as_str()))
             .chain(PoolEvent::ALL.iter().map(|r| r.as_str()))
             .chain(ReplayOutcome::ALL.iter().map(|r| r.as_str()))
+            .chain(HoldReason::ALL.iter().map(|r| r.as_str()))
             .collect();
         for v in all {
             assert!(

@@ -31,8 +31,8 @@ pub use error::AdminError;
 pub use error_codes::KNOWN_ERROR_CODES;
 pub use histogram::QUERY_DURATION_BUCKETS;
 pub use labels::{
-    BackendRole, BackendState, CausalOutcome, DestRole, FailureKind, LagSource, PoolEvent, Reason,
-    RejectReason, ReloadResult, ReplayOutcome, WriterRule,
+    BackendRole, BackendState, CausalOutcome, DestRole, FailureKind, HoldReason, LagSource,
+    PoolEvent, Reason, RejectReason, ReloadResult, ReplayOutcome, WriterRule,
 };
 pub use metrics::{ClientConnectionGuard, Metrics, METRICS_CONTENT_TYPE, METRIC_PREFIX};
 pub use server::{serve, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_CONNECTION_AGE, SHUTDOWN_GRACE};

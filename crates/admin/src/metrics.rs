@@ -21,9 +21,15 @@ use crate::error::AdminError;
 use crate::error_codes::{slot_for_code, ErrorCodeLabel, ERROR_SLOTS};
 use crate::histogram::AtomicHistogram;
 use crate::labels::{
-    CausalOutcome, DestRole, FailureKind, Reason, RejectReason, ReloadResult, ReplayOutcome,
-    WriterRule,
+    CausalOutcome, DestRole, FailureKind, HoldReason, Reason, RejectReason, ReloadResult,
+    ReplayOutcome, WriterRule,
 };
+
+/// Upper bounds (seconds) of the pool borrow-wait buckets: 10 µs to 5 s.
+const POOL_WAIT_BUCKETS: [f64; 14] = [
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+    5.0,
+];
 
 /// Prefix of every metric name.
 pub const METRIC_PREFIX: &str = "rwproxy";
@@ -63,6 +69,11 @@ struct ErrorLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct CausalLabels {
     outcome: CausalOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct HoldLabels {
+    reason: HoldReason,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -108,6 +119,8 @@ struct Inner {
     writable_backends: Gauge,
     replay_log_overflows: Counter,
     transaction_replays: [Counter; ReplayOutcome::ALL.len()],
+    pinned_sessions: [Gauge; HoldReason::ALL.len()],
+    pool_wait: AtomicHistogram,
     sources_blocked: Counter,
     packet_budget_exhausted: Counter,
     backends: BackendMetrics,
@@ -272,6 +285,26 @@ impl Metrics {
                 outcome: ReplayOutcome::ALL[i],
             })
         });
+        let pinned_family = Family::<HoldLabels, Gauge>::default();
+        registry.register(
+            "pool_pinned_sessions",
+            "Sessions that keep their backend connections between statements instead of \
+             lending them to the pool, by reason",
+            pinned_family.clone(),
+        );
+        let pinned_sessions = std::array::from_fn(|i| {
+            pinned_family.get_or_create_owned(&HoldLabels {
+                reason: HoldReason::ALL[i],
+            })
+        });
+        let pool_wait = AtomicHistogram::new(&POOL_WAIT_BUCKETS);
+        registry.register_with_unit(
+            "pool_borrow_wait",
+            "Time taken to get a backend connection from the pool (an idle one, a new one, or \
+             waiting at pool.max_per_backend)",
+            Unit::Seconds,
+            pool_wait.clone(),
+        );
         let sources_blocked = Counter::default();
         registry.register(
             "login_sources_blocked",
@@ -314,6 +347,8 @@ impl Metrics {
                 writable_backends,
                 replay_log_overflows,
                 transaction_replays,
+                pinned_sessions,
+                pool_wait,
                 sources_blocked,
                 packet_budget_exhausted,
                 backends,
@@ -426,6 +461,21 @@ impl Metrics {
     /// Counts a step of transaction replay (see [`ReplayOutcome`]).
     pub fn transaction_replay(&self, outcome: ReplayOutcome) {
         self.inner.transaction_replays[outcome.index()].inc();
+    }
+
+    /// A session's reason to keep its backend connections changed.
+    pub fn pool_hold_changed(&self, from: Option<HoldReason>, to: Option<HoldReason>) {
+        if let Some(r) = from {
+            self.inner.pinned_sessions[r.index()].dec();
+        }
+        if let Some(r) = to {
+            self.inner.pinned_sessions[r.index()].inc();
+        }
+    }
+
+    /// Time taken to get a backend connection from the pool.
+    pub fn pool_wait(&self, waited: Duration) {
+        self.inner.pool_wait.observe(waited.as_secs_f64());
     }
 
     /// A client address was blocked by `login_throttle`.

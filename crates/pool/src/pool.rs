@@ -109,6 +109,20 @@ impl<K: PartialEq, C> Pool<K, C> {
         self: &Arc<Self>,
         backend: &str,
         key: &K,
+        usable: impl FnMut(&mut C) -> bool,
+        closing: &mut Vec<C>,
+    ) -> Result<Acquired<K, C>, PoolFull> {
+        self.acquire_preferring(backend, key, |_| false, usable, closing)
+            .await
+    }
+
+    /// [`Pool::acquire`], taking first an idle connection that `prefer` picks (e.g. the one the
+    /// caller used last), then the most recently returned.
+    pub async fn acquire_preferring(
+        self: &Arc<Self>,
+        backend: &str,
+        key: &K,
+        prefer: impl Fn(&C) -> bool,
         mut usable: impl FnMut(&mut C) -> bool,
         closing: &mut Vec<C>,
     ) -> Result<Acquired<K, C>, PoolFull> {
@@ -124,7 +138,12 @@ impl<K: PartialEq, C> Pool<K, C> {
                 let now = Instant::now();
                 let b = state.backends.entry(backend.to_string()).or_default();
                 // The most recently returned first: it is the likeliest to be warm.
-                while let Some(pos) = b.idle.iter().rposition(|i| i.key == *key) {
+                while let Some(pos) = b
+                    .idle
+                    .iter()
+                    .rposition(|i| i.key == *key && prefer(&i.conn))
+                    .or_else(|| b.idle.iter().rposition(|i| i.key == *key))
+                {
                     let mut idle = b.idle.remove(pos);
                     if now.saturating_duration_since(idle.opened) < limits.max_age
                         && usable(&mut idle.conn)

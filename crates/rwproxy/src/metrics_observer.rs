@@ -156,6 +156,23 @@ impl SessionObserver for MetricsObserver {
     fn pool_full(&self, backend: &str) {
         self.metrics.pool_event(backend, l::PoolEvent::Full);
     }
+    fn pool_restored(&self, backend: &str) {
+        self.metrics.pool_event(backend, l::PoolEvent::Restored);
+    }
+    fn pool_reprepared(&self, backend: &str) {
+        self.metrics.pool_event(backend, l::PoolEvent::Reprepared);
+    }
+    fn pool_wait(&self, _backend: &str, waited: std::time::Duration) {
+        self.metrics.pool_wait(waited);
+    }
+    fn pool_hold_changed(
+        &self,
+        from: Option<rwproxy_session::sharing::HoldReason>,
+        to: Option<rwproxy_session::sharing::HoldReason>,
+    ) {
+        self.metrics
+            .pool_hold_changed(from.map(hold_label), to.map(hold_label));
+    }
     fn causal_read(&self, outcome: CausalOutcome) {
         self.metrics.causal_read(match outcome {
             CausalOutcome::ReplicaFresh => l::CausalOutcome::ReplicaFresh,
@@ -163,5 +180,25 @@ impl SessionObserver for MetricsObserver {
             CausalOutcome::PrimaryFallback => l::CausalOutcome::PrimaryFallback,
             CausalOutcome::Timeout => l::CausalOutcome::Timeout,
         });
+    }
+}
+
+/// The metrics label of a session's reason to keep its backend connections.
+fn hold_label(r: rwproxy_session::sharing::HoldReason) -> l::HoldReason {
+    use rwproxy_session::sharing::HoldReason as H;
+    match r {
+        H::Transaction => l::HoldReason::Transaction,
+        H::TemporaryTables => l::HoldReason::TemporaryTables,
+        H::Locks => l::HoldReason::Locks,
+        H::UserVariables => l::HoldReason::UserVariables,
+        H::SqlPrepared => l::HoldReason::SqlPrepared,
+        H::ProcedureCall => l::HoldReason::ProcedureCall,
+        H::Xa => l::HoldReason::Xa,
+        H::SqlLogBin => l::HoldReason::SqlLogBin,
+        H::LastInsertId => l::HoldReason::LastInsertId,
+        H::Cursor => l::HoldReason::Cursor,
+        H::UnloggedSettings => l::HoldReason::UnloggedSettings,
+        H::UnknownStatement => l::HoldReason::UnknownStatement,
+        H::Diagnostics => l::HoldReason::Diagnostics,
     }
 }

@@ -33,6 +33,26 @@ pub struct Slot {
     pub schema: Option<String>,
     /// Its slot in the pool (`pool.max_per_backend`); freed when the slot is dropped.
     pub lease: PoolLease,
+    /// The prepared statements it holds (this session's and others').
+    pub stmts: crate::conn_statements::ConnStatements,
+    /// The server's `LAST_INSERT_ID()` on it, as far as replies showed.
+    pub insert_id: u64,
+    /// Borrowed from another session since this session's previous statement on it: what
+    /// the server says of "the previous statement" is not this session's.
+    pub foreign: bool,
+    /// Unique per connection opened by this process.
+    pub serial: u64,
+}
+
+/// Serial numbers of backend connections.
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Who borrows a connection: the session's id and the state its connections must be in.
+pub struct Borrower<'a> {
+    /// The session's lending token (see [`crate::session::Session::lend_token`]).
+    pub id: u64,
+    pub state: &'a SessionState,
+    pub image: &'a crate::session_state::StateImage,
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +87,10 @@ impl BackendSet {
         self.slots.iter_mut()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.slots.iter().map(|s| s.conn.name())
     }
@@ -84,12 +108,32 @@ impl BackendSet {
     /// for later sessions (or closed when that fails).
     pub async fn give_back(&mut self, ctx: &ProxyContext, who: &ClientIdentity) {
         for slot in std::mem::take(&mut self.slots) {
-            let pooled = PooledConn {
-                conn: slot.conn,
-                schema: slot.schema,
-                address: slot.thread.address.clone(),
-            };
-            pooling::give_back(ctx, who, slot.lease, pooled).await;
+            let (lease, pooled) = slot.into_pooled(0, None);
+            pooling::give_back(ctx, who, lease, pooled).await;
+        }
+    }
+
+    /// Between statements, with nothing holding the session on its connections: every
+    /// connection goes to the pool as it is (no reset), for any session of the same account to
+    /// borrow; `image` is the state it carries when it has applied everything (`head`).
+    pub async fn lend(
+        &mut self,
+        ctx: &ProxyContext,
+        who: &ClientIdentity,
+        me: u64,
+        image: &crate::session_state::StateImage,
+        head: u64,
+    ) {
+        for mut slot in std::mem::take(&mut self.slots) {
+            let name = slot.conn.name().to_string();
+            if slot.conn.has_deferred() && slot.conn.settle().await.is_err() {
+                drop(slot);
+                ctx.backend_connection_closed(&name);
+                continue;
+            }
+            let carried = (slot.applied == head).then(|| image.clone());
+            let (lease, pooled) = slot.into_pooled(me, carried);
+            pooling::lend(ctx, who, lease, pooled);
         }
     }
 
@@ -99,21 +143,34 @@ impl BackendSet {
         }
     }
 
-    /// The connection to `name`, opened if needed and brought up to date with `state`.
+    /// The connection to `name`, opened if needed and brought up to date with the
+    /// borrower's state.
     pub async fn ready(
         &mut self,
         ctx: &ProxyContext,
         name: &str,
         who: &ClientIdentity,
-        state: &SessionState,
+        borrower: &Borrower<'_>,
     ) -> Result<&mut Slot, BackendError> {
+        let state = borrower.state;
         let index = match self.slots.iter().position(|s| s.conn.name() == name) {
             Some(i) => i,
             None => {
-                let (conn, lease, schema, address) =
-                    match pooling::take(ctx, name, who, state.schema.as_deref()).await? {
+                let (conn, lease, schema, address, carried) =
+                    match pooling::take(ctx, name, who, state.schema.as_deref(), borrower.id)
+                        .await?
+                    {
                         Taken::Reused(pooled, lease) => {
-                            (pooled.conn, lease, pooled.schema, pooled.address)
+                            let p = *pooled;
+                            let carried = Carried {
+                                owner: p.owner,
+                                applied: p.applied,
+                                image: p.image,
+                                stmts: p.stmts,
+                                insert_id: p.insert_id,
+                                serial: p.serial,
+                            };
+                            (p.conn, lease, p.schema, p.address, Some(carried))
                         }
                         Taken::Open(permit) => {
                             // An error drops the permit, which frees its slot.
@@ -126,7 +183,7 @@ impl BackendSet {
                             )
                             .await?;
                             ctx.backend_connection_opened(name);
-                            (conn, permit.opened(), state.schema.clone(), address)
+                            (conn, permit.opened(), state.schema.clone(), address, None)
                         }
                     };
                 let thread = std::sync::Arc::new(crate::registry::InFlight {
@@ -134,13 +191,35 @@ impl BackendSet {
                     address,
                     thread_id: conn.thread_id(),
                 });
-                self.slots.push(Slot {
+                let mut slot = Slot {
                     conn,
                     thread,
                     applied: 0,
                     schema,
                     lease,
-                });
+                    stmts: Default::default(),
+                    insert_id: 0,
+                    foreign: true,
+                    serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                };
+                if let Some(c) = carried {
+                    slot.serial = c.serial;
+                    slot.stmts = c.stmts;
+                    slot.insert_id = c.insert_id;
+                    if c.owner == borrower.id && borrower.id != 0 {
+                        // This session's own connection, untouched since it lent it.
+                        slot.applied = c.applied;
+                        slot.foreign = false;
+                    } else if c.image.as_deref() == Some(&borrower.image[..]) {
+                        // Another session's, in the same state.
+                        slot.applied = state.log_head();
+                    } else {
+                        // Another session's, in another state: back to the login state, then
+                        // this session's commands.
+                        restore(ctx, &mut slot).await?;
+                    }
+                }
+                self.slots.push(slot);
                 self.slots.len() - 1
             }
         };
@@ -177,6 +256,60 @@ impl BackendSet {
         }
         Ok(slot)
     }
+}
+
+/// What a pooled connection brings with it.
+struct Carried {
+    owner: u64,
+    applied: u64,
+    image: Option<crate::session_state::StateImage>,
+    stmts: crate::conn_statements::ConnStatements,
+    insert_id: u64,
+    serial: u64,
+}
+
+impl Slot {
+    /// The connection and what rwproxy knows of it, for the pool; `owner` lent it carrying
+    /// `image` (`None`: a state no image describes).
+    fn into_pooled(
+        self,
+        owner: u64,
+        image: Option<crate::session_state::StateImage>,
+    ) -> (PoolLease, PooledConn) {
+        (
+            self.lease,
+            PooledConn {
+                conn: self.conn,
+                schema: self.schema,
+                address: self.thread.address.clone(),
+                owner,
+                applied: self.applied,
+                image,
+                stmts: self.stmts,
+                insert_id: self.insert_id,
+                serial: self.serial,
+            },
+        )
+    }
+}
+
+/// Brings a connection another session left in another state back to its login state
+/// (`COM_RESET_CONNECTION`: session variables, and prepared statements gone; the schema stays).
+async fn restore(ctx: &ProxyContext, slot: &mut Slot) -> Result<(), BackendError> {
+    let name = slot.conn.name().to_string();
+    let outcome = slot
+        .conn
+        .exchange(&[COM_RESET_CONNECTION], Expect::OnePacket)
+        .await?;
+    if let Some(e) = outcome.error {
+        return Err(replay_failed(&name, &[COM_RESET_CONNECTION, 0], e));
+    }
+    enable_tracking(&mut slot.conn, &name).await?;
+    slot.stmts.clear();
+    slot.insert_id = 0;
+    slot.applied = 0;
+    ctx.observer.pool_restored(&name);
+    Ok(())
 }
 
 /// Opens and logs in a connection to `name` for this client, with GTID tracking switched on.

@@ -41,9 +41,15 @@ impl Session {
         timeout: std::time::Duration,
     ) -> Result<bool, rwproxy_backend::BackendError> {
         self.drop_if_stale(backend).await?;
+        let image = self.state.image();
+        let borrower = crate::backend_set::Borrower {
+            id: self.lend_token,
+            state: &self.state,
+            image: &image,
+        };
         let slot = self
             .backends
-            .ready(&self.ctx, backend, &self.who, &self.state)
+            .ready(&self.ctx, backend, &self.who, &borrower)
             .await?;
         let secs = timeout.as_secs_f64();
         let sql = if slot.conn.is_mariadb() {

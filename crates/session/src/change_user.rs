@@ -126,6 +126,9 @@ pub(crate) async fn change_user(s: &mut Session, payload: Bytes) -> Result<Flow,
         s.who.collation = c as u8;
     }
     s.initial_database = request.database.clone();
+    s.set_hold(None);
+    s.sharing = crate::pooling::reusable(&s.ctx, &s.who);
+    s.lend_token = crate::session::new_lend_token();
     s.state.reset(request.database);
     s.state.reset_new_connections = true;
     s.idle_timeout = s.ctx.server_idle_timeout(

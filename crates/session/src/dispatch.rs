@@ -130,7 +130,7 @@ impl Session {
             };
             match flow {
                 Some(Flow::Close) => return Ok(()),
-                Some(Flow::Continue) => {}
+                Some(Flow::Continue) => self.lend_if_free().await,
                 None => {
                     // The shutdown ran out of time while this statement ran: it is cut off (its
                     // backend connection goes with the session), as the server does.
@@ -285,6 +285,8 @@ impl Session {
                 Ok(o) if o.is_ok() => {
                     // The server keeps the schema selected last (not the login's).
                     slot.applied = 0;
+                    slot.stmts.clear();
+                    slot.insert_id = 0;
                     // The reset switched GTID tracking off again (server defaults).
                     let name = slot.conn.name().to_string();
                     if crate::backend_set::enable_tracking(&mut slot.conn, &name)
@@ -304,6 +306,8 @@ impl Session {
         let schema = self.state.schema.clone();
         self.state.reset(schema);
         self.state.reset_new_connections = true;
+        self.set_hold(None);
+        self.lend_token = crate::session::new_lend_token();
         self.idle_timeout = self.ctx.server_idle_timeout(
             self.client_caps
                 .contains(rwproxy_protocol::CapabilityFlags::CLIENT_INTERACTIVE),

@@ -7,7 +7,9 @@
 //! GTID position) and run them through `backend_set`'s connections → `relay` streams each response back, and `down_watch` ends the
 //! wait of statements whose server the monitor declares down. `replay` and `replay_io` carry an open transaction
 //! over to a new primary (opt-in). `session_state` and `prepared`
-//! hold what a session must keep consistent across its backend connections; `kill` and
+//! hold what a session must keep consistent across its backend connections; `sharing` decides
+//! when a session lends its connections to the pool between statements (`pooling` keeps them,
+//! `conn_statements` the statements prepared on each); `kill` and
 //! `change_user` are the commands that reach beyond one connection.
 
 pub mod accounts;
@@ -16,6 +18,7 @@ mod causal;
 mod change_user;
 pub mod client_auth;
 mod coldef;
+mod conn_statements;
 pub mod context;
 mod dispatch;
 pub mod down_watch;
@@ -24,6 +27,7 @@ pub mod error;
 pub mod events;
 pub mod greeting;
 mod kill;
+mod lending;
 pub mod listener;
 pub mod login_throttle;
 mod names;
@@ -41,6 +45,7 @@ mod replay_io;
 mod session;
 mod session_state;
 pub mod session_status;
+pub mod sharing;
 pub mod shown;
 mod stale_transaction;
 mod stats;

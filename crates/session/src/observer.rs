@@ -91,6 +91,19 @@ pub trait SessionObserver: Send + Sync {
     fn pool_reset(&self, _backend: &str) {}
     /// A session found `backend` at `pool.max_per_backend` for all of `pool.wait_timeout`.
     fn pool_full(&self, _backend: &str) {}
+    /// A borrowed connection was reset and the session's state applied on it.
+    fn pool_restored(&self, _backend: &str) {}
+    /// How long taking a connection from the pool took (waiting at the cap included).
+    fn pool_wait(&self, _backend: &str, _waited: std::time::Duration) {}
+    /// A session's reason to keep its backend connections changed.
+    fn pool_hold_changed(
+        &self,
+        _from: Option<crate::sharing::HoldReason>,
+        _to: Option<crate::sharing::HoldReason>,
+    ) {
+    }
+    /// A statement was prepared again on a connection it was not prepared on.
+    fn pool_reprepared(&self, _backend: &str) {}
     fn causal_read(&self, _outcome: CausalOutcome) {}
     /// The session's replay log reached its limit (count or bytes): it stays on the primary.
     fn replay_log_overflow(&self) {}

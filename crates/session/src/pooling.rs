@@ -60,6 +60,18 @@ pub struct PooledConn {
     /// The schema it has selected (`COM_RESET_CONNECTION` keeps it).
     pub schema: Option<String>,
     pub address: String,
+    /// The lending token of the session that lent it (0: none, it is in its login state plus
+    /// `image`).
+    pub owner: u64,
+    /// How much of the owner's log of session commands it has applied.
+    pub applied: u64,
+    /// The session commands it has applied since its login state (`None`: unknown).
+    pub image: Option<crate::session_state::StateImage>,
+    /// The prepared statements it holds.
+    pub stmts: crate::conn_statements::ConnStatements,
+    /// Its `LAST_INSERT_ID()`.
+    pub insert_id: u64,
+    pub serial: u64,
 }
 
 /// The pool's limits from the configuration.
@@ -108,6 +120,7 @@ pub async fn take(
     backend: &str,
     who: &ClientIdentity,
     schema: Option<&str>,
+    me: u64,
 ) -> Result<Taken, BackendError> {
     let key = PoolKey::of(who);
     let mut closing = Vec::new();
@@ -118,14 +131,22 @@ pub async fn take(
             && !c.conn.stream().closed_while_idle()
             && (schema.is_some() || c.schema.is_none())
     };
-    let acquired = ctx.pool.acquire(backend, &key, fits, &mut closing).await;
+    let started = std::time::Instant::now();
+    // The connection this session lent last comes back first: it needs nothing restored.
+    let acquired = ctx
+        .pool
+        .acquire_preferring(backend, &key, |c| c.owner == me, fits, &mut closing)
+        .await;
+    ctx.observer.pool_wait(backend, started.elapsed());
     for gone in closing {
         drop(gone);
         ctx.backend_connection_closed(backend);
     }
     match acquired {
         Ok(Acquired::Reused(conn, lease)) => {
-            ctx.observer.pool_reused(backend);
+            if conn.owner != me {
+                ctx.observer.pool_reused(backend);
+            }
             Ok(Taken::Reused(Box::new(conn), lease))
         }
         Ok(Acquired::Open(permit)) => Ok(Taken::Open(permit)),
@@ -163,6 +184,11 @@ pub async fn give_back(
             .conn
             .exchange(&[COM_RESET_CONNECTION], Expect::OnePacket)
             .await?;
+        conn.stmts.clear();
+        conn.insert_id = 0;
+        conn.owner = 0;
+        conn.applied = 0;
+        conn.image = Some(std::sync::Arc::from(Vec::new()));
         if let Some((code, state, message)) = outcome.error {
             return Err(BackendError::Server {
                 backend: name.clone(),
@@ -192,6 +218,16 @@ pub async fn give_back(
             drop(lease);
             ctx.backend_connection_closed(&name);
         }
+    }
+}
+
+/// Lends a connection of a live session to the pool between its statements, as it is (see
+/// [`crate::sharing`]); closes it if the pool does not keep it.
+pub fn lend(ctx: &ProxyContext, who: &ClientIdentity, lease: PoolLease, conn: PooledConn) {
+    let name = conn.conn.name().to_string();
+    if let Some(refused) = ctx.pool.release(lease, PoolKey::of(who), conn) {
+        drop(refused);
+        ctx.backend_connection_closed(&name);
     }
 }
 

@@ -108,6 +108,28 @@ impl PreparedSet {
         }
     }
 
+    /// A statement has an open cursor or long data waiting for its execute (both live on one
+    /// connection).
+    pub fn holds_connection(&self) -> bool {
+        self.map
+            .values()
+            .any(|p| p.cursor_on.is_some() || p.long_data_on.is_some())
+    }
+
+    /// Forgets a statement's id on `backend` (closed there to bound the connection's cache).
+    pub fn forget_id(&mut self, backend: &str, id: u32) {
+        for p in self.map.values_mut() {
+            p.on.retain(|o| o.backend != backend || o.id != id);
+        }
+    }
+
+    /// Forgets every statement's ids on backend connections (the connections were lent).
+    pub fn forget_all_backends(&mut self) {
+        for p in self.map.values_mut() {
+            p.on.clear();
+        }
+    }
+
     pub fn clear(&mut self) {
         self.map.clear();
         self.last = None;

@@ -44,6 +44,12 @@ pub(crate) struct ReplyRewrite {
     pub session_status: bool,
     /// Checksum the reply (transaction replay records it).
     pub checksum: bool,
+    /// The statement asks about the previous one (`ROW_COUNT()`, `FOUND_ROWS()`, …): on
+    /// another connection than the one that ran it, the values rwproxy kept are put in.
+    pub diagnostics: bool,
+    /// The statement may read `LAST_INSERT_ID()`: on a connection where it differs, the
+    /// session's value is set first.
+    pub insert_id: bool,
 }
 
 /// How running a routed statement ended.
@@ -103,10 +109,16 @@ impl Session {
             }
             // A new connection to a frozen server waits for a greeting that never comes: the
             // wait ends when the monitor declares the server down (reads then go elsewhere).
+            let image = self.state.image();
             let readied = {
+                let borrower = crate::backend_set::Borrower {
+                    id: self.lend_token,
+                    state: &self.state,
+                    image: &image,
+                };
                 let ready = self
                     .backends
-                    .ready(&self.ctx, backend, &self.who, &self.state);
+                    .ready(&self.ctx, backend, &self.who, &borrower);
                 tokio::pin!(ready);
                 loop {
                     tokio::select! {
@@ -151,11 +163,54 @@ impl Session {
                     backend: backend.to_string(),
                 }));
             }
+            if rewrite.insert_id && slot.insert_id != self.state.diagnostics.insert_id {
+                // Another session's insert id is on this connection: the session's own is
+                // set, as its previous connection would have it.
+                let value = self.state.diagnostics.insert_id;
+                let set = format!("SET last_insert_id = {value}");
+                match slot.conn.query(&set).await {
+                    Ok(o) if o.error.is_none() => {
+                        slot.insert_id = value;
+                        slot.foreign = true;
+                    }
+                    Ok(o) => {
+                        self.handle.set_in_flight(None);
+                        let (code, state, message) = o.error.unwrap_or_default();
+                        return Err(RunError::NotSent(BackendError::Server {
+                            backend: backend.to_string(),
+                            code,
+                            state,
+                            message,
+                        }));
+                    }
+                    Err(e) => {
+                        self.handle.set_in_flight(None);
+                        return Err(RunError::NotSent(e));
+                    }
+                }
+            }
             // A process-list statement sees the server's id of the connection it runs on.
             let thread_id = slot.conn.thread_id();
-            substituted = rewrite.process_list.and_then(|_| {
-                rwproxy_sql::connection_id::substitute(payload.get(1..)?, thread_id, options)
-            });
+            let elsewhere = slot.foreign || slot.serial != self.state.diagnostics.serial;
+            substituted = match rewrite.process_list {
+                Some(_) => payload.get(1..).and_then(|sql| {
+                    rwproxy_sql::connection_id::substitute(sql, thread_id, options)
+                }),
+                // A statement about the previous one, on another connection than the one that
+                // ran it: what rwproxy kept of that statement's reply is put in.
+                None if rewrite.diagnostics
+                    && elsewhere
+                    && payload.first() == Some(&rwproxy_protocol::command::COM_QUERY) =>
+                {
+                    let calls = self.state.diagnostics.calls();
+                    let calls: [(&[u8], &str); 2] =
+                        [(calls[0].0, &calls[0].1), (calls[1].0, &calls[1].1)];
+                    payload.get(1..).and_then(|sql| {
+                        rwproxy_sql::connection_id::substitute_calls(sql, &calls, options)
+                    })
+                }
+                None => None,
+            };
             let resent = substituted
                 .as_ref()
                 .map(|s| [&payload[..1], &s.sql[..]].concat());
@@ -246,6 +301,20 @@ impl Session {
             Ok(outcome) => {
                 if let Some(gtid) = &outcome.last_gtid {
                     self.note_gtid(gtid);
+                }
+                self.state.diagnostics.after_statement(
+                    outcome.error_code.is_some(),
+                    outcome.result_set,
+                    outcome.last_result_rows,
+                    outcome.affected_rows,
+                    outcome.insert_id,
+                );
+                if let Some(slot) = self.backends.get_mut(backend) {
+                    if outcome.insert_id != 0 {
+                        slot.insert_id = outcome.insert_id;
+                    }
+                    slot.foreign = false;
+                    self.state.diagnostics.serial = slot.serial;
                 }
                 Ok(outcome)
             }
@@ -557,6 +626,9 @@ impl Session {
             names: substituted.map(std::sync::Arc::new),
             session_status: words.status,
             checksum,
+            diagnostics: class.flags.contains(Flags::LAST_STATEMENT_INFO),
+            insert_id: class.flags.contains(Flags::PRIMARY_FUNCTION)
+                && crate::sharing::reads_insert_id(sql),
         };
         let in_flight_commits = crate::replay::may_commit(class.kind) || multi;
         let mut replays = 0;
@@ -688,6 +760,7 @@ impl Session {
         outcome: &RelayOutcome,
         multi: bool,
     ) {
+        self.note_holds(class, payload.get(1..).unwrap_or_default(), outcome);
         self.state.after_statement(backend, outcome.status);
         // What session tracking reported (no extra query: the statement's own OK says it).
         if let Some(mode) = &outcome.sql_mode {
@@ -828,6 +901,9 @@ impl Session {
         expect: Expect,
     ) -> Result<Flow, ClientError> {
         if let Some((chosen, outcome)) = self.run_at_home(&payload, expect).await? {
+            self.state
+                .holds
+                .after_session_command(outcome.error_code.is_some());
             if outcome.error_code.is_none() {
                 if payload.first() == Some(&rwproxy_protocol::command::COM_INIT_DB) {
                     let db = String::from_utf8_lossy(&payload[1..]).into_owned();

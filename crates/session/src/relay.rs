@@ -80,6 +80,14 @@ pub struct RelayOutcome {
     pub warnings: u16,
     /// Rows relayed (of every result set of the response).
     pub rows: u64,
+    /// Rows of the last result set (what `FOUND_ROWS()` says after a plain `SELECT`).
+    pub last_result_rows: u64,
+    /// A result set was sent (after it `ROW_COUNT()` is -1).
+    pub result_set: bool,
+    /// Affected rows of the last OK packet.
+    pub affected_rows: u64,
+    /// The last non-zero insert id of an OK packet (what `LAST_INSERT_ID()` says afterwards).
+    pub insert_id: u64,
     /// The checksum of the response, when [`RelayOptions::checksum`] asked for it.
     pub checksum: Option<Checksum>,
     /// The server asked for a `LOCAL INFILE` file (sent by the client, not recorded).
@@ -189,17 +197,28 @@ pub async fn relay_response(
                     let mut rewritten = false;
                     if step.kind == PacketKind::Row {
                         out.rows += 1;
+                        out.last_result_rows += 1;
                     }
                     match step.kind {
-                        PacketKind::Ok | PacketKind::Terminator if whole && len >= 7 => {
+                        PacketKind::Ok | PacketKind::Terminator if whole && len >= 5 => {
                             if step.kind == PacketKind::Ok {
                                 out.saw_ok = true;
                             }
                             let is_ok_format = payload[0] == 0 || opts.deprecate_eof;
-                            if is_ok_format && opts.backend_session_track {
+                            if !is_ok_format && len >= 5 {
+                                // An EOF packet: its warnings.
+                                out.warnings = u16::from_le_bytes([payload[1], payload[2]]);
+                            }
+                            if is_ok_format && len >= 7 {
                                 if let Ok(ok) = reply::parse_ok(payload, backend_caps) {
                                     out.warnings = ok.warnings;
-                                    if !ok.session_state.is_empty() {
+                                    if step.kind == PacketKind::Ok {
+                                        out.affected_rows = ok.affected_rows;
+                                        if ok.last_insert_id != 0 {
+                                            out.insert_id = ok.last_insert_id;
+                                        }
+                                    }
+                                    if opts.backend_session_track && !ok.session_state.is_empty() {
                                         let changes = ok.session_changes();
                                         if let Some(g) = changes.last_gtid() {
                                             out.last_gtid =
@@ -221,7 +240,9 @@ pub async fn relay_response(
                                         }
                                     }
                                 }
-                                if opts.strip_session_state {
+                                if !opts.backend_session_track {
+                                    // Nothing to strip.
+                                } else if opts.strip_session_state {
                                     scratch.clear();
                                     if let Ok(true) = reply::strip_session_state(payload, scratch) {
                                         rewritten = true;
@@ -252,6 +273,8 @@ pub async fn relay_response(
                             out.local_infile = true;
                         }
                         PacketKind::ColumnCount => {
+                            out.result_set = true;
+                            out.last_result_rows = 0;
                             column = 0;
                             id_columns.clear();
                             name_cursor = 0;

@@ -138,12 +138,18 @@ impl Session {
             return Err(Failed::Error);
         }
         let handle = self.handle.clone();
+        let image = self.state.image();
         let replayed = {
             let (backends, ctx, who, state) =
                 (&mut self.backends, &self.ctx, &self.who, &self.state);
+            let borrower = crate::backend_set::Borrower {
+                id: self.lend_token,
+                state,
+                image: &image,
+            };
             let run = async {
                 let slot = backends
-                    .ready(ctx, &primary, who, state)
+                    .ready(ctx, &primary, who, &borrower)
                     .await
                     .map_err(Stop::Open)?;
                 handle.set_connecting(None);

@@ -51,6 +51,23 @@ pub struct Session {
     pub(crate) idle_timeout: Option<std::time::Duration>,
     /// The open transaction's record, for transaction replay (`routing.transaction_replay`).
     pub(crate) replay: crate::replay::Recorder,
+    /// The session lends its backend connections between statements (`pool.enabled` and the
+    /// account's `pooling`, decided at login).
+    pub(crate) sharing: bool,
+    /// Why it keeps them now (counted in `rwproxy_pool_pinned_sessions`).
+    pub(crate) hold: Option<crate::sharing::HoldReason>,
+    /// Marks the connections this session lends: one it gets back with this token is as it
+    /// left it. A new token after `COM_RESET_CONNECTION` and `COM_CHANGE_USER` (the session's
+    /// log starts again).
+    pub(crate) lend_token: u64,
+}
+
+/// Lending tokens (0 is "nobody").
+static NEXT_LEND_TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A lending token no session had before.
+pub(crate) fn new_lend_token() -> u64 {
+    NEXT_LEND_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Session {
@@ -75,6 +92,7 @@ impl Session {
             .capabilities
             .contains(rwproxy_protocol::CapabilityFlags::CLIENT_INTERACTIVE);
         let idle_timeout = ctx.server_idle_timeout(interactive);
+        let sharing = crate::pooling::reusable(&ctx, &who);
         Self {
             ctx,
             id,
@@ -95,12 +113,16 @@ impl Session {
             nonce: auth.nonce,
             idle_timeout,
             replay: Default::default(),
+            sharing,
+            hold: None,
+            lend_token: new_lend_token(),
         }
     }
 
     /// Runs the command loop until the client quits, disconnects or is killed.
     pub async fn run(mut self) -> Result<(), ClientError> {
         let result = self.command_loop().await;
+        self.set_hold(None);
         self.client.shutdown().await;
         // Ended between statements: the backend connections can serve later sessions once
         // reset. Otherwise (killed, idle timeout, an error mid-statement) they are closed.

@@ -116,7 +116,22 @@ pub struct SessionState {
     pub reset_new_connections: bool,
     /// `sql_mode` contains `ANSI_QUOTES` (learnt from the server after a `SET` of `sql_mode`).
     pub ansi_quotes: bool,
+    /// The live session commands, oldest first, shared with the connections that carry them
+    /// (rebuilt when the log changes).
+    image: Option<StateImage>,
+    /// What keeps the session on its backend connections beyond the current statement (see
+    /// [`crate::sharing`]).
+    pub holds: crate::sharing::Holds,
+    /// What the previous statement left for `ROW_COUNT()`, `FOUND_ROWS()` and
+    /// `LAST_INSERT_ID()`, answered from here when a later statement runs on a connection
+    /// another session used in between.
+    pub diagnostics: crate::sharing::Diagnostics,
 }
+
+/// A session's live session commands in order: two connections that applied the same image
+/// (from a fresh login or `COM_RESET_CONNECTION`, with the same account and options) are in
+/// the same state.
+pub type StateImage = std::sync::Arc<[Bytes]>;
 
 /// Server status flags that describe the session between statements, as the server reports
 /// them in an OK to a command that ran nothing (per-statement flags such as
@@ -152,7 +167,20 @@ impl SessionState {
             client_tracks_variables: false,
             reset_new_connections: false,
             ansi_quotes: false,
+            image: None,
+            holds: Default::default(),
+            diagnostics: Default::default(),
         }
+    }
+
+    /// The session commands a connection must have applied to be in this session's state.
+    pub fn image(&mut self) -> StateImage {
+        if let Some(image) = &self.image {
+            return image.clone();
+        }
+        let image: StateImage = self.pending_since(0).map(|c| c.payload.clone()).collect();
+        self.image = Some(image.clone());
+        image
     }
 
     pub fn in_transaction(&self) -> bool {
@@ -186,6 +214,7 @@ impl SessionState {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.image = None;
         self.log_index.insert(payload.clone(), self.log.len());
         self.log.push(LoggedCommand {
             seq,

@@ -74,6 +74,15 @@ impl Session {
             .await?;
         if let Some((chosen, outcome)) = outcome {
             if let Some(ok) = outcome.prepare_ok {
+                let class = self.classify(payload.get(1..).unwrap_or_default());
+                self.note_prepared(&class);
+                let key = crate::conn_statements::StatementKey {
+                    payload: payload.clone(),
+                    schema: self.state.schema.clone(),
+                    state: self.state.image(),
+                };
+                self.cache_statement(&chosen.backend, key, ok.stmt_id, ok.params)
+                    .await;
                 self.prepared.insert(
                     id,
                     Prepared {
@@ -113,11 +122,35 @@ impl Session {
             return Ok(on.id);
         }
         let payload = stmt.prepare_payload.clone();
+        let image = self.state.image();
+        let borrower = crate::backend_set::Borrower {
+            id: self.lend_token,
+            state: &self.state,
+            image: &image,
+        };
         let slot = self
             .backends
-            .ready(&self.ctx, backend, &self.who, &self.state)
+            .ready(&self.ctx, backend, &self.who, &borrower)
             .await
             .map_err(RunError::Backend)?;
+        let key = crate::conn_statements::StatementKey {
+            payload: payload.clone(),
+            schema: self.state.schema.clone(),
+            state: image.clone(),
+        };
+        // Prepared on this connection already (by this session on an earlier borrow, or by
+        // another session of the account in the same state).
+        if let Some((server_id, _)) = slot.stmts.get(&key) {
+            if let Some(stmt) = self.prepared.get_mut(id) {
+                stmt.on.push(OnBackend {
+                    backend: backend.to_string(),
+                    id: server_id,
+                    types_seen: 0,
+                });
+            }
+            return Ok(server_id);
+        }
+        self.ctx.observer.pool_reprepared(backend);
         let mut seq = 0u8;
         slot.conn
             .stream()
@@ -172,6 +205,8 @@ impl Session {
                         types_seen: 0,
                     });
                 }
+                self.cache_statement(backend, key, ok.stmt_id, ok.params)
+                    .await;
                 Ok(ok.stmt_id)
             }
             Err(_) => {
@@ -195,6 +230,36 @@ impl Session {
                     message,
                 }))
             }
+        }
+    }
+
+    /// Records a statement prepared on the session's connection to `backend` in that
+    /// connection's cache; statements the cache no longer keeps are closed there.
+    async fn cache_statement(
+        &mut self,
+        backend: &str,
+        key: crate::conn_statements::StatementKey,
+        server_id: u32,
+        params: u16,
+    ) {
+        let Some(slot) = self.backends.get_mut(backend) else {
+            return;
+        };
+        let evicted = slot.stmts.insert(key, server_id, params);
+        let mut lost = false;
+        for old in &evicted {
+            let mut p = [COM_STMT_CLOSE, 0, 0, 0, 0];
+            p[1..5].copy_from_slice(&old.to_le_bytes());
+            if slot.conn.stream().write_packet(&mut 0, &p).await.is_err() {
+                lost = true;
+                break;
+            }
+        }
+        for old in evicted {
+            self.prepared.forget_id(backend, old);
+        }
+        if lost {
+            self.drop_connection(backend);
         }
     }
 
@@ -303,6 +368,8 @@ impl Session {
                     Expect::ResultSet,
                     ReplyRewrite {
                         names: names.clone(),
+                        insert_id: class.flags.contains(Flags::PRIMARY_FUNCTION)
+                            && crate::sharing::reads_insert_id(sql),
                         ..ReplyRewrite::default()
                     },
                 )
@@ -412,10 +479,12 @@ impl Session {
                     | Flags::MULTI_STATEMENT,
             );
         if !matters {
+            self.note_holds(class, sql, outcome);
             self.state.after_statement(backend, outcome.status);
             return;
         }
         if session_command && params > 0 {
+            self.note_holds(class, sql, outcome);
             self.state.after_statement(backend, outcome.status);
             if outcome.error_code.is_none() {
                 self.state.pins.replay_overflow = true;
@@ -492,6 +561,7 @@ impl Session {
         };
         for on in stmt.on {
             if let Some(slot) = self.backends.get_mut(&on.backend) {
+                slot.stmts.remove_id(on.id);
                 let mut p = [COM_STMT_CLOSE, 0, 0, 0, 0];
                 p[1..5].copy_from_slice(&on.id.to_le_bytes());
                 if slot.conn.stream().write_packet(&mut 0, &p).await.is_err() {

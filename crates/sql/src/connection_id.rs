@@ -42,14 +42,15 @@ impl Substituted {
                 .position(|w| w == name)?;
         let end = at + name.len();
         *cursor = end;
-        // Offsets in the original: shift by what replacements before each point changed. A
-        // call is longer than the number that replaces it, so the shift never goes negative.
-        let mut shift = 0usize;
+        // Offsets in the original: shift by what replacements before each point changed (a
+        // value may be longer or shorter than the call it replaced).
+        let mut shift = 0isize;
         let mut original_at = None;
         let mut covered = false;
+        let delta = |new_len: usize, old_len: usize| old_len as isize - new_len as isize;
         for &(start, new_len, old_len) in &self.spans {
             if start + new_len <= at {
-                shift += old_len.saturating_sub(new_len);
+                shift += delta(new_len, old_len);
                 continue;
             }
             if start < at || start + new_len > end {
@@ -59,16 +60,18 @@ impl Substituted {
                 return None; // a replacement only partly inside the name
             }
             if original_at.is_none() {
-                original_at = Some(at + shift);
+                original_at = Some(at.checked_add_signed(shift)?);
             }
             covered = true;
-            shift += old_len.saturating_sub(new_len);
+            shift += delta(new_len, old_len);
         }
         if !covered {
             return None;
         }
         let from = original_at?;
-        self.original.get(from..end + shift).map(<[u8]>::to_vec)
+        self.original
+            .get(from..end.checked_add_signed(shift)?)
+            .map(<[u8]>::to_vec)
     }
 }
 
@@ -76,13 +79,16 @@ impl Substituted {
 #[derive(Clone, Copy)]
 enum Seen {
     Nothing,
-    /// The name, starting at `start`, with `edges` executable-comment edges before it.
+    /// Call number `which`'s name, starting at `start`, with `edges` executable-comment edges
+    /// before it.
     Name {
+        which: usize,
         start: usize,
         edges: u32,
     },
     /// The name and `(`.
     Open {
+        which: usize,
         start: usize,
         edges: u32,
     },
@@ -91,8 +97,19 @@ enum Seen {
 /// Returns the statement with every `CONNECTION_ID()` call replaced by `id`, or `None` when
 /// there is none (without allocating). `options` are the session's quoting modes.
 pub fn substitute(sql: &[u8], id: u32, options: ClassifyOptions) -> Option<Substituted> {
-    // Cheap rejection first: most statements never mention it.
-    if !mentions(sql, NAME) {
+    substitute_calls(sql, &[(NAME, &id.to_string())], options)
+}
+
+/// Returns the statement with every call of each named function without arguments (`NAME()`,
+/// any case, not schema-qualified) replaced by its value, or `None` when there is none. The
+/// values are SQL literals (numbers).
+pub fn substitute_calls(
+    sql: &[u8],
+    calls: &[(&[u8], &str)],
+    options: ClassifyOptions,
+) -> Option<Substituted> {
+    // Cheap rejection first: most statements never mention them.
+    if !calls.iter().any(|(name, _)| mentions(sql, name)) {
         return None;
     }
     let mut lexer = Lexer::new(sql, options);
@@ -101,19 +118,39 @@ pub fn substitute(sql: &[u8], id: u32, options: ClassifyOptions) -> Option<Subst
     let mut out: Option<Output> = None;
     while let Some(token) = lexer.next_token() {
         seen = match seen {
-            Seen::Name { start, edges } if token.is_punct(b'(') => Seen::Open { start, edges },
-            Seen::Open { start, edges }
-                if token.is_punct(b')') && lexer.executable_edges() == edges =>
-            {
+            Seen::Name {
+                which,
+                start,
+                edges,
+            } if token.is_punct(b'(') => Seen::Open {
+                which,
+                start,
+                edges,
+            },
+            Seen::Open {
+                which,
+                start,
+                edges,
+            } if token.is_punct(b')') && lexer.executable_edges() == edges => {
                 let end = lexer.position();
-                out.get_or_insert_with(|| Output::new(sql, id))
-                    .replace(sql, start, end);
+                out.get_or_insert_with(|| Output::new(sql)).replace(
+                    sql,
+                    start,
+                    end,
+                    calls[which].1,
+                );
                 Seen::Nothing
             }
-            _ if token.is_word(NAME) && !previous.is_some_and(|p| p.is_punct(b'.')) => Seen::Name {
-                start: lexer.position() - token.text.len(),
-                edges: lexer.executable_edges(),
-            },
+            _ if !previous.is_some_and(|p| p.is_punct(b'.')) => {
+                match calls.iter().position(|(name, _)| token.is_word(name)) {
+                    Some(which) => Seen::Name {
+                        which,
+                        start: lexer.position() - token.text.len(),
+                        edges: lexer.executable_edges(),
+                    },
+                    None => Seen::Nothing,
+                }
+            }
             _ => Seen::Nothing,
         };
         previous = Some(token);
@@ -125,28 +162,25 @@ pub fn substitute(sql: &[u8], id: u32, options: ClassifyOptions) -> Option<Subst
 struct Output {
     sql: Vec<u8>,
     spans: Vec<(usize, usize, usize)>,
-    id: String,
     /// How much of the input is in `sql` already.
     copied: usize,
 }
 
 impl Output {
-    fn new(original: &[u8], id: u32) -> Self {
+    fn new(original: &[u8]) -> Self {
         Output {
             sql: Vec::with_capacity(original.len()),
             spans: Vec::new(),
-            id: id.to_string(),
             copied: 0,
         }
     }
 
-    /// Replaces `original[start..end]`, a call after what was copied so far, by the id.
-    fn replace(&mut self, original: &[u8], start: usize, end: usize) {
+    /// Replaces `original[start..end]`, a call after what was copied so far, by `value`.
+    fn replace(&mut self, original: &[u8], start: usize, end: usize, value: &str) {
         self.sql
             .extend_from_slice(original.get(self.copied..start).unwrap_or_default());
-        self.spans
-            .push((self.sql.len(), self.id.len(), end - start));
-        self.sql.extend_from_slice(self.id.as_bytes());
+        self.spans.push((self.sql.len(), value.len(), end - start));
+        self.sql.extend_from_slice(value.as_bytes());
         self.copied = end;
     }
 
@@ -327,5 +361,34 @@ mod tests {
             substitute(b"CONNECTION_ID(", 7, ClassifyOptions::default()),
             None
         );
+    }
+
+    #[test]
+    fn several_calls_and_values_longer_than_the_call() {
+        let calls: &[(&[u8], &str)] = &[
+            (b"ROW_COUNT", "-1"),
+            (b"FOUND_ROWS", "18446744073709551615"),
+        ];
+        let s = substitute_calls(
+            b"SELECT row_count(), FOUND_ROWS() AS f, FOUND_ROWS()+1, 'ROW_COUNT()', db.row_count()",
+            calls,
+            ClassifyOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(s.sql.clone()).unwrap(),
+            "SELECT -1, 18446744073709551615 AS f, 18446744073709551615+1, 'ROW_COUNT()', db.row_count()"
+        );
+        let mut cursor = 0;
+        let shown: Vec<_> = ["-1", "f", "18446744073709551615+1"]
+            .iter()
+            .map(|c| {
+                s.original_name(c.as_bytes(), &mut cursor)
+                    .map(|n| String::from_utf8(n).unwrap())
+                    .unwrap_or_else(|| c.to_string())
+            })
+            .collect();
+        assert_eq!(shown, ["row_count()", "f", "FOUND_ROWS()+1"]);
+        assert!(substitute_calls(b"SELECT 1", calls, ClassifyOptions::default()).is_none());
     }
 }

@@ -91,6 +91,29 @@ async fn wait_events(proxy: &ProxyProcess, event: &str, at_least: f64) {
     .await
 }
 
+/// Waits until at least `at_least` connections to db1 are idle in the pool.
+async fn wait_idle(proxy: &ProxyProcess, at_least: f64) {
+    poll_until(
+        Duration::from_secs(5),
+        &format!("{at_least} idle pooled connections"),
+        || async {
+            let text = scrape(proxy, None).await;
+            let now = series(
+                &text,
+                "rwproxy_backend_pool_idle_connections",
+                &[("backend", "db1")],
+            )
+            .unwrap_or(0.0);
+            if now >= at_least {
+                Ok(())
+            } else {
+                Err(format!("{now}"))
+            }
+        },
+    )
+    .await
+}
+
 /// The server threads of `user` on the primary.
 async fn threads(user: &str) -> i64 {
     shared()
@@ -190,14 +213,14 @@ async fn a_session_without_a_schema_never_gets_one() {
     let mut first = via(&proxy, &creds, Some("app")).await;
     first.query_drop("SELECT 1").await.unwrap();
     first.disconnect().await.unwrap();
-    wait_events(&proxy, "reset", 1.0).await;
+    wait_idle(&proxy, 1.0).await;
 
     let mut second = via(&proxy, &creds, None).await;
     let db: Option<Option<String>> = second.query_first("SELECT DATABASE()").await.unwrap();
     assert_eq!(db, Some(None));
     assert_eq!(events(&proxy, "reused").await, 0.0);
     second.disconnect().await.unwrap();
-    wait_events(&proxy, "reset", 2.0).await;
+    wait_idle(&proxy, 2.0).await;
 
     // Sessions with a schema take either kind, and get theirs.
     for db in ["app", "information_schema"] {
@@ -267,6 +290,9 @@ async fn at_the_cap_a_session_waits_for_a_connection_then_gets_1040() {
     );
     let mut a = via(&proxy, &creds, Some("app")).await;
     let mut b = via(&proxy, &creds, Some("app")).await;
+    // Open transactions: the two sessions keep their connections between statements.
+    a.query_drop("BEGIN").await.unwrap();
+    b.query_drop("BEGIN").await.unwrap();
     a.query_drop("SELECT 1").await.unwrap();
     b.query_drop("SELECT 1").await.unwrap();
 
@@ -352,7 +378,7 @@ async fn change_user_gives_the_old_accounts_connections_back() {
         .unwrap()
         .unwrap();
     assert_eq!((who.as_str(), v), ("pool_cu_b@%", None));
-    wait_events(&proxy, "reset", 1.0).await;
+    wait_idle(&proxy, 1.0).await;
 
     let mut later = via(&proxy, &first, Some("app")).await;
     let v: Option<Option<i64>> = later.query_first("SELECT @v").await.unwrap();

@@ -1,0 +1,78 @@
+//! Connection sharing, the session's side: after each command the session tells
+//! [`crate::sharing`] what the statement was, and lends its backend connections to the pool
+//! when nothing holds it on them (`pool.enabled`, the account's `pooling`).
+
+use rwproxy_sql::{Classification, Flags};
+
+use crate::relay::RelayOutcome;
+use crate::session::Session;
+use crate::sharing::{self, HoldReason, StatementFacts};
+
+impl Session {
+    /// Updates what holds the session on its connections after a statement (text or
+    /// prepared) that ran with `outcome`.
+    pub(crate) fn note_holds(
+        &mut self,
+        class: &Classification<'_>,
+        sql: &[u8],
+        outcome: &RelayOutcome,
+    ) {
+        let facts = StatementFacts {
+            kind: class.kind,
+            flags: class.flags,
+            sql,
+            failed: outcome.error_code.is_some(),
+            warnings: outcome.warnings,
+            result_set: outcome.result_set,
+            autocommit_off: self.state.autocommit_off(),
+        };
+        self.state.holds.after_statement(&facts);
+    }
+
+    /// A prepared statement that asks about the previous statement cannot have the values put
+    /// in (its text is on the server): the session keeps its connections.
+    pub(crate) fn note_prepared(&mut self, class: &Classification<'_>) {
+        if class.flags.contains(Flags::LAST_STATEMENT_INFO) && self.state.holds.lasting.is_none() {
+            self.state.holds.lasting = Some(HoldReason::Diagnostics);
+        }
+    }
+
+    /// Why the session keeps its connections now, if anything does.
+    pub(crate) fn hold_reason(&self) -> Option<HoldReason> {
+        sharing::hold(
+            &self.state.holds,
+            self.state.in_transaction(),
+            &self.state.pins,
+            self.state.user_vars_on_primary,
+            self.prepared.holds_connection(),
+        )
+    }
+
+    /// After a command: lends the session's connections to the pool when nothing holds it on
+    /// them; counts the session under its reason otherwise.
+    pub(crate) async fn lend_if_free(&mut self) {
+        let reason = self.hold_reason();
+        self.set_hold(reason);
+        if reason.is_some() || self.backends.is_empty() || !self.sharing {
+            return;
+        }
+        let image = self.state.image();
+        let head = self.state.log_head();
+        self.backends
+            .lend(&self.ctx, &self.who, self.lend_token, &image, head)
+            .await;
+        // Statement ids on lent connections stay there, in their caches.
+        self.prepared.forget_all_backends();
+        self.publish_threads();
+    }
+
+    /// Records the session's reason to keep its connections (for the gauge).
+    pub(crate) fn set_hold(&mut self, reason: Option<HoldReason>) {
+        // Only sessions that could share count as pinned.
+        let reason = reason.filter(|_| self.sharing);
+        if reason != self.hold {
+            self.ctx.observer.pool_hold_changed(self.hold, reason);
+            self.hold = reason;
+        }
+    }
+}
