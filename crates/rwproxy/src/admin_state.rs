@@ -74,6 +74,25 @@ impl AdminState for State {
 
     fn backends_json(&self) -> serde_json::Value {
         let mut json = self.ctx.monitor().snapshot().to_json();
+        let cap = self.ctx.config_guard().pool.max_per_backend;
+        if let Some(backends) = json.get_mut("backends").and_then(|b| b.as_array_mut()) {
+            for backend in backends {
+                let Some(name) = backend.get("name").and_then(|n| n.as_str()) else {
+                    continue;
+                };
+                let open = self.ctx.backend_connections(name) as u64;
+                let idle = self.ctx.pool_idle(name);
+                let pool = serde_json::json!({
+                    "open": open,
+                    "idle": idle,
+                    "busy": open.saturating_sub(idle),
+                    "max_per_backend": cap,
+                });
+                if let Some(map) = backend.as_object_mut() {
+                    map.insert("pool".into(), pool);
+                }
+            }
+        }
         if let Some(map) = json.as_object_mut() {
             map.insert("accounts".into(), self.ctx.accounts_json());
         }

@@ -42,6 +42,9 @@ pub struct Slot {
     pub foreign: bool,
     /// Unique per connection opened by this process.
     pub serial: u64,
+    /// A statement on it had warnings or failed: the server keeps them (for `SHOW WARNINGS`)
+    /// until a statement that uses a table clears them, so it is not lent before they are gone.
+    pub diag_dirty: bool,
 }
 
 /// Serial numbers of backend connections.
@@ -91,6 +94,11 @@ impl BackendSet {
         self.slots.is_empty()
     }
 
+    /// Some connection may still have warnings or errors of an earlier statement.
+    pub fn any_diag_dirty(&self) -> bool {
+        self.slots.iter().any(|s| s.diag_dirty)
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.slots.iter().map(|s| s.conn.name())
     }
@@ -111,6 +119,40 @@ impl BackendSet {
             let (lease, pooled) = slot.into_pooled(0, None);
             pooling::give_back(ctx, who, lease, pooled).await;
         }
+    }
+
+    /// Whether the warnings and errors a statement left on the session's connections are gone
+    /// (asked of the server where some were left; a connection that does not answer is
+    /// dropped). `false`: some connection still has them.
+    pub async fn diagnostics_cleared(&mut self, ctx: &ProxyContext) -> bool {
+        let mut clear = true;
+        let mut lost = Vec::new();
+        for slot in self.slots.iter_mut().filter(|s| s.diag_dirty) {
+            match slot
+                .conn
+                .query("SELECT @@session.warning_count + @@session.error_count")
+                .await
+            {
+                Ok(o) if o.error.is_none() => {
+                    let left = o
+                        .rows
+                        .first()
+                        .and_then(|r| r.first().cloned().flatten())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    if left == Some(0) {
+                        slot.diag_dirty = false;
+                    } else {
+                        clear = false;
+                    }
+                }
+                Ok(_) => clear = false,
+                Err(_) => lost.push(slot.conn.name().to_string()),
+            }
+        }
+        for name in lost {
+            self.discard(ctx, &name);
+        }
+        clear
     }
 
     /// Between statements, with nothing holding the session on its connections: every
@@ -201,6 +243,7 @@ impl BackendSet {
                     insert_id: 0,
                     foreign: true,
                     serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    diag_dirty: false,
                 };
                 if let Some(c) = carried {
                     slot.serial = c.serial;
@@ -216,7 +259,7 @@ impl BackendSet {
                     } else {
                         // Another session's, in another state: back to the login state, then
                         // this session's commands.
-                        restore(ctx, &mut slot).await?;
+                        restore(ctx, &mut slot, who).await?;
                     }
                 }
                 self.slots.push(slot);
@@ -295,7 +338,11 @@ impl Slot {
 
 /// Brings a connection another session left in another state back to its login state
 /// (`COM_RESET_CONNECTION`: session variables, and prepared statements gone; the schema stays).
-async fn restore(ctx: &ProxyContext, slot: &mut Slot) -> Result<(), BackendError> {
+async fn restore(
+    ctx: &ProxyContext,
+    slot: &mut Slot,
+    who: &ClientIdentity,
+) -> Result<(), BackendError> {
     let name = slot.conn.name().to_string();
     let outcome = slot
         .conn
@@ -304,6 +351,7 @@ async fn restore(ctx: &ProxyContext, slot: &mut Slot) -> Result<(), BackendError
     if let Some(e) = outcome.error {
         return Err(replay_failed(&name, &[COM_RESET_CONNECTION, 0], e));
     }
+    pooling::back_to_login_state(&mut slot.conn, who.capabilities).await?;
     enable_tracking(&mut slot.conn, &name).await?;
     slot.stmts.clear();
     slot.insert_id = 0;

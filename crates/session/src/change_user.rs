@@ -127,7 +127,13 @@ pub(crate) async fn change_user(s: &mut Session, payload: Bytes) -> Result<Flow,
     }
     s.initial_database = request.database.clone();
     s.set_hold(None);
-    s.sharing = crate::pooling::reusable(&s.ctx, &s.who);
+    // A change of user resets the session like COM_RESET_CONNECTION (IGNORE_SPACE dropped):
+    // such a session keeps connections of its own (see `reset_connection`).
+    s.sharing = crate::pooling::reusable(&s.ctx, &s.who)
+        && !s
+            .who
+            .capabilities
+            .contains(rwproxy_protocol::CapabilityFlags::CLIENT_IGNORE_SPACE);
     s.lend_token = crate::session::new_lend_token();
     s.state.reset(request.database);
     s.state.reset_new_connections = true;

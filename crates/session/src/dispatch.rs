@@ -307,6 +307,14 @@ impl Session {
         self.state.reset(schema);
         self.state.reset_new_connections = true;
         self.set_hold(None);
+        if self
+            .client_caps
+            .contains(rwproxy_protocol::CapabilityFlags::CLIENT_IGNORE_SPACE)
+        {
+            // The reset dropped the login's IGNORE_SPACE: pooled connections of this login
+            // have it, so this session keeps connections of its own from now on.
+            self.sharing = false;
+        }
         self.lend_token = crate::session::new_lend_token();
         self.idle_timeout = self.ctx.server_idle_timeout(
             self.client_caps

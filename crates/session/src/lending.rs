@@ -51,9 +51,25 @@ impl Session {
     /// After a command: lends the session's connections to the pool when nothing holds it on
     /// them; counts the session under its reason otherwise.
     pub(crate) async fn lend_if_free(&mut self) {
-        let reason = self.hold_reason();
+        let mut reason = self.hold_reason();
+        if reason.is_none() && self.sharing && !self.backends.is_empty() {
+            // Warnings an earlier statement left stay on the server until a statement that
+            // uses a table clears them: a connection that still has them is not lent. (The
+            // question changes what the server says of "the previous statement": the
+            // session's own values are put in from then on.)
+            let probed = self.backends.any_diag_dirty();
+            if probed {
+                self.state.diagnostics.serial = 0;
+            }
+            if probed && !self.backends.diagnostics_cleared(&self.ctx).await {
+                reason = Some(HoldReason::Diagnostics);
+            }
+        }
         self.set_hold(reason);
         if reason.is_some() || self.backends.is_empty() || !self.sharing {
+            if let Some(r) = reason.filter(|_| self.sharing) {
+                tracing::trace!(reason = r.label(), "session keeps its backend connections");
+            }
             return;
         }
         let image = self.state.image();

@@ -86,18 +86,10 @@ pub fn limits(config: &rwproxy_config::Config) -> PoolLimits {
     }
 }
 
-/// Whether `who`'s connections may be kept for later sessions (`pool.enabled`,
-/// `users[].pooling`). A client that logged in with
-/// `CLIENT_IGNORE_SPACE` gets connections of its own: the server adds `IGNORE_SPACE` to the
-/// `sql_mode` of such a login and `COM_RESET_CONNECTION` drops it.
+/// Whether `who`'s connections may be shared and kept for later sessions (`pool.enabled`,
+/// `users[].pooling`).
 pub fn reusable(ctx: &ProxyContext, who: &ClientIdentity) -> bool {
     if !ctx.pool.limits().reuse {
-        return false;
-    }
-    if who
-        .capabilities
-        .contains(CapabilityFlags::CLIENT_IGNORE_SPACE)
-    {
         return false;
     }
     ctx.config_guard()
@@ -197,6 +189,7 @@ pub async fn give_back(
                 message,
             });
         }
+        back_to_login_state(&mut conn.conn, who.capabilities).await?;
         enable_tracking(&mut conn.conn, &name).await
     };
     let reset = tokio::time::timeout(ctx.config_guard().timeouts.connect, clean).await;
@@ -218,6 +211,32 @@ pub async fn give_back(
             drop(lease);
             ctx.backend_connection_closed(&name);
         }
+    }
+}
+
+/// After `COM_RESET_CONNECTION`: what the login itself set and the reset dropped, set again,
+/// so that the connection is as a new login of the same client would be. The server adds
+/// `IGNORE_SPACE` to the `sql_mode` of a `CLIENT_IGNORE_SPACE` login (and a reset drops it).
+pub async fn back_to_login_state(
+    conn: &mut BackendConn,
+    capabilities: CapabilityFlags,
+) -> Result<(), BackendError> {
+    if !capabilities.contains(CapabilityFlags::CLIENT_IGNORE_SPACE) {
+        return Ok(());
+    }
+    let outcome = conn
+        .query(
+            "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@session.sql_mode, ''), 'IGNORE_SPACE')",
+        )
+        .await?;
+    match outcome.error {
+        None => Ok(()),
+        Some((code, state, message)) => Err(BackendError::Server {
+            backend: conn.name().to_string(),
+            code,
+            state,
+            message,
+        }),
     }
 }
 

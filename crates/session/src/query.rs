@@ -313,6 +313,9 @@ impl Session {
                     if outcome.insert_id != 0 {
                         slot.insert_id = outcome.insert_id;
                     }
+                    if outcome.warnings > 0 || outcome.error_code.is_some() {
+                        slot.diag_dirty = true;
+                    }
                     slot.foreign = false;
                     self.state.diagnostics.serial = slot.serial;
                 }

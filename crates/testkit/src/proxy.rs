@@ -36,6 +36,31 @@ pub struct ProxyProcess {
     dir: Option<TempDir>,
 }
 
+/// The environment variable that gives every rwproxy a test starts a `pool:` section (a YAML
+/// flow map) when its configuration has none, e.g. `{ enabled: true, max_per_backend: 1 }`:
+/// the whole suite then runs with every session's statements on the same few connections.
+pub const TEST_POOL_ENV: &str = "RWPROXY_TEST_POOL";
+
+/// `yaml` with the `pool:` section of [`TEST_POOL_ENV`] added when it has none (and is a
+/// mapping written by a test: a `pool:` key at the start of a line is its own).
+fn with_test_pool(yaml: String) -> String {
+    match std::env::var(TEST_POOL_ENV) {
+        Ok(pool)
+            if !pool.trim().is_empty()
+                && !yaml.lines().any(|l| l.starts_with("pool:"))
+                && yaml.lines().any(|l| l.starts_with("listen:")) =>
+        {
+            let mut y = yaml;
+            if !y.ends_with('\n') {
+                y.push('\n');
+            }
+            y.push_str(&format!("pool: {}\n", pool.trim()));
+            y
+        }
+        _ => yaml,
+    }
+}
+
 impl ProxyProcess {
     /// Start `bin --config FILE`, where FILE is `yaml_template` with `{listen}` and `{admin}`
     /// replaced by `127.0.0.1:<free port>`, and wait until the listen port accepts.
@@ -85,7 +110,7 @@ impl ProxyProcess {
             admin_port = free_port()?;
         }
         let log_path = dir.path().join("rwproxy.log");
-        let text = fill_placeholders(yaml_template, port, admin_port);
+        let text = with_test_pool(fill_placeholders(yaml_template, port, admin_port));
         let config_path = if configmap {
             let mount = dir.path().join("configmap");
             configmap_update(&mount, &text)?;

@@ -16,3 +16,4 @@ mod lag_cluster;
 mod pool;
 mod queries;
 mod reload;
+mod sharing;

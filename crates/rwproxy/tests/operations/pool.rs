@@ -16,7 +16,7 @@ use rwproxy_testkit::{Credentials, ProxyProcess, ProxyUser, StandardConfig};
 use crate::support::{poll_until, proxy_bin, scrape, shared, unique_table};
 
 /// Creates (again) the account `user` with `ALL ON app.*` on the primary.
-async fn account(user: &str) -> Credentials {
+pub(crate) async fn account(user: &str) -> Credentials {
     let password = format!("{user}_pass");
     let cluster = shared();
     for sql in [
@@ -30,7 +30,7 @@ async fn account(user: &str) -> Credentials {
 }
 
 /// rwproxy in front of the primary only, serving `users`, with `pool` (YAML flow map).
-fn start(users: Vec<ProxyUser>, pool: &str) -> ProxyProcess {
+pub(crate) fn start(users: Vec<ProxyUser>, pool: &str) -> ProxyProcess {
     let cluster = shared();
     let mut config = StandardConfig::new(cluster);
     config.backends.truncate(1);
@@ -42,18 +42,18 @@ fn start(users: Vec<ProxyUser>, pool: &str) -> ProxyProcess {
     }
 }
 
-fn user(creds: &Credentials) -> ProxyUser {
+pub(crate) fn user(creds: &Credentials) -> ProxyUser {
     ProxyUser::native(&creds.user, &creds.password)
 }
 
-async fn via(proxy: &ProxyProcess, creds: &Credentials, db: Option<&str>) -> Conn {
+pub(crate) async fn via(proxy: &ProxyProcess, creds: &Credentials, db: Option<&str>) -> Conn {
     match proxy.connect(creds, db).await {
         Ok(conn) => conn,
         Err(e) => panic!("connecting through rwproxy: {e}\n{}", proxy.log_tail(30)),
     }
 }
 
-async fn direct(creds: &Credentials, db: Option<&str>) -> Conn {
+pub(crate) async fn direct(creds: &Credentials, db: Option<&str>) -> Conn {
     let opts = OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(shared().primary().port)
@@ -65,7 +65,7 @@ async fn direct(creds: &Credentials, db: Option<&str>) -> Conn {
 }
 
 /// `rwproxy_backend_pool_events_total{backend="db1", event}` now.
-async fn events(proxy: &ProxyProcess, event: &str) -> f64 {
+pub(crate) async fn events(proxy: &ProxyProcess, event: &str) -> f64 {
     let text = scrape(proxy, None).await;
     series(
         &text,
@@ -75,7 +75,7 @@ async fn events(proxy: &ProxyProcess, event: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-async fn wait_events(proxy: &ProxyProcess, event: &str, at_least: f64) {
+pub(crate) async fn wait_events(proxy: &ProxyProcess, event: &str, at_least: f64) {
     poll_until(
         Duration::from_secs(5),
         &format!("{at_least} pool events '{event}'"),
@@ -92,7 +92,7 @@ async fn wait_events(proxy: &ProxyProcess, event: &str, at_least: f64) {
 }
 
 /// Waits until at least `at_least` connections to db1 are idle in the pool.
-async fn wait_idle(proxy: &ProxyProcess, at_least: f64) {
+pub(crate) async fn wait_idle(proxy: &ProxyProcess, at_least: f64) {
     poll_until(
         Duration::from_secs(5),
         &format!("{at_least} idle pooled connections"),
@@ -115,7 +115,7 @@ async fn wait_idle(proxy: &ProxyProcess, at_least: f64) {
 }
 
 /// The server threads of `user` on the primary.
-async fn threads(user: &str) -> i64 {
+pub(crate) async fn threads(user: &str) -> i64 {
     shared()
         .admin_scalar::<i64>(
             0,

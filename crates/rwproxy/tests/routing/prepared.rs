@@ -1,6 +1,9 @@
 //! Binary-protocol prepared statements are routed at every execute: a read on the replicas,
 //! the same statement inside a transaction on the primary. Closing them (or disconnecting)
-//! leaves no statement behind on any server.
+//! leaves no statement behind on any server when sessions keep their own connections
+//! (`pool.enabled: false`, [`DEDICATED`]); with connection sharing the statements stay prepared
+//! on the pooled connections, a bounded number per connection, for any session to use
+//! (operations/sharing.rs).
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +13,9 @@ use rwproxy_testkit::ClusterInfo;
 use tokio::sync::Mutex;
 
 use crate::support::{app_via, assert_spread_over_replicas, cluster, start_shared, Ids};
+
+/// Sessions keep their own backend connections.
+const DEDICATED: &str = "pool: { enabled: false }\n";
 
 /// The two tests below count every prepared statement of every node: not at the same time.
 static COUNTING: Mutex<()> = Mutex::const_new(());
@@ -101,7 +107,7 @@ async fn prepared_statements_alternate_and_close_everywhere() {
     let _counting = COUNTING.lock().await;
     let cluster = cluster();
     let ids = Ids::of(cluster).await;
-    let proxy = start_shared("").await;
+    let proxy = start_shared(DEDICATED).await;
     let baseline = prepared_counts(cluster).await;
 
     let mut conn = app_via(&proxy).await;
@@ -154,7 +160,7 @@ async fn disconnecting_frees_prepared_statements_everywhere() {
     let _counting = COUNTING.lock().await;
     let cluster = cluster();
     let ids = Ids::of(cluster).await;
-    let proxy = start_shared("").await;
+    let proxy = start_shared(DEDICATED).await;
     let baseline = prepared_counts(cluster).await;
     let mut conn = app_via(&proxy).await;
     let stmts = spread_statements(&mut conn, &ids).await;
