@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # THE test command of rwproxy: installs what is missing, brings up the local MariaDB
 # replication and Galera clusters, runs every Rust test of the workspace, the PyMySQL tests,
-# the differential runs (replication and Galera), the client-library suite and the fuzzers,
+# the suites of the shared cluster again with one shared backend connection per backend, the
+# differential runs (replication, Galera, replication with sharing), the client-library suite and the fuzzers,
 # and prints a summary.
 #
 #   integration/run-tests.sh [--down]
@@ -158,6 +159,24 @@ set -e
 cat "$TLS_LOG_FILE" >>"$RUST_LOG_FILE"
 if ((TLS_STATUS != 0)); then RUST_STATUS=$TLS_STATUS; fi
 
+# ---------------------------------------------------------------- sharing, one connection
+# Connection sharing with one backend connection per backend (issue #15): the suites of the
+# shared cluster again, every rwproxy they start given `pool: { enabled: true,
+# max_per_backend: 1 }` (RWPROXY_TEST_POOL, added by the testkit where a test sets no pool), so
+# every statement of every session runs on the same few server connections. The failover and
+# Galera suites run with sharing on (the default) but no cap: several of their clients hold
+# transactions at the same time, which one connection cannot serve.
+say "connection sharing with max_per_backend: 1: endpoint, accounts, routing, operations"
+SHARE_LOG_FILE=$LOG_DIR/sharing-one-connection.log
+export RWPROXY_SHARED_POOL='{ enabled: true, max_per_backend: 1, wait_timeout: 5s }'
+set +e
+RWPROXY_TEST_POOL=$RWPROXY_SHARED_POOL cargo test --no-fail-fast -p rwproxy \
+    --test endpoint --test accounts --test routing --test operations 2>&1 | tee "$SHARE_LOG_FILE"
+SHARE_STATUS=${PIPESTATUS[0]}
+set -e
+cat "$SHARE_LOG_FILE" >>"$RUST_LOG_FILE"
+if ((SHARE_STATUS != 0)); then RUST_STATUS=$SHARE_STATUS; fi
+
 say "building rwproxy for the Python tests"
 set +e
 cargo build -p rwproxy 2>&1 | tail -n 3
@@ -209,9 +228,23 @@ else
 fi
 set -e
 if ((GALERA_DIFF_STATUS != 0)); then DIFF_STATUS=$GALERA_DIFF_STATUS; fi
+# And on the replication cluster with every session on one shared connection per backend.
+say "differential with connection sharing, max_per_backend: 1"
+SHARE_DIFF_LOG_FILE=$LOG_DIR/differential-sharing.log
+set +e
+if ((BUILD_STATUS == 0)); then
+    python3 integration/differential/run.py --proxy-bin target/debug/rwproxy \
+        --pool "$RWPROXY_SHARED_POOL" 2>&1 | tee "$SHARE_DIFF_LOG_FILE"
+    SHARE_DIFF_STATUS=${PIPESTATUS[0]}
+else
+    echo "skipped: rwproxy did not build" | tee "$SHARE_DIFF_LOG_FILE"
+    SHARE_DIFF_STATUS=1
+fi
+set -e
+if ((SHARE_DIFF_STATUS != 0)); then DIFF_STATUS=$SHARE_DIFF_STATUS; fi
 # Cells of both runs, summed.
 read -r DIFF_PASSED DIFF_FAILED DIFF_SKIPPED < <(
-    for log in "$DIFF_LOG_FILE" "$GALERA_DIFF_LOG_FILE"; do
+    for log in "$DIFF_LOG_FILE" "$GALERA_DIFF_LOG_FILE" "$SHARE_DIFF_LOG_FILE"; do
         sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$log" | tail -n 1
     done | awk '{p += $1; f += $2; s += $3} END {print p + 0, f + 0, s + 0}'
 )
@@ -273,7 +306,7 @@ say "summary"
 echo "rust:   $(status_word "$RUST_STATUS"): $RUST_PASSED passed, $RUST_FAILED failed, $RUST_IGNORED ignored (log: $RUST_LOG_FILE)"
 echo "python: $(status_word "$PY_STATUS"): $PY_PASSED passed, $((PY_FAILED + PY_ERRORS)) failed, $PY_SKIPPED skipped (log: $PY_LOG_FILE)"
 echo "deploy: $(status_word "$DEPLOY_STATUS"): docker-compose.yml, the container's configuration, the Galera demo configuration, the Kubernetes manifests"
-echo "differential: $(status_word "$DIFF_STATUS"): $DIFF_PASSED passed, $DIFF_FAILED failed, $DIFF_SKIPPED unsupported (library x scenario, replication and Galera; logs: $DIFF_LOG_FILE, $GALERA_DIFF_LOG_FILE)"
+echo "differential: $(status_word "$DIFF_STATUS"): $DIFF_PASSED passed, $DIFF_FAILED failed, $DIFF_SKIPPED unsupported (library x scenario, replication, Galera, replication with one shared connection per backend; logs: $DIFF_LOG_FILE, $GALERA_DIFF_LOG_FILE, $SHARE_DIFF_LOG_FILE)"
 echo "client-suite: $(status_word "$SUITE_STATUS"): $SUITE_PASSED passed, $SUITE_FAILED failed (Connector/Python tests with the same outcome directly and through rwproxy; log: $SUITE_LOG_FILE)"
 echo "fuzz:   $(status_word "$FUZZ_STATUS"): $FUZZ_PASSED passed, $FUZZ_FAILED failed (targets without a crash; log: $FUZZ_LOG_FILE)"
 

@@ -93,7 +93,7 @@ def free_port() -> int:
 
 
 def start_proxy(binary: Path, env: dict[str, str], tls: tuple[Path, Path] | None,
-                topology: str) -> tuple[subprocess.Popen, int, Path]:
+                topology: str, pool: str = "") -> tuple[subprocess.Popen, int, Path]:
     port, admin = free_port(), free_port()
     n = int(env["RWPROXY_CLUSTER_NODES"])
     lines = [
@@ -119,6 +119,8 @@ def start_proxy(binary: Path, env: dict[str, str], tls: tuple[Path, Path] | None
         f"admin: {{ listen: 127.0.0.1:{admin} }}",
         "log: { format: text, level: info }",
     ]
+    if pool:
+        lines.append(f"pool: {pool}")
     cfg = WORK / "rwproxy.yaml"
     cfg.write_text("\n".join(lines) + "\n")
     log = WORK / "rwproxy.log"
@@ -322,6 +324,9 @@ def main() -> int:
                     help="the servers: integration/cluster.sh's primary and replicas, or integration/galera.sh's "
                          "three Galera nodes (the direct side then talks to the writer, node0)")
     ap.add_argument("--summary-json", default="", help="default: summary.json in the work directory")
+    ap.add_argument("--pool", default=os.environ.get("RWPROXY_TEST_POOL", ""),
+                    help="rwproxy's pool: section as a YAML flow map, e.g. '{ enabled: true, max_per_backend: 1 }' "
+                         "(default: $RWPROXY_TEST_POOL, else rwproxy's defaults)")
     opts = ap.parse_args()
 
     if opts.cluster == "galera":
@@ -353,7 +358,7 @@ def main() -> int:
         if not binary.exists():
             sys.exit(f"{binary} does not exist: build it with `cargo build -p rwproxy` or pass --proxy-bin")
         topology = "galera" if opts.cluster == "galera" else "auto"
-        proc, proxy_port, proxy_log = start_proxy(binary, env, tls, topology)
+        proc, proxy_port, proxy_log = start_proxy(binary, env, tls, topology, opts.pool)
     allow = load_allowlist(Path(opts.allowlist))
 
     site = next((VENV_PY.parent.parent / "lib").glob("python3*/site-packages"), Path("/nonexistent"))

@@ -245,11 +245,19 @@ impl BackendSet {
                     serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                     diag_dirty: false,
                 };
+                // The client reset its session on a login whose own settings a reset drops
+                // (IGNORE_SPACE): a pooled connection, in the login's state, is reset too.
+                let reset_base = state.reset_new_connections
+                    && who
+                        .capabilities
+                        .contains(CapabilityFlags::CLIENT_IGNORE_SPACE);
                 if let Some(c) = carried {
                     slot.serial = c.serial;
                     slot.stmts = c.stmts;
                     slot.insert_id = c.insert_id;
-                    if c.owner == borrower.id && borrower.id != 0 {
+                    if reset_base {
+                        restore(ctx, &mut slot, who, false).await?;
+                    } else if c.owner == borrower.id && borrower.id != 0 {
                         // This session's own connection, untouched since it lent it.
                         slot.applied = c.applied;
                         slot.foreign = false;
@@ -259,7 +267,7 @@ impl BackendSet {
                     } else {
                         // Another session's, in another state: back to the login state, then
                         // this session's commands.
-                        restore(ctx, &mut slot, who).await?;
+                        restore(ctx, &mut slot, who, true).await?;
                     }
                 }
                 self.slots.push(slot);
@@ -342,6 +350,7 @@ async fn restore(
     ctx: &ProxyContext,
     slot: &mut Slot,
     who: &ClientIdentity,
+    login_state: bool,
 ) -> Result<(), BackendError> {
     let name = slot.conn.name().to_string();
     let outcome = slot
@@ -351,7 +360,9 @@ async fn restore(
     if let Some(e) = outcome.error {
         return Err(replay_failed(&name, &[COM_RESET_CONNECTION, 0], e));
     }
-    pooling::back_to_login_state(&mut slot.conn, who.capabilities).await?;
+    if login_state {
+        pooling::back_to_login_state(&mut slot.conn, who.capabilities).await?;
+    }
     enable_tracking(&mut slot.conn, &name).await?;
     slot.stmts.clear();
     slot.insert_id = 0;

@@ -195,16 +195,21 @@ async fn a_login_that_finishes_during_the_drain_gets_1053() {
         }
         other => panic!("expected ERR 1053, got {other:?}"),
     }
-    let text = scrape(&proxy, None).await;
-    assert_eq!(
+    // Counted once the refusal is sent: the client may read it a moment before.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut text = scrape(&proxy, None).await;
+    let refused = |text: &str| {
         series(
-            &text,
+            text,
             "rwproxy_client_rejections_total",
-            &[("reason", "shutting_down")]
-        ),
-        Some(1.0),
-        "{text}"
-    );
+            &[("reason", "shutting_down")],
+        )
+    };
+    while refused(&text) != Some(1.0) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        text = scrape(&proxy, None).await;
+    }
+    assert_eq!(refused(&text), Some(1.0), "{text}");
 
     in_trx.query_drop("COMMIT").await.unwrap();
     assert_eq!(wait_exit(&mut proxy, Duration::from_secs(10)), 0);
