@@ -160,7 +160,7 @@ impl BackendMetrics {
         );
         registry.register(
             "backend_pool_events",
-            "Backend connections reused from the pool, reset into it, and sessions refused at pool.max_per_backend",
+            "Pool events by backend: connections reused by another session, restored to the borrower's settings, statements prepared again, connections reset into the pool, statements refused at pool.max_per_backend",
             metrics.pool_events.clone(),
         );
         registry.register_with_unit(

@@ -364,8 +364,8 @@ mod tests {
         let lists = documented_lists();
         assert_eq!(
             lists.len(),
-            5,
-            "routing reasons, rejection reasons, pool events, Galera writer rules, replay outcomes"
+            6,
+            "routing reasons, rejection reasons, pool events, Galera writer rules, replay outcomes, pinned-session reasons"
         );
         let routing: BTreeSet<String> = Reason::ALL.iter().map(|r| r.to_string()).collect();
         let rejections: BTreeSet<String> =
@@ -384,5 +384,7 @@ mod tests {
             lists[4], replays,
             "rwproxy_transaction_replays_total outcomes"
         );
+        let holds: BTreeSet<String> = HoldReason::ALL.iter().map(|r| r.to_string()).collect();
+        assert_eq!(lists[5], holds, "rwproxy_pool_pinned_sessions reasons");
     }
 }

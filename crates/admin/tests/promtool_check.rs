@@ -16,7 +16,7 @@ use rwproxy_admin::{
 };
 
 /// Every metric family the proxy exports, as it appears in `# TYPE` lines.
-const FAMILIES: [&str; 33] = [
+const FAMILIES: [&str; 35] = [
     "rwproxy_routing_decisions_total",
     "rwproxy_query_duration_seconds",
     "rwproxy_client_connections",
@@ -31,6 +31,8 @@ const FAMILIES: [&str; 33] = [
     "rwproxy_galera_writer_changes_total",
     "rwproxy_session_replay_log_overflows_total",
     "rwproxy_transaction_replays_total",
+    "rwproxy_pool_pinned_sessions",
+    "rwproxy_pool_borrow_wait_seconds",
     "rwproxy_login_sources_blocked_total",
     "rwproxy_large_packet_budget_exhausted_total",
     "rwproxy_writable_backends",
@@ -58,6 +60,8 @@ fn populated_metrics() -> String {
     m.routing_decision(DestRole::Primary, Reason::Write);
     m.query_duration(DestRole::Replica, 0.0042);
     m.query_duration(DestRole::Primary, 1.5);
+    m.pool_hold_changed(None, Some(rwproxy_admin::HoldReason::Transaction));
+    m.pool_wait(std::time::Duration::from_micros(40));
     m.client_connected();
     m.client_rejected(RejectReason::AuthFailed);
     m.error_sent(1045);
