@@ -8,6 +8,10 @@ use tokio::sync::Notify;
 
 use crate::limits::PoolLimits;
 
+/// How many of the most recently returned idle connections [`Pool::acquire_preferring`]
+/// looks through for a preferred one.
+const PREFER_WITHIN: usize = 64;
+
 /// No connection to `backend` could be had within `waited`: it is at its cap.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("backend '{backend}' has {cap} connections (pool.max_per_backend), none free after {waited:?} (pool.wait_timeout)")]
@@ -138,10 +142,13 @@ impl<K: PartialEq, C> Pool<K, C> {
                 let now = Instant::now();
                 let b = state.backends.entry(backend.to_string()).or_default();
                 // The most recently returned first: it is the likeliest to be warm.
-                while let Some(pos) = b
-                    .idle
+                // The preferred one is looked for among the most recently returned only (a
+                // bounded scan under the lock).
+                let recent = b.idle.len().saturating_sub(PREFER_WITHIN);
+                while let Some(pos) = b.idle[recent.min(b.idle.len())..]
                     .iter()
                     .rposition(|i| i.key == *key && prefer(&i.conn))
+                    .map(|p| p + recent.min(b.idle.len()))
                     .or_else(|| b.idle.iter().rposition(|i| i.key == *key))
                 {
                     let mut idle = b.idle.remove(pos);

@@ -224,3 +224,37 @@ async fn a_backend_that_went_down_loses_its_idle_connections() {
     drop(held);
     assert_eq!(open(&pool), 0);
 }
+
+#[tokio::test]
+async fn the_preferred_connection_comes_back_first_else_the_most_recent() {
+    let pool = Pool::new(limits(None));
+    let mut leases = Vec::new();
+    for _ in 0..3 {
+        let Acquired::Open(permit) = get(&pool, "app").await else {
+            panic!("nothing idle yet")
+        };
+        leases.push(permit.opened());
+    }
+    for (n, lease) in leases.into_iter().enumerate() {
+        assert!(pool.release(lease, "app", Conn(n as u32, true)).is_none());
+    }
+    let mut closing = Vec::new();
+    // Connection 0 was returned first; preferred, it is taken over the more recent ones.
+    let Ok(Acquired::Reused(conn, lease)) = pool
+        .acquire_preferring("db1", &"app", |c| c.0 == 0, |c| c.1, &mut closing)
+        .await
+    else {
+        panic!("not reused")
+    };
+    assert_eq!(conn, Conn(0, true));
+    drop(lease);
+    // No preferred one idle: the most recently returned.
+    let Ok(Acquired::Reused(conn, _lease)) = pool
+        .acquire_preferring("db1", &"app", |c| c.0 == 0, |c| c.1, &mut closing)
+        .await
+    else {
+        panic!("not reused")
+    };
+    assert_eq!(conn, Conn(2, true));
+    assert!(closing.is_empty());
+}

@@ -20,6 +20,24 @@ pub struct ClientIdentity {
     pub attributes: Vec<(String, String)>,
     pub max_packet: usize,
     pub mariadb_ext: u32,
+    /// What its connections can be shared for ([`PoolKey::of`]), computed once per login.
+    pub pool_key: Option<pooling::PoolKey>,
+}
+
+impl ClientIdentity {
+    /// Computes [`ClientIdentity::pool_key`] again (after a change of user).
+    pub fn refresh_pool_key(&mut self) {
+        self.pool_key = None;
+        self.pool_key = Some(pooling::PoolKey::of(self));
+    }
+
+    /// The pool key (computed now if it was not).
+    pub fn key(&self) -> pooling::PoolKey {
+        match &self.pool_key {
+            Some(k) => k.clone(),
+            None => pooling::PoolKey::of(self),
+        }
+    }
 }
 
 /// One backend connection and how far it follows the session's state.

@@ -125,6 +125,7 @@ pub(crate) async fn change_user(s: &mut Session, payload: Bytes) -> Result<Flow,
     if let Some(c) = request.collation {
         s.who.collation = c as u8;
     }
+    s.who.refresh_pool_key();
     s.initial_database = request.database.clone();
     s.set_hold(None);
     // A change of user resets the session like COM_RESET_CONNECTION (IGNORE_SPACE dropped):

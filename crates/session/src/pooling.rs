@@ -26,8 +26,19 @@ pub type PoolLease = Lease<PoolKey, PooledConn>;
 /// with the same protocol options. Connection attributes are not part of it: a reused
 /// connection shows the attributes of the session that opened it in
 /// `performance_schema.session_connect_attrs`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolKey {
+#[derive(Debug, Clone)]
+pub struct PoolKey(std::sync::Arc<KeyParts>);
+
+impl PartialEq for PoolKey {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for PoolKey {}
+
+#[derive(Debug, PartialEq, Eq)]
+struct KeyParts {
     user: String,
     /// `SHA1(SHA1(password))`, whichever form the secret has.
     password: [u8; 20],
@@ -43,14 +54,14 @@ impl PoolKey {
             BackendSecret::Password(p) => auth::native_stage2(p.as_bytes()),
             BackendSecret::NativeStage1(stage1) => auth::native_stage1(stage1),
         };
-        PoolKey {
+        PoolKey(std::sync::Arc::new(KeyParts {
             user: who.user.clone(),
             password,
             capabilities: who.capabilities.bits(),
             collation: who.collation,
             mariadb_ext: who.mariadb_ext,
             max_packet: who.max_packet,
-        }
+        }))
     }
 }
 
@@ -114,7 +125,8 @@ pub async fn take(
     schema: Option<&str>,
     me: u64,
 ) -> Result<Taken, BackendError> {
-    let key = PoolKey::of(who);
+    let key = who.key();
+    let key = &key;
     let mut closing = Vec::new();
     // A connection with a schema selected cannot be brought back to none: a session without
     // one takes only connections without one.
@@ -127,7 +139,7 @@ pub async fn take(
     // The connection this session lent last comes back first: it needs nothing restored.
     let acquired = ctx
         .pool
-        .acquire_preferring(backend, &key, |c| c.owner == me, fits, &mut closing)
+        .acquire_preferring(backend, key, |c| c.owner == me, fits, &mut closing)
         .await;
     ctx.observer.pool_wait(backend, started.elapsed());
     for gone in closing {
@@ -196,7 +208,7 @@ pub async fn give_back(
     match reset {
         Ok(Ok(())) => {
             ctx.observer.pool_reset(&name);
-            if let Some(refused) = ctx.pool.release(lease, PoolKey::of(who), conn) {
+            if let Some(refused) = ctx.pool.release(lease, who.key(), conn) {
                 drop(refused);
                 ctx.backend_connection_closed(&name);
             }
@@ -244,7 +256,7 @@ pub async fn back_to_login_state(
 /// [`crate::sharing`]); closes it if the pool does not keep it.
 pub fn lend(ctx: &ProxyContext, who: &ClientIdentity, lease: PoolLease, conn: PooledConn) {
     let name = conn.conn.name().to_string();
-    if let Some(refused) = ctx.pool.release(lease, PoolKey::of(who), conn) {
+    if let Some(refused) = ctx.pool.release(lease, who.key(), conn) {
         drop(refused);
         ctx.backend_connection_closed(&name);
     }

@@ -87,7 +87,10 @@ impl Session {
             attributes: auth.attributes,
             max_packet: auth.max_packet as usize,
             mariadb_ext: auth.mariadb_ext,
+            pool_key: None,
         };
+        let mut who = who;
+        who.refresh_pool_key();
         let interactive = auth
             .capabilities
             .contains(rwproxy_protocol::CapabilityFlags::CLIENT_INTERACTIVE);
