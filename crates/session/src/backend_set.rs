@@ -141,10 +141,13 @@ impl BackendSet {
 
     /// Whether the warnings and errors a statement left on the session's connections are gone
     /// (asked of the server where some were left; a connection that does not answer is
-    /// dropped). `false`: some connection still has them.
-    pub async fn diagnostics_cleared(&mut self, ctx: &ProxyContext) -> bool {
+    /// dropped and its backend pushed onto `lost`). `false`: some connection still has them.
+    pub async fn diagnostics_cleared(
+        &mut self,
+        ctx: &ProxyContext,
+        lost: &mut Vec<String>,
+    ) -> bool {
         let mut clear = true;
-        let mut lost = Vec::new();
         for slot in self.slots.iter_mut().filter(|s| s.diag_dirty) {
             match slot
                 .conn
@@ -167,8 +170,8 @@ impl BackendSet {
                 Err(_) => lost.push(slot.conn.name().to_string()),
             }
         }
-        for name in lost {
-            self.discard(ctx, &name);
+        for name in lost.iter() {
+            self.discard(ctx, name);
         }
         clear
     }
@@ -185,8 +188,8 @@ impl BackendSet {
         head: u64,
     ) {
         for mut slot in std::mem::take(&mut self.slots) {
-            let name = slot.conn.name().to_string();
             if slot.conn.has_deferred() && slot.conn.settle().await.is_err() {
+                let name = slot.conn.name().to_string();
                 drop(slot);
                 ctx.backend_connection_closed(&name);
                 continue;

@@ -61,8 +61,17 @@ impl Session {
             if probed {
                 self.state.diagnostics.serial = 0;
             }
-            if probed && !self.backends.diagnostics_cleared(&self.ctx).await {
+            let mut lost = Vec::new();
+            if probed
+                && !self
+                    .backends
+                    .diagnostics_cleared(&self.ctx, &mut lost)
+                    .await
+            {
                 reason = Some(HoldReason::Diagnostics);
+            }
+            for name in &lost {
+                self.prepared.forget_backend(name);
             }
         }
         self.set_hold(reason);

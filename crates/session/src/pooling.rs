@@ -255,8 +255,8 @@ pub async fn back_to_login_state(
 /// Lends a connection of a live session to the pool between its statements, as it is (see
 /// [`crate::sharing`]); closes it if the pool does not keep it.
 pub fn lend(ctx: &ProxyContext, who: &ClientIdentity, lease: PoolLease, conn: PooledConn) {
-    let name = conn.conn.name().to_string();
     if let Some(refused) = ctx.pool.release(lease, who.key(), conn) {
+        let name = refused.conn.name().to_string();
         drop(refused);
         ctx.backend_connection_closed(&name);
     }

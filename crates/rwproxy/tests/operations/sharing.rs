@@ -34,9 +34,19 @@ async fn run_all(conn: &mut Conn, statements: &[&str]) {
     }
 }
 
-async fn pinned(proxy: &rwproxy_testkit::ProxyProcess, reason: &str) -> f64 {
-    let text = scrape(proxy, None).await;
-    series(&text, "rwproxy_pool_pinned_sessions", &[("reason", reason)]).unwrap_or(0.0)
+/// `rwproxy_pool_pinned_sessions{reason}` once it equals `want` (it is updated right after a
+/// reply is sent, so a client may ask a moment before), or its value after 5 s.
+async fn pinned(proxy: &rwproxy_testkit::ProxyProcess, reason: &str, want: f64) -> f64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = scrape(proxy, None).await;
+        let now =
+            series(&text, "rwproxy_pool_pinned_sessions", &[("reason", reason)]).unwrap_or(0.0);
+        if now == want || std::time::Instant::now() >= deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,7 +119,7 @@ async fn temporary_tables_and_user_variables_keep_the_connection() {
     a.query_drop("CREATE TEMPORARY TABLE share_tmp (x INT)")
         .await
         .unwrap();
-    assert_eq!(pinned(&proxy, "temporary_tables").await, 1.0);
+    assert_eq!(pinned(&proxy, "temporary_tables", 1.0).await, 1.0);
     // The one connection is a's: b waits, then gets 1040.
     let err = b.query_drop("SELECT 1").await.unwrap_err();
     assert!(err.to_string().contains("1040"), "{err}");
@@ -121,13 +131,13 @@ async fn temporary_tables_and_user_variables_keep_the_connection() {
     a.query_drop("DROP TEMPORARY TABLE share_tmp")
         .await
         .unwrap();
-    assert_eq!(pinned(&proxy, "temporary_tables").await, 0.0);
+    assert_eq!(pinned(&proxy, "temporary_tables", 0.0).await, 0.0);
     b.query_drop("SELECT 1").await.unwrap();
 
     // A user variable assigned in a statement (not a SET, which moves with the session).
     let v: Option<i64> = a.query_first("SELECT @w := 5").await.unwrap();
     assert_eq!(v, Some(5));
-    assert_eq!(pinned(&proxy, "user_variables").await, 1.0);
+    assert_eq!(pinned(&proxy, "user_variables", 1.0).await, 1.0);
     let err = b.query_drop("SELECT 2").await.unwrap_err();
     assert!(err.to_string().contains("1040"), "{err}");
     let w: Option<i64> = a.query_first("SELECT @w").await.unwrap();
@@ -137,7 +147,7 @@ async fn temporary_tables_and_user_variables_keep_the_connection() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let w: Option<Option<i64>> = b.query_first("SELECT @w").await.unwrap();
     assert_eq!(w, Some(None), "a's user variable on b's statement");
-    assert_eq!(pinned(&proxy, "user_variables").await, 0.0);
+    assert_eq!(pinned(&proxy, "user_variables", 0.0).await, 0.0);
 }
 
 /// `LAST_INSERT_ID()`, `ROW_COUNT()`, `FOUND_ROWS()` and `SHOW WARNINGS` after another
@@ -215,7 +225,7 @@ async fn each_session_sees_its_own_insert_id_row_count_and_found_rows() {
         let one: Option<i64> = a.query_first("SELECT 1").await.unwrap();
         assert_eq!(one, Some(1));
     }
-    assert_eq!(pinned(&proxy, "diagnostics").await, 1.0);
+    assert_eq!(pinned(&proxy, "diagnostics", 1.0).await, 1.0);
     assert!(
         !b_task.is_finished(),
         "b ran while a's warnings were on the connection"
