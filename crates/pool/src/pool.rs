@@ -31,15 +31,17 @@ struct Idle<K, C> {
 
 /// One backend's share of the pool.
 struct Backend<K, C> {
+    name: Arc<str>,
     /// Connections open: held by sessions, idle here, or being opened (permits).
     open: u32,
     /// Idle connections, the most recently returned last.
     idle: Vec<Idle<K, C>>,
 }
 
-impl<K, C> Default for Backend<K, C> {
-    fn default() -> Self {
+impl<K, C> Backend<K, C> {
+    fn named(name: Arc<str>) -> Self {
         Backend {
+            name,
             open: 0,
             idle: Vec::new(),
         }
@@ -48,7 +50,8 @@ impl<K, C> Default for Backend<K, C> {
 
 struct State<K, C> {
     limits: PoolLimits,
-    backends: HashMap<String, Backend<K, C>>,
+    /// By backend name; the names are shared with the leases (no allocation per borrow).
+    backends: HashMap<Arc<str>, Backend<K, C>>,
 }
 
 /// What [`Pool::acquire`] hands out.
@@ -140,7 +143,19 @@ impl<K: PartialEq, C> Pool<K, C> {
                 let mut state = self.lock();
                 let limits = state.limits;
                 let now = Instant::now();
-                let b = state.backends.entry(backend.to_string()).or_default();
+                if !state.backends.contains_key(backend) {
+                    let name: Arc<str> = Arc::from(backend);
+                    state.backends.insert(name.clone(), Backend::named(name));
+                }
+                let Some(b) = state.backends.get_mut(backend) else {
+                    // Inserted just above: never.
+                    return Err(PoolFull {
+                        backend: backend.to_string(),
+                        cap: limits.max_per_backend.unwrap_or(0),
+                        waited: started.elapsed(),
+                    });
+                };
+                let name = b.name.clone();
                 // The most recently returned first: it is the likeliest to be warm.
                 // The preferred one is looked for among the most recently returned only (a
                 // bounded scan under the lock).
@@ -155,7 +170,7 @@ impl<K: PartialEq, C> Pool<K, C> {
                     if now.saturating_duration_since(idle.opened) < limits.max_age
                         && usable(&mut idle.conn)
                     {
-                        let lease = self.lease(backend, idle.opened);
+                        let lease = self.lease(name, idle.opened);
                         return Ok(Acquired::Reused(idle.conn, lease));
                     }
                     b.open = b.open.saturating_sub(1);
@@ -172,7 +187,7 @@ impl<K: PartialEq, C> Pool<K, C> {
                     b.open += 1;
                     return Ok(Acquired::Open(OpenPermit {
                         pool: Some(self.clone()),
-                        backend: backend.to_string(),
+                        backend: name,
                     }));
                 }
                 (
@@ -190,10 +205,10 @@ impl<K: PartialEq, C> Pool<K, C> {
         }
     }
 
-    fn lease(self: &Arc<Self>, backend: &str, opened: Instant) -> Lease<K, C> {
+    fn lease(self: &Arc<Self>, backend: Arc<str>, opened: Instant) -> Lease<K, C> {
         Lease {
             pool: Some(self.clone()),
-            backend: backend.to_string(),
+            backend,
             opened,
         }
     }
@@ -209,7 +224,16 @@ impl<K: PartialEq, C> Pool<K, C> {
             // Dropping the lease frees the slot.
             return Some(conn);
         }
-        let b = state.backends.entry(lease.backend.clone()).or_default();
+        if !state.backends.contains_key(&*lease.backend) {
+            state
+                .backends
+                .insert(lease.backend.clone(), Backend::named(lease.backend.clone()));
+        }
+        let Some(b) = state.backends.get_mut(&*lease.backend) else {
+            // Inserted just above: never.
+            drop(state);
+            return Some(conn);
+        };
         b.idle.push(Idle {
             key,
             conn,
@@ -252,7 +276,7 @@ impl<K: PartialEq, C> Pool<K, C> {
                 if expired {
                     let gone = b.idle.remove(i);
                     b.open = b.open.saturating_sub(1);
-                    out.push((name.clone(), gone.conn));
+                    out.push((name.to_string(), gone.conn));
                 } else {
                     i += 1;
                 }
@@ -292,7 +316,7 @@ impl<K: PartialEq, C> Pool<K, C> {
             .iter()
             .map(|(name, b)| {
                 (
-                    name.clone(),
+                    name.to_string(),
                     BackendPoolStats {
                         open: b.open,
                         idle: u32::try_from(b.idle.len()).unwrap_or(u32::MAX),
@@ -308,7 +332,7 @@ impl<K: PartialEq, C> Pool<K, C> {
 /// The right to open one connection to a backend; its slot is freed if dropped unused.
 pub struct OpenPermit<K: PartialEq, C> {
     pool: Option<Arc<Pool<K, C>>>,
-    backend: String,
+    backend: Arc<str>,
 }
 
 impl<K: PartialEq, C> OpenPermit<K, C> {
@@ -316,7 +340,7 @@ impl<K: PartialEq, C> OpenPermit<K, C> {
     pub fn opened(mut self) -> Lease<K, C> {
         Lease {
             pool: self.pool.take(),
-            backend: std::mem::take(&mut self.backend),
+            backend: self.backend.clone(),
             opened: Instant::now(),
         }
     }
@@ -334,7 +358,7 @@ impl<K: PartialEq, C> Drop for OpenPermit<K, C> {
 /// pool through [`Pool::release`].
 pub struct Lease<K: PartialEq, C> {
     pool: Option<Arc<Pool<K, C>>>,
-    backend: String,
+    backend: Arc<str>,
     opened: Instant,
 }
 

@@ -219,12 +219,11 @@ impl BackendSet {
         let index = match self.slots.iter().position(|s| s.conn.name() == name) {
             Some(i) => i,
             None => {
-                let (conn, lease, schema, address, carried) =
+                let (conn, lease, schema, thread, carried) =
                     match pooling::take(ctx, name, who, state.schema.as_deref(), borrower.id)
                         .await?
                     {
-                        Taken::Reused(pooled, lease) => {
-                            let p = *pooled;
+                        Taken::Reused(p, lease) => {
                             let carried = Carried {
                                 owner: p.owner,
                                 applied: p.applied,
@@ -233,7 +232,7 @@ impl BackendSet {
                                 insert_id: p.insert_id,
                                 serial: p.serial,
                             };
-                            (p.conn, lease, p.schema, p.address, Some(carried))
+                            (p.conn, lease, p.schema, p.thread, Some(carried))
                         }
                         Taken::Open(permit) => {
                             // An error drops the permit, which frees its slot.
@@ -246,14 +245,14 @@ impl BackendSet {
                             )
                             .await?;
                             ctx.backend_connection_opened(name);
-                            (conn, permit.opened(), state.schema.clone(), address, None)
+                            let thread = std::sync::Arc::new(crate::registry::InFlight {
+                                backend: name.to_string(),
+                                address,
+                                thread_id: conn.thread_id(),
+                            });
+                            (conn, permit.opened(), state.schema.clone(), thread, None)
                         }
                     };
-                let thread = std::sync::Arc::new(crate::registry::InFlight {
-                    backend: name.to_string(),
-                    address,
-                    thread_id: conn.thread_id(),
-                });
                 let mut slot = Slot {
                     conn,
                     thread,
@@ -353,7 +352,7 @@ impl Slot {
             PooledConn {
                 conn: self.conn,
                 schema: self.schema,
-                address: self.thread.address.clone(),
+                thread: self.thread,
                 owner,
                 applied: self.applied,
                 image,

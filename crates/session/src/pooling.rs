@@ -70,7 +70,8 @@ pub struct PooledConn {
     pub conn: BackendConn,
     /// The schema it has selected (`COM_RESET_CONNECTION` keeps it).
     pub schema: Option<String>,
-    pub address: String,
+    /// What `KILL` needs to reach its server thread.
+    pub thread: std::sync::Arc<crate::registry::InFlight>,
     /// The lending token of the session that lent it (0: none, it is in its login state plus
     /// `image`).
     pub owner: u64,
@@ -109,9 +110,11 @@ pub fn reusable(ctx: &ProxyContext, who: &ClientIdentity) -> bool {
 }
 
 /// What taking a connection from the pool gave.
+// Not boxed: a borrow happens for most statements, and the connection is moved once.
+#[allow(clippy::large_enum_variant)]
 pub enum Taken {
-    /// An idle connection: reset, tracking on, `schema` selected.
-    Reused(Box<PooledConn>, PoolLease),
+    /// An idle connection: in its login state plus `image`, `schema` selected.
+    Reused(PooledConn, PoolLease),
     /// A slot to open a new connection in.
     Open(OpenPermit<PoolKey, PooledConn>),
 }
@@ -151,7 +154,7 @@ pub async fn take(
             if conn.owner != me {
                 ctx.observer.pool_reused(backend);
             }
-            Ok(Taken::Reused(Box::new(conn), lease))
+            Ok(Taken::Reused(conn, lease))
         }
         Ok(Acquired::Open(permit)) => Ok(Taken::Open(permit)),
         Err(full) => {

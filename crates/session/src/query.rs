@@ -410,12 +410,8 @@ impl Session {
 
     /// Tells the registry which backend threads this session holds (for `KILL CONNECTION`).
     pub(crate) fn publish_threads(&mut self) {
-        let threads = self
-            .backends
-            .iter_mut()
-            .map(|slot| slot.thread.clone())
-            .collect();
-        self.handle.set_threads(threads);
+        self.handle
+            .replace_threads(self.backends.iter_mut().map(|slot| &slot.thread));
     }
 
     /// A backend failed for this session: drop its connection, tell the monitor if the server

@@ -59,8 +59,12 @@ impl SessionHandle {
         lock(&self.connecting).clone()
     }
 
-    pub fn set_threads(&self, v: Vec<Arc<InFlight>>) {
-        *lock(&self.threads) = v;
+    /// Replaces the list in place (its allocation is kept: sessions that share connections
+    /// change it at most statements).
+    pub fn replace_threads<'a>(&self, v: impl Iterator<Item = &'a Arc<InFlight>>) {
+        let mut threads = lock(&self.threads);
+        threads.clear();
+        threads.extend(v.cloned());
     }
     pub fn threads(&self) -> Vec<Arc<InFlight>> {
         lock(&self.threads).clone()
