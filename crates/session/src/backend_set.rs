@@ -134,6 +134,13 @@ impl BackendSet {
     /// for later sessions (or closed when that fails).
     pub async fn give_back(&mut self, ctx: &ProxyContext, who: &ClientIdentity) {
         for slot in std::mem::take(&mut self.slots) {
+            if slot.thread.marked_for_kill() {
+                // A KILL may still be on its way to it: closed, never reused.
+                let name = slot.conn.name().to_string();
+                drop(slot);
+                ctx.backend_connection_closed(&name);
+                continue;
+            }
             let (lease, pooled) = slot.into_pooled(0, None);
             pooling::give_back(ctx, who, lease, pooled).await;
         }
@@ -188,7 +195,11 @@ impl BackendSet {
         head: u64,
     ) {
         for mut slot in std::mem::take(&mut self.slots) {
-            if slot.conn.has_deferred() && slot.conn.settle().await.is_err() {
+            // A KILL on its way to this connection's thread must not reach the next session's
+            // statement: the connection is closed instead (the session published that it no
+            // longer holds it before this check, see `kill`).
+            let marked = slot.thread.marked_for_kill();
+            if marked || (slot.conn.has_deferred() && slot.conn.settle().await.is_err()) {
                 let name = slot.conn.name().to_string();
                 drop(slot);
                 ctx.backend_connection_closed(&name);
@@ -245,11 +256,11 @@ impl BackendSet {
                             )
                             .await?;
                             ctx.backend_connection_opened(name);
-                            let thread = std::sync::Arc::new(crate::registry::InFlight {
-                                backend: name.to_string(),
+                            let thread = std::sync::Arc::new(crate::registry::InFlight::new(
+                                name.to_string(),
                                 address,
-                                thread_id: conn.thread_id(),
-                            });
+                                conn.thread_id(),
+                            ));
                             (conn, permit.opened(), state.schema.clone(), thread, None)
                         }
                     };

@@ -39,7 +39,23 @@ impl Session {
         };
         let mut error = None;
         for v in victims {
-            if let Err(e) = self.kill_on_backend(&v, query_only).await {
+            // Marked before the kill is sent: the victim no longer lends this connection to
+            // another session. Checked again just before sending: a statement that ended (or a
+            // connection the victim already lent) is not the victim's any more.
+            v.mark_for_kill();
+            let still_victims = || {
+                if query_only {
+                    target
+                        .in_flight()
+                        .is_some_and(|now| std::sync::Arc::ptr_eq(&now, &v))
+                } else {
+                    target
+                        .threads()
+                        .iter()
+                        .any(|t| std::sync::Arc::ptr_eq(t, &v))
+                }
+            };
+            if let Err(e) = self.kill_on_backend(&v, query_only, still_victims).await {
                 error.get_or_insert(e);
             }
         }
@@ -63,6 +79,7 @@ impl Session {
         &self,
         v: &InFlight,
         query_only: bool,
+        still_victims: impl Fn() -> bool,
     ) -> Result<(), (u16, [u8; 5], String)> {
         let config = self.ctx.config();
         let tls = self.ctx.backend_tls();
@@ -84,6 +101,10 @@ impl Session {
         let mut conn = BackendConn::connect(&params)
             .await
             .map_err(|e| e.client_error())?;
+        if !still_victims() {
+            // The statement ended meanwhile: nothing left to kill.
+            return Ok(());
+        }
         let sql = format!(
             "KILL {}{}",
             if query_only { "QUERY " } else { "" },

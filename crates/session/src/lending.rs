@@ -83,6 +83,9 @@ impl Session {
         }
         let image = self.state.image();
         let head = self.state.log_head();
+        // Published as no longer held before each connection's KILL mark is looked at (a
+        // killer marks first, then checks the session still holds the thread).
+        self.handle.replace_threads(std::iter::empty());
         self.backends
             .lend(&self.ctx, &self.who, self.lend_token, &image, head)
             .await;

@@ -4,12 +4,37 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// The backend statement a session is waiting on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One backend connection's server thread: what `KILL` needs to reach the statement a session
+/// runs on it.
+#[derive(Debug)]
 pub struct InFlight {
     pub backend: String,
     pub address: String,
     pub thread_id: u32,
+    /// A `KILL` is on its way to this thread: the session does not lend the connection (it is
+    /// closed instead), so the kill cannot reach another session's statement on it.
+    pub kill_pending: std::sync::atomic::AtomicBool,
+}
+
+impl InFlight {
+    pub fn new(backend: String, address: String, thread_id: u32) -> Self {
+        InFlight {
+            backend,
+            address,
+            thread_id,
+            kill_pending: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the thread as the target of a `KILL` on its way.
+    pub fn mark_for_kill(&self) {
+        self.kill_pending
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn marked_for_kill(&self) -> bool {
+        self.kill_pending.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// What other sessions may see of one session.
