@@ -106,6 +106,9 @@ pub(crate) struct BackendMetrics {
     /// Backends that have series; guarded so concurrent updates cannot resurrect a removed one
     /// half-way.
     known: Mutex<BTreeSet<String>>,
+    /// The pool-event counters of each known backend, found without allocating (pool events
+    /// happen at most statements when connections are shared).
+    pool_fast: std::sync::RwLock<std::collections::HashMap<String, Vec<Counter>>>,
 }
 
 impl BackendMetrics {
@@ -126,6 +129,7 @@ impl BackendMetrics {
             state_changes: Family::default(),
             failures: Family::default(),
             known: Mutex::new(BTreeSet::new()),
+            pool_fast: Default::default(),
         };
         registry.register(
             "backend_up",
@@ -226,14 +230,36 @@ impl BackendMetrics {
 
     /// Counts one pool event on `backend`.
     pub(crate) fn pool_event(&self, backend: &str, event: PoolEvent) {
+        {
+            let fast = self
+                .pool_fast
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(counter) = fast.get(backend).and_then(|c| c.get(event.index())) {
+                counter.inc();
+                return;
+            }
+        }
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
         self.ensure_counters(&mut known, backend);
-        self.pool_events
-            .get_or_create(&BackendPoolLabels {
-                backend: backend.to_owned(),
-                event,
+        let counters: Vec<Counter> = PoolEvent::ALL
+            .iter()
+            .map(|e| {
+                self.pool_events
+                    .get_or_create(&BackendPoolLabels {
+                        backend: backend.to_owned(),
+                        event: *e,
+                    })
+                    .clone()
             })
-            .inc();
+            .collect();
+        if let Some(counter) = counters.get(event.index()) {
+            counter.inc();
+        }
+        self.pool_fast
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(backend.to_owned(), counters);
     }
 
     /// Counts one state transition of `backend`.
@@ -351,6 +377,10 @@ impl BackendMetrics {
     }
 
     fn remove(&self, name: &str) {
+        self.pool_fast
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
         let backend = BackendLabels {
             backend: name.to_owned(),
         };
