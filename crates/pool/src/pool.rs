@@ -75,6 +75,8 @@ pub struct BackendPoolStats {
 /// same account and protocol options); `C` is the connection.
 pub struct Pool<K, C> {
     state: Mutex<State<K, C>>,
+    /// `limits.reuse`, readable without the lock.
+    reuse: std::sync::atomic::AtomicBool,
     /// A slot was freed or a connection returned: waiters look again.
     freed: Notify,
 }
@@ -82,6 +84,7 @@ pub struct Pool<K, C> {
 impl<K: PartialEq, C> Pool<K, C> {
     pub fn new(limits: PoolLimits) -> Arc<Self> {
         Arc::new(Pool {
+            reuse: std::sync::atomic::AtomicBool::new(limits.reuse),
             state: Mutex::new(State {
                 limits,
                 backends: HashMap::new(),
@@ -96,6 +99,11 @@ impl<K: PartialEq, C> Pool<K, C> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether idle connections are kept (`pool.enabled`), without taking the lock.
+    pub fn reuse_enabled(&self) -> bool {
+        self.reuse.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The limits now in force.
     pub fn limits(&self) -> PoolLimits {
         self.lock().limits
@@ -104,6 +112,8 @@ impl<K: PartialEq, C> Pool<K, C> {
     /// New limits (a reload). Idle connections beyond them go at the next [`Pool::sweep`];
     /// waiters look again (the cap may have grown).
     pub fn set_limits(&self, limits: PoolLimits) {
+        self.reuse
+            .store(limits.reuse, std::sync::atomic::Ordering::Relaxed);
         self.lock().limits = limits;
         self.freed.notify_waiters();
     }

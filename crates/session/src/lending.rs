@@ -52,7 +52,10 @@ impl Session {
     /// them; counts the session under its reason otherwise.
     pub(crate) async fn lend_if_free(&mut self) {
         let mut reason = self.hold_reason();
-        if reason.is_none() && self.sharing && !self.backends.is_empty() {
+        // After a reload that turned pooling off, the connections stay with the session (the
+        // pool would close them, and the next statement log in again).
+        let can_lend = self.sharing && self.ctx.pool.reuse_enabled();
+        if reason.is_none() && can_lend && !self.backends.is_empty() {
             // Warnings an earlier statement left stay on the server until a statement that
             // uses a table clears them: a connection that still has them is not lent. (The
             // question changes what the server says of "the previous statement": the
@@ -75,7 +78,7 @@ impl Session {
             }
         }
         self.set_hold(reason);
-        if reason.is_some() || self.backends.is_empty() || !self.sharing {
+        if reason.is_some() || self.backends.is_empty() || !can_lend {
             if let Some(r) = reason.filter(|_| self.sharing) {
                 tracing::trace!(reason = r.label(), "session keeps its backend connections");
             }
