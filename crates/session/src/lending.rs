@@ -94,7 +94,6 @@ impl Session {
             .await;
         // Statement ids on lent connections stay there, in their caches.
         self.prepared.forget_all_backends();
-        self.publish_threads();
     }
 
     /// Records the session's reason to keep its connections (for the gauge).
