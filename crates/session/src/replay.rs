@@ -394,6 +394,14 @@ pub fn may_commit(kind: StatementKind) -> bool {
     )
 }
 
+/// A statement whose loss in flight leaves nothing behind on any server: a `BEGIN` (alone,
+/// outside a transaction) only opened a transaction on the connection that is gone, so it may
+/// run again on the new primary as if it had never been sent. Inside a transaction a `BEGIN`
+/// commits the open one, so it is not so there.
+pub fn void_when_lost(in_transaction: bool, kind: StatementKind, multi: bool) -> bool {
+    !in_transaction && !multi && matches!(kind, StatementKind::Begin { .. })
+}
+
 /// Statements a recorded transaction cannot carry over, named for the error message: session
 /// commands (on a new connection the session-state log applies them before the transaction's
 /// earlier statements, which would then mean something else), SQL prepared statements, and XA
@@ -932,6 +940,20 @@ mod tests {
             decide(&odd, false, false),
             Verdict::GiveUp(Failed::Unsupported("COM_STMT_SEND_LONG_DATA"))
         );
+    }
+
+    #[test]
+    fn only_a_begin_outside_a_transaction_is_void_when_lost() {
+        use StatementKind as K;
+        let begin = K::Begin { read_only: false };
+        assert!(void_when_lost(false, begin, false));
+        assert!(void_when_lost(false, K::Begin { read_only: true }, false));
+        // Inside a transaction it commits; in a multi-statement text more follows it.
+        assert!(!void_when_lost(true, begin, false));
+        assert!(!void_when_lost(false, begin, true));
+        for kind in [K::Read, K::Write, K::Commit, K::Rollback, K::Ddl] {
+            assert!(!void_when_lost(false, kind, false), "{kind:?}");
+        }
     }
 
     #[test]

@@ -105,6 +105,23 @@ impl Session {
         true
     }
 
+    /// Whether the command `payload`, lost in flight, left nothing behind on the server
+    /// ([`replay::void_when_lost`]): it may then wait for the new primary as a statement that
+    /// was never sent does.
+    pub(crate) fn void_when_lost(&self, payload: &[u8]) -> bool {
+        match payload.split_first() {
+            Some((&rwproxy_protocol::command::COM_QUERY, sql)) => {
+                let class = self.classify(sql);
+                replay::void_when_lost(
+                    self.state.in_transaction(),
+                    class.kind,
+                    class.flags.contains(rwproxy_sql::Flags::MULTI_STATEMENT),
+                )
+            }
+            _ => false,
+        }
+    }
+
     /// [`Session::replay_transaction`] for the statement `replay` follows, at most
     /// [`MAX_REPLAYS_PER_STATEMENT`] times.
     pub(crate) async fn replay_transaction_for(

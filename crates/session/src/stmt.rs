@@ -223,6 +223,9 @@ impl Session {
         } else {
             None
         };
+        // A BEGIN lost in flight outside a transaction left nothing behind: it waits for the
+        // new primary as if it had not been sent.
+        let void_when_lost = crate::replay::void_when_lost(was_in_transaction, class.kind, false);
         let mut routed = self.route_prepared(&class, sql, long_data_on.as_deref(), bulk);
         let mut attempts = 0;
         loop {
@@ -372,7 +375,13 @@ impl Session {
                 continue;
             }
             if self
-                .after_execute_failure(&chosen, &mut routed, attempts, &err, unsent)
+                .after_execute_failure(
+                    &chosen,
+                    &mut routed,
+                    attempts,
+                    &err,
+                    unsent || void_when_lost,
+                )
                 .await
             {
                 continue;
@@ -384,9 +393,9 @@ impl Session {
     }
 
     /// After a prepare or an execute failed on `chosen`: true when the execute should be tried
-    /// again — a read elsewhere, or (when nothing reached the server, outside a transaction) on
-    /// the primary the monitor publishes after the old one could not be reached, as a text
-    /// statement does.
+    /// again — a read elsewhere, or (when nothing reached the server, or what reached it left
+    /// nothing behind, outside a transaction: `unsent`) on the primary the monitor publishes
+    /// after the old one could not be reached, as a text statement does.
     async fn after_execute_failure(
         &mut self,
         chosen: &crate::placement::Placed,

@@ -348,7 +348,8 @@ async fn a_transaction_over_the_size_limit_is_not_replayed() {
 /// primary is killed and a replica promoted while the next execute waits: the replay prepares
 /// the statements again on the new primary, executes them with the same parameters and
 /// compares their results; the client's execute and COMMIT succeed, and the new primary has
-/// exactly the transaction's rows, once.
+/// exactly the transaction's rows, once. Then a BEGIN in flight at the next primary's death
+/// (outside a transaction) runs on the one promoted after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_of_prepared_statements_survives_the_death_of_the_primary() {
     let _serial = serial().await;
@@ -382,8 +383,9 @@ async fn a_transaction_of_prepared_statements_survives_the_death_of_the_primary(
     conn.close(once).await.unwrap();
 
     signal_node(&cluster, 0, TestSignal::Kill);
+    let next_insert = insert.clone();
     let next = tokio::spawn(async move {
-        let result = conn.exec_drop(&insert, (101, "ps", 2)).await;
+        let result = conn.exec_drop(&next_insert, (101, "ps", 2)).await;
         (conn, result)
     });
     tokio::time::sleep(ms(500)).await;
@@ -434,6 +436,62 @@ async fn a_transaction_of_prepared_statements_survives_the_death_of_the_primary(
     // The session's prepared statements go on working on the new primary.
     let row: Option<(String, i32)> = conn.exec_first(&read, (101,)).await.unwrap();
     assert_eq!(row, Some(("ps".to_string(), 2)));
+
+    // A BEGIN in flight when the primary dies, outside a transaction, left nothing behind:
+    // it waits for the next primary and runs there, prepared or as text. Both sessions hold a
+    // connection to db2 (they wrote there); db2 is frozen, takes the BEGINs without answering,
+    // and dies.
+    let mut text = app_via(&proxy, &cluster).await;
+    text.query_drop("INSERT INTO t_replay (id, who, v) VALUES (102, 'text', 1)")
+        .await
+        .unwrap();
+    conn.exec_drop(&insert, (103, "ps", 1)).await.unwrap();
+    let _thaw = ContOnDrop {
+        cluster: &cluster,
+        node: 1,
+    };
+    signal_node(&cluster, 1, TestSignal::Stop);
+    let text_begin = tokio::spawn(async move {
+        let result = text.query_drop("BEGIN").await;
+        (text, result)
+    });
+    let ps_begin = tokio::spawn(async move {
+        let result = conn.exec_drop("BEGIN", ()).await;
+        (conn, result)
+    });
+    tokio::time::sleep(ms(300)).await;
+    signal_node(&cluster, 1, TestSignal::Kill);
+    tokio::time::sleep(ms(300)).await;
+    tokio::task::block_in_place(|| cluster.promote(2)).unwrap();
+    let (mut text, text_result) = text_begin.await.unwrap();
+    let (mut conn, ps_result) = ps_begin.await.unwrap();
+    for (what, result) in [("text", text_result), ("prepared", ps_result)] {
+        if let Err(e) = result {
+            panic!(
+                "the {what} BEGIN in flight at the kill: {e}\n--- proxy log ---\n{}",
+                proxy.log_tail(40)
+            );
+        }
+    }
+    text.query_drop("INSERT INTO t_replay (id, who, v) VALUES (104, 'text', 1)")
+        .await
+        .unwrap();
+    conn.exec_drop(&insert, (105, "ps", 1)).await.unwrap();
+    let on: Vec<(i32, u32)> = conn
+        .exec("SELECT @@in_transaction, @@server_id", ())
+        .await
+        .unwrap();
+    assert_eq!(
+        on,
+        vec![(1, 3)],
+        "the transaction is open on the new primary"
+    );
+    text.query_drop("COMMIT").await.unwrap();
+    conn.exec_drop("COMMIT", ()).await.unwrap();
+    assert_eq!(
+        ids_on(&cluster, 2).await,
+        vec![100, 101, 102, 103, 104, 105]
+    );
 }
 
 /// (f) The mismatch case of (b) with prepared statements: a row read by an execute is changed
