@@ -197,6 +197,12 @@ impl Session {
         let sql = prepare_payload.get(1..).unwrap_or_default();
         // Classified once per execute: for routing, then for what the statement changed.
         let class = self.classify(sql);
+        // A prepared BEGIN ends a transaction left on a former primary as a text one does.
+        if matches!(class.kind, StatementKind::Begin { .. })
+            && self.end_transaction_on_former_primary().await?
+        {
+            return Ok(Flow::Continue);
+        }
         // Transaction replay: this execute is recorded (with its result's checksum) when it
         // runs in a recorded transaction, and the loss of that transaction's connection
         // replays the transaction, as for a text statement.
