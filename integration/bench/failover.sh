@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What a change of primary costs the application: sysbench oltp_read_write (16 threads, text
-# protocol, keys drawn uniformly) through rwproxy and through HAProxy, one scenario per run, each
-# on a fresh cluster, the event 8 s into a 20 s run:
+# protocol unless --prepared, keys drawn uniformly) through rwproxy and through HAProxy, one
+# scenario per run, each on a fresh cluster, the event 8 s into a 20 s run:
 #   baseline:   nothing happens (errors the workload has anyway);
 #   switchover: rwproxy only: `rwproxy switchover --to db2` (held writes, zero-error goal);
 #   external:   `cluster.sh promote 1` with the old primary alive (it is set read-only first),
@@ -18,10 +18,15 @@
 # Writes its table into docs/benchmarks.md between <!-- bench:failover:start --> and
 # <!-- bench:failover:end -->.
 #
-#   integration/bench/failover.sh [--time SECONDS] [--at SECONDS] [--transaction-replay]
+#   integration/bench/failover.sh [--time SECONDS] [--at SECONDS] [--transaction-replay] [--prepared]
 #
 # --transaction-replay: rwproxy runs with `routing.transaction_replay: true` (issue #16 item 3;
-# a build without that key refuses the configuration).
+# a build without that key refuses the configuration); the report adds what became of the
+# replays (`rwproxy_transaction_replays_total`).
+# --prepared: sysbench uses prepared statements (`--db-ps-mode=auto`, its default) instead of
+# the text protocol.
+# Each combination of the two flags has its own block in docs/benchmarks.md
+# (bench:failover, bench:failover-replay, bench:failover-prepared, bench:failover-replay-prepared).
 # Ports: cluster "bench-fo" 3650-3652, HAProxy 6311, rwproxy 6312 (admin 9312). The rwproxy
 # binary is $CARGO_TARGET_DIR/release/rwproxy (default target/), built here.
 # A report, not a test: it exits non-zero only if the harness itself fails.
@@ -32,16 +37,19 @@ SCRATCH=${RWPROXY_SCRATCH:-$REPO_ROOT/.scratch}
 RUN_TIME=20
 EVENT_AT=8
 REPLAY=0
+PREPARED=0
 while (($#)); do
     case $1 in
     --time) RUN_TIME=${2:?}; shift 2 ;;
     --at) EVENT_AT=${2:?}; shift 2 ;;
     --transaction-replay) REPLAY=1; shift ;;
-    -h | --help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --prepared) PREPARED=1; shift ;;
+    -h | --help) sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "failover.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 ((EVENT_AT < RUN_TIME)) || { echo "failover.sh: --at must be less than --time" >&2; exit 2; }
+PS_MODE=$( ((PREPARED)) && echo auto || echo disable)
 
 readonly NAME=bench-fo BASE=3650 HAPROXY_PORT=6311 RWPROXY_PORT=6312 ADMIN_PORT=9312
 readonly TOKEN=bench-failover-token THREADS=16
@@ -145,7 +153,7 @@ run() {
     timeout -s KILL $((RUN_TIME + 3)) sysbench oltp_read_write --mysql-host=127.0.0.1 \
         --mysql-port="$port" --mysql-user=app --mysql-password=app_pass --mysql-db=app \
         --tables=4 --table-size=10000 --rand-type=uniform --threads=$THREADS --time="$RUN_TIME" \
-        --report-interval=1 --mysql-ignore-errors=all --db-ps-mode=disable run >"$out" 2>&1 &
+        --report-interval=1 --mysql-ignore-errors=all --db-ps-mode="$PS_MODE" run >"$out" 2>&1 &
     local sb=$!
     sleep "$EVENT_AT"
     case $proxy-$event in
@@ -162,10 +170,13 @@ run() {
         ;;
     esac
     wait "$sb" || true
-    # Which errors rwproxy sent (by MySQL code), for the report.
+    # Which errors rwproxy sent (by MySQL code), and what became of transaction replays, for
+    # the report.
     if [[ $proxy == rwproxy ]]; then
-        curl -s -H "Authorization: Bearer $TOKEN" "127.0.0.1:$ADMIN_PORT/metrics" |
-            awk '/^rwproxy_errors_total\{/ && $2 > 0 {print $1 "=" $2}' >"$SCRATCH/bench-fo-codes-$event.txt" || true
+        curl -s -H "Authorization: Bearer $TOKEN" "127.0.0.1:$ADMIN_PORT/metrics" >"$SCRATCH/bench-fo-metrics.txt" || true
+        awk '/^rwproxy_errors_total\{/ && $2 > 0 {print $1 "=" $2}' "$SCRATCH/bench-fo-metrics.txt" >"$SCRATCH/bench-fo-codes-$event.txt" || true
+        awk '/^rwproxy_transaction_replays_total\{/ && $2 > 0 {sub(/^rwproxy_transaction_replays_total\{outcome="/, "", $1); sub(/"\}$/, "", $1); print $1 "=" $2}' \
+            "$SCRATCH/bench-fo-metrics.txt" >"$SCRATCH/bench-fo-replays-$event.txt" || true
     fi
     cleanup
     # Per-second lines: "[ 9s ] thds: 16 tps: 512.00 qps: ... err/s: 0.00 reconn/s: 0.00".
@@ -198,6 +209,7 @@ run() {
 
 RESULTS=$SCRATCH/bench-fo-results.txt
 : >"$RESULTS"
+rm -f "$SCRATCH"/bench-fo-codes-*.txt "$SCRATCH"/bench-fo-replays-*.txt
 for event in baseline switchover external kill; do
     for proxy in rwproxy haproxy; do
         [[ $proxy-$event == haproxy-switchover ]] && continue
@@ -208,22 +220,29 @@ done
 
 COMMIT=$(git rev-parse --short HEAD)
 MACHINE="$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM"
-python3 - "$RESULTS" "$COMMIT" "$MACHINE" "$RUN_TIME" "$EVENT_AT" "$THREADS" "$REPLAY" <<'PY'
+python3 - "$RESULTS" "$COMMIT" "$MACHINE" "$RUN_TIME" "$EVENT_AT" "$THREADS" "$REPLAY" "$PREPARED" <<'PY'
 import sys, datetime, pathlib, re
-results, commit, machine, run_time, at, threads, replay = sys.argv[1:8]
+results, commit, machine, run_time, at, threads, replay, prepared = sys.argv[1:9]
+variant = ("-replay" if replay == "1" else "") + ("-prepared" if prepared == "1" else "")
+flags = (" --transaction-replay" if replay == "1" else "") + (" --prepared" if prepared == "1" else "")
+start, end = f"<!-- bench:failover{variant}:start -->", f"<!-- bench:failover{variant}:end -->"
 rows = [l.split() for l in open(results) if l.strip()]
 by = {(r[0], r[1]): r for r in rows}
 names = {"baseline": "baseline (no event)", "switchover": "rwproxy switchover",
          "external": "external switchover (`cluster.sh promote 1`, old primary alive)",
          "kill": "kill -9 of the primary, promotion 1 s later"}
 out = []
-out.append("<!-- bench:failover:start -->")
-out.append("## Failover continuity: a change of primary under load, rwproxy and HAProxy")
+out.append(start)
+title = "## Failover continuity: a change of primary under load, rwproxy and HAProxy"
+if variant:
+    title += " (" + ", ".join(w for w, on in (("transaction replay", replay == "1"), ("prepared statements", prepared == "1")) if on) + ")"
+out.append(title)
 out.append("")
-out.append(f"Written by `integration/bench/failover.sh{' --transaction-replay' if replay == '1' else ''}`. "
+out.append(f"Written by `integration/bench/failover.sh{flags}`. "
            f"Run {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC on commit {commit}; machine: {machine} "
            "(servers, proxies and sysbench share it, as does other work).")
-out.append(f"sysbench `oltp_read_write`, {threads} threads, 4 tables × 10,000 rows, keys drawn uniformly, text protocol, "
+protocol = "prepared statements (`--db-ps-mode=auto`)" if prepared == "1" else "text protocol"
+out.append(f"sysbench `oltp_read_write`, {threads} threads, 4 tables × 10,000 rows, keys drawn uniformly, {protocol}, "
            f"`--mysql-ignore-errors=all`, {run_time} s per run, the event {at} s into the run, a fresh cluster for every run; "
            f"rwproxy {'with' if replay == '1' else 'without'} `routing.transaction_replay`, monitor every 200 ms. "
            "HAProxy: TCP mode, the three servers with an external check every 500 ms that passes only where "
@@ -246,15 +265,27 @@ for event in ("baseline", "switchover", "external", "kill"):
 if codes:
     out.append("")
     out.append("Error packets rwproxy sent, by code (`rwproxy_errors_total`): " + "; ".join(f"{e}: {c}" for e, c in codes.items()) + ".")
+replays = {}
+for event in ("baseline", "switchover", "external", "kill"):
+    f = pathlib.Path(results).parent / f"bench-fo-replays-{event}.txt"
+    if f.exists() and f.read_text().strip():
+        replays[event] = ", ".join(l.strip() for l in f.read_text().splitlines() if l.strip())
+if replay == "1":
+    out.append("")
+    out.append("Transaction replays (`rwproxy_transaction_replays_total` by outcome): "
+               + ("; ".join(f"{e}: {c}" for e, c in replays.items()) if replays else "none") + ".")
 out.append("")
-out.append("Reproduce: `integration/bench/failover.sh [--time SECONDS] [--at SECONDS] [--transaction-replay]` "
+out.append("Reproduce: `integration/bench/failover.sh [--time SECONDS] [--at SECONDS] [--transaction-replay] [--prepared]` "
            "(about 6 minutes; builds rwproxy in release mode).")
-out.append("<!-- bench:failover:end -->")
+out.append(end)
 doc = pathlib.Path("docs/benchmarks.md")
 text = doc.read_text()
 block = "\n".join(out)
-if "<!-- bench:failover:start -->" in text:
-    text = re.sub(r"<!-- bench:failover:start -->.*?<!-- bench:failover:end -->", lambda m: block, text, flags=re.S)
+if start in text:
+    text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda m: block, text, flags=re.S)
+elif "<!-- bench:failover:end -->" in text:
+    # Beside the other failover figures.
+    text = text.replace("<!-- bench:failover:end -->", "<!-- bench:failover:end -->\n\n" + block, 1)
 else:
     text = text.rstrip("\n") + "\n\n" + block + "\n"
 doc.write_text(text)

@@ -168,12 +168,14 @@ impl Session {
                 return Ok(Flow::Close);
             }
         }
-        // Only text statements are recorded for transaction replay: a transaction that runs
-        // anything else (a prepared statement executed, a session command) is not replayable.
+        // Only text statements and prepared statements' executes are recorded for transaction
+        // replay: a transaction that runs anything else (a session command, long data, a
+        // cursor's fetch, a bulk execute) is not replayable.
         if self.replay.recording()
             && !matches!(
                 cmd,
                 COM_QUERY
+                    | COM_STMT_EXECUTE
                     | COM_PING
                     | COM_QUIT
                     | COM_STMT_PREPARE

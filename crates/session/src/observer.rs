@@ -51,8 +51,9 @@ pub enum ReplayOutcome {
     CommitInFlight,
     /// The transaction outgrew `routing.transaction_replay_max_size`.
     TooLarge,
-    /// The transaction ran something that is not recorded (prepared statements, session
-    /// commands, `LOAD DATA LOCAL INFILE`, XA) or held session state that cannot move.
+    /// The transaction ran something that is not recorded (session commands, long data or
+    /// cursors of prepared statements, `LOAD DATA LOCAL INFILE`, XA) or held session state
+    /// that cannot move.
     Unsupported,
     /// No primary appeared within `monitor.write_wait_timeout`.
     NoPrimary,

@@ -496,7 +496,8 @@ impl Session {
                 }
                 Err(RunError::Client(e)) => return Err(e),
                 Err(RunError::MidResponse) => return Ok(Ran::Answered),
-                Err(RunError::Backend(err)) => (err, false),
+                // A BEGIN lost in flight outside a transaction counts as not sent.
+                Err(RunError::Backend(err)) => (err, self.void_when_lost(payload)),
                 Err(RunError::NotSent(err)) => (err, true),
             };
             let connection_lost = err.is_unreachable() || matches!(err, BackendError::Stale { .. });

@@ -7,6 +7,11 @@
 //! the new primary: the checksums cover what the application saw (column count and definitions,
 //! row bytes, affected rows and insert id of OK packets, error codes), so a replay that would
 //! have shown the application anything different is abandoned and the client told to retry.
+//!
+//! Text statements are recorded as they were sent; executes of prepared statements with their
+//! parameters (and parameter types) and the text that prepares the statement, once per
+//! statement, so that the replay can prepare it on the new primary and execute it there with
+//! that server's statement id.
 
 use rwproxy_protocol::frame::MAX_CHUNK;
 use rwproxy_protocol::response::PacketKind;
@@ -135,6 +140,58 @@ fn ok_counts(payload: &[u8]) -> Option<(u64, u64)> {
 pub struct Entry<'a> {
     pub payload: &'a [u8],
     pub checksum: Checksum,
+    /// For a `COM_STMT_EXECUTE`, the prepared statement it executes: the statement id in
+    /// `payload` is replaced by the new server's id for it when replayed.
+    pub statement: Option<LoggedStatement<'a>>,
+}
+
+/// A prepared statement executed in a recorded transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggedStatement<'a> {
+    /// Its place among the transaction's prepared statements (`0..statement_count()`).
+    pub index: usize,
+    /// The id the client knows it by.
+    pub client_id: u32,
+    /// The `COM_STMT_PREPARE` payload that prepares it again.
+    pub prepare: &'a [u8],
+}
+
+/// A `COM_STMT_EXECUTE` that finished, for [`Recorder::finished_execute`].
+#[derive(Debug, Clone, Copy)]
+pub struct Executed<'a> {
+    /// The id the client knows the statement by.
+    pub client_id: u32,
+    /// The statement's `COM_STMT_PREPARE` payload.
+    pub prepare: &'a [u8],
+    /// Why this execute cannot be replayed, if it cannot ([`unrecordable_execute`]).
+    pub unsupported: Option<&'static str>,
+}
+
+/// An execute a recorded transaction cannot carry over: one that opened a server-side cursor
+/// (its rows are fetched later by `COM_STMT_FETCH`, which is not recorded) or one that used
+/// parameters sent by `COM_STMT_SEND_LONG_DATA` (not recorded: they would be missing on the
+/// new primary).
+pub fn unrecordable_execute(cursor: bool, long_data: bool) -> Option<&'static str> {
+    if long_data {
+        Some("COM_STMT_SEND_LONG_DATA")
+    } else if cursor {
+        Some("a prepared statement with a cursor (COM_STMT_FETCH)")
+    } else {
+        None
+    }
+}
+
+/// The execute packet to record for a replay: the client's, with the parameter types put in
+/// when the client left them out (it sent them with an earlier execute, which a statement
+/// prepared again on the new primary has not seen). `types` are the statement's last types.
+pub fn execute_to_record(
+    client_payload: &[u8],
+    params: u16,
+    types: Option<&[u8]>,
+) -> Result<Vec<u8>, rwproxy_protocol::ProtocolError> {
+    let mut out = bytes::BytesMut::new();
+    crate::prepared::execute_for_backend(client_payload, 0, params, types, &mut out)?;
+    Ok(out.to_vec())
 }
 
 /// Bytes counted per entry beyond its statement text (bounds a log of many tiny statements).
@@ -145,7 +202,7 @@ const ENTRY_OVERHEAD: usize = 32;
 pub enum NotReplayable {
     /// The statements outgrew `transaction_replay_max_size`.
     TooLarge,
-    /// Something rwproxy does not record ran in it (a prepared statement, a session command).
+    /// Something rwproxy does not record ran in it (a session command, long data, a cursor).
     Unsupported(&'static str),
 }
 
@@ -161,15 +218,21 @@ pub enum Recorded {
 
 /// The open transaction's statements, in order, bounded in bytes. The statements are copied
 /// into one buffer (holding on to the client's packets would keep their whole read buffers
-/// alive).
+/// alive); the prepared statements it executed are kept once each, in another.
 #[derive(Debug)]
 pub struct TransactionLog {
     /// The backend the transaction runs on (the primary when it started).
     backend: std::sync::Arc<str>,
     /// Every statement's text, one after the other.
     text: Vec<u8>,
-    /// Where each statement ends in `text`, and its checksum.
-    entries: Vec<(usize, Checksum)>,
+    /// Where each statement ends in `text`, its checksum, and the prepared statement it
+    /// executes (an index into `statements`).
+    entries: Vec<(usize, Checksum, Option<usize>)>,
+    /// The `COM_STMT_PREPARE` payloads of the executed statements, one after the other.
+    prepares: Vec<u8>,
+    /// Each executed statement: the client's id for it, and where its payload ends in
+    /// `prepares`.
+    statements: Vec<(u32, usize)>,
     bytes: usize,
     max: usize,
     broken: Option<NotReplayable>,
@@ -182,6 +245,8 @@ impl TransactionLog {
             backend,
             text: Vec::new(),
             entries: Vec::new(),
+            prepares: Vec::new(),
+            statements: Vec::new(),
             bytes: 0,
             max,
             broken: None,
@@ -200,10 +265,32 @@ impl TransactionLog {
     /// The recorded statements, in order.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = Entry<'_>> + '_ {
         let mut start = 0;
-        self.entries.iter().map(move |&(end, checksum)| {
+        self.entries.iter().map(move |&(end, checksum, statement)| {
             let payload = self.text.get(start..end).unwrap_or_default();
             start = end;
-            Entry { payload, checksum }
+            Entry {
+                payload,
+                checksum,
+                statement: statement.and_then(|i| self.statement(i)),
+            }
+        })
+    }
+
+    /// How many distinct prepared statements the transaction executed.
+    pub fn statement_count(&self) -> usize {
+        self.statements.len()
+    }
+
+    fn statement(&self, index: usize) -> Option<LoggedStatement<'_>> {
+        let &(client_id, end) = self.statements.get(index)?;
+        let start = match index.checked_sub(1) {
+            Some(before) => self.statements.get(before)?.1,
+            None => 0,
+        };
+        Some(LoggedStatement {
+            index,
+            client_id,
+            prepare: self.prepares.get(start..end)?,
         })
     }
 
@@ -222,17 +309,53 @@ impl TransactionLog {
 
     /// Records a statement that ran in the transaction.
     pub fn record(&mut self, payload: &[u8], checksum: Checksum) -> Recorded {
+        self.record_entry(payload, checksum, None)
+    }
+
+    /// Records an execute of the prepared statement the client knows as `client_id`, prepared
+    /// by `prepare` (kept once per statement, counted in the bound once). A statement id
+    /// given to another statement since (closed and prepared again) is another statement.
+    pub fn record_execute(
+        &mut self,
+        client_id: u32,
+        prepare: &[u8],
+        payload: &[u8],
+        checksum: Checksum,
+    ) -> Recorded {
+        let known = (0..self.statements.len()).find(|&i| {
+            self.statement(i)
+                .is_some_and(|s| s.client_id == client_id && s.prepare == prepare)
+        });
+        self.record_entry(payload, checksum, Some((client_id, prepare, known)))
+    }
+
+    fn record_entry(
+        &mut self,
+        payload: &[u8],
+        checksum: Checksum,
+        statement: Option<(u32, &[u8], Option<usize>)>,
+    ) -> Recorded {
         if self.broken.is_some() {
             return Recorded::Ignored;
         }
-        let bytes = self.bytes + payload.len() + ENTRY_OVERHEAD;
+        let mut bytes = self.bytes + payload.len() + ENTRY_OVERHEAD;
+        if let Some((_, prepare, None)) = statement {
+            bytes += prepare.len() + ENTRY_OVERHEAD;
+        }
         if bytes > self.max {
             self.give_up(NotReplayable::TooLarge);
             return Recorded::Overflowed;
         }
         self.bytes = bytes;
+        let index = statement.map(|(client_id, prepare, known)| {
+            known.unwrap_or_else(|| {
+                self.prepares.extend_from_slice(prepare);
+                self.statements.push((client_id, self.prepares.len()));
+                self.statements.len() - 1
+            })
+        });
         self.text.extend_from_slice(payload);
-        self.entries.push((self.text.len(), checksum));
+        self.entries.push((self.text.len(), checksum, index));
         Recorded::Kept
     }
 
@@ -247,6 +370,8 @@ impl TransactionLog {
         self.broken = Some(why);
         self.text = Vec::new();
         self.entries = Vec::new();
+        self.prepares = Vec::new();
+        self.statements = Vec::new();
         self.bytes = 0;
     }
 }
@@ -267,6 +392,14 @@ pub fn may_commit(kind: StatementKind) -> bool {
             | StatementKind::Other
             | StatementKind::Unknown
     )
+}
+
+/// A statement whose loss in flight leaves nothing behind on any server: a `BEGIN` (alone,
+/// outside a transaction) only opened a transaction on the connection that is gone, so it may
+/// run again on the new primary as if it had never been sent. Inside a transaction a `BEGIN`
+/// commits the open one, so it is not so there.
+pub fn void_when_lost(in_transaction: bool, kind: StatementKind, multi: bool) -> bool {
+    !in_transaction && !multi && matches!(kind, StatementKind::Begin { .. })
 }
 
 /// Statements a recorded transaction cannot carry over, named for the error message: session
@@ -377,16 +510,35 @@ impl Recorder {
         }
     }
 
-    /// Learns from a finished statement; what happened to the log.
+    /// Learns from a finished text statement; what happened to the log.
     pub fn finished(&mut self, f: &Finished<'_>) -> Recorded {
+        self.finish(f, None)
+    }
+
+    /// Learns from a finished `COM_STMT_EXECUTE` (`f.payload` is the execute packet as
+    /// [`execute_to_record`] made it); what happened to the log.
+    pub fn finished_execute(&mut self, f: &Finished<'_>, executed: Executed<'_>) -> Recorded {
+        self.finish(f, Some(executed))
+    }
+
+    fn finish(&mut self, f: &Finished<'_>, executed: Option<Executed<'_>>) -> Recorded {
         if !f.in_transaction {
             self.log = None;
-            // Only the very next transaction takes these characteristics.
+            // Only the very next transaction takes these characteristics (a prepared `SET
+            // TRANSACTION` is replayed in its text form: it has no parameters).
             self.characteristics = match (f.checksum, f.kind) {
                 (Some(checksum), StatementKind::SetTransaction)
                     if f.enabled && f.ok && !f.session_scope && !f.was_in_transaction =>
                 {
-                    Some((f.payload.to_vec(), checksum))
+                    match executed {
+                        None => Some((f.payload.to_vec(), checksum)),
+                        Some(e) => e.prepare.split_first().map(|(_, sql)| {
+                            let mut text = Vec::with_capacity(sql.len() + 1);
+                            text.push(rwproxy_protocol::command::COM_QUERY);
+                            text.extend_from_slice(sql);
+                            (text, checksum)
+                        }),
+                    }
                 }
                 _ => None,
             };
@@ -406,29 +558,36 @@ impl Recorder {
             if let Some(c) = characteristics {
                 log.record(&c.0, c.1);
             }
-            let recorded = Self::record_into(&mut log, f);
+            let recorded = Self::record_into(&mut log, f, executed);
             self.log = Some(log);
             return recorded;
         }
         match self.log.as_mut() {
-            Some(log) => Self::record_into(log, f),
+            Some(log) => Self::record_into(log, f, executed),
             None => Recorded::Ignored,
         }
     }
 
-    fn record_into(log: &mut TransactionLog, f: &Finished<'_>) -> Recorded {
+    fn record_into(
+        log: &mut TransactionLog,
+        f: &Finished<'_>,
+        executed: Option<Executed<'_>>,
+    ) -> Recorded {
         if log.not_replayable().is_some() {
             return Recorded::Ignored;
         }
         let why = if f.local_infile {
             Some("LOAD DATA LOCAL INFILE")
         } else {
-            unrecordable(f.kind)
+            unrecordable(f.kind).or(executed.and_then(|e| e.unsupported))
         };
-        match (why, f.checksum) {
-            (Some(what), _) => log.unsupported(what),
-            (None, Some(checksum)) => return log.record(f.payload, checksum),
-            (None, None) => log.unsupported("a statement whose result was not checksummed"),
+        match (why, f.checksum, executed) {
+            (Some(what), _, _) => log.unsupported(what),
+            (None, Some(checksum), None) => return log.record(f.payload, checksum),
+            (None, Some(checksum), Some(e)) => {
+                return log.record_execute(e.client_id, e.prepare, f.payload, checksum)
+            }
+            (None, None, _) => log.unsupported("a statement whose result was not checksummed"),
         }
         Recorded::Ignored
     }
@@ -622,6 +781,119 @@ mod tests {
     }
 
     #[test]
+    fn log_keeps_each_executed_statement_once() {
+        let prepare_a = b"\x16SELECT v FROM t WHERE id = ?";
+        let prepare_b = b"\x16UPDATE t SET v = v + 1 WHERE id = ?";
+        let exec = |n: u8| [0x17, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 0, n, 0, 0, 0];
+        let entry = exec(0).len() + ENTRY_OVERHEAD;
+        let statements = prepare_a.len() + prepare_b.len() + 2 * ENTRY_OVERHEAD;
+        let text = b"\x03BEGIN".len() + ENTRY_OVERHEAD;
+        let mut l = log(text + 4 * entry + statements);
+        assert_eq!(l.record(b"\x03BEGIN", checksum(0)), Recorded::Kept);
+        assert_eq!(
+            l.record_execute(7, prepare_a, &exec(1), checksum(1)),
+            Recorded::Kept
+        );
+        assert_eq!(
+            l.record_execute(9, prepare_b, &exec(2), checksum(2)),
+            Recorded::Kept
+        );
+        // The same statement again: its prepare is not kept (nor counted) twice.
+        assert_eq!(
+            l.record_execute(7, prepare_a, &exec(3), checksum(3)),
+            Recorded::Kept
+        );
+        assert_eq!(
+            l.record_execute(9, prepare_b, &exec(4), checksum(4)),
+            Recorded::Kept
+        );
+        assert_eq!(l.statement_count(), 2);
+        let entries: Vec<_> = l.entries().collect();
+        assert_eq!(entries.len(), 5);
+        assert_eq!(entries[0].payload, b"\x03BEGIN");
+        assert_eq!(entries[0].statement, None);
+        let first = entries[1].statement.unwrap();
+        assert_eq!((first.index, first.client_id), (0, 7));
+        assert_eq!(first.prepare, prepare_a);
+        assert_eq!(entries[1].payload, &exec(1)[..]);
+        assert_eq!(entries[1].checksum, checksum(1));
+        assert_eq!(
+            entries[2].statement.map(|s| (s.index, s.client_id)),
+            Some((1, 9))
+        );
+        assert_eq!(entries[2].statement.unwrap().prepare, prepare_b);
+        assert_eq!(entries[3].statement, Some(first));
+        assert_eq!(entries[4].payload, &exec(4)[..]);
+        // Exactly at the bound; one more execute is past it.
+        assert_eq!(
+            l.record_execute(7, prepare_a, &exec(5), checksum(5)),
+            Recorded::Overflowed
+        );
+        assert_eq!(l.not_replayable(), Some(NotReplayable::TooLarge));
+        assert_eq!(l.statement_count(), 0);
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn a_statement_id_given_to_another_statement_is_another_statement() {
+        let mut l = log(1 << 20);
+        l.record_execute(
+            7,
+            b"\x16SELECT 1",
+            b"\x17\x07\0\0\0\0\x01\0\0\0",
+            checksum(1),
+        );
+        // Closed and prepared again under the same id, with other text.
+        l.record_execute(
+            7,
+            b"\x16SELECT 2",
+            b"\x17\x07\0\0\0\0\x01\0\0\0",
+            checksum(2),
+        );
+        assert_eq!(l.statement_count(), 2);
+        let prepares: Vec<_> = l
+            .entries()
+            .filter_map(|e| e.statement.map(|s| s.prepare))
+            .collect();
+        assert_eq!(prepares, vec![&b"\x16SELECT 1"[..], b"\x16SELECT 2"]);
+    }
+
+    #[test]
+    fn executes_are_recorded_with_their_parameter_types() {
+        // 1 parameter; the client left the types out (sent with an earlier execute): they are
+        // put in, so the statement prepared again on another server gets them.
+        let without = [0x17, 5, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 7, 0, 0, 0];
+        assert_eq!(
+            execute_to_record(&without, 1, Some(&[3, 0])).unwrap(),
+            vec![0x17, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 0, 7, 0, 0, 0]
+        );
+        // Sent with this execute: kept as they are.
+        let with = [
+            0x17, 5, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 8, 0, 7, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let recorded = execute_to_record(&with, 1, Some(&[3, 0])).unwrap();
+        assert_eq!(&recorded[5..], &with[5..]);
+        // No parameters.
+        let none = [0x17, 5, 0, 0, 0, 0, 1, 0, 0, 0];
+        assert_eq!(&execute_to_record(&none, 0, None).unwrap()[5..], &none[5..]);
+        assert!(execute_to_record(&[0x17, 5, 0], 0, None).is_err());
+    }
+
+    #[test]
+    fn executes_that_cannot_be_replayed() {
+        assert_eq!(unrecordable_execute(false, false), None);
+        assert!(unrecordable_execute(true, false).is_some_and(|w| w.contains("cursor")));
+        assert_eq!(
+            unrecordable_execute(false, true),
+            Some("COM_STMT_SEND_LONG_DATA")
+        );
+        assert_eq!(
+            unrecordable_execute(true, true),
+            Some("COM_STMT_SEND_LONG_DATA")
+        );
+    }
+
+    #[test]
     fn decision_table() {
         let fresh = log(1 << 20);
         // Nothing of the transaction committed, or the statement never reached the server.
@@ -663,11 +935,25 @@ mod tests {
             Verdict::GiveUp(Failed::CommitInFlight)
         );
         let mut odd = log(1 << 20);
-        odd.unsupported("a prepared statement");
+        odd.unsupported("COM_STMT_SEND_LONG_DATA");
         assert_eq!(
             decide(&odd, false, false),
-            Verdict::GiveUp(Failed::Unsupported("a prepared statement"))
+            Verdict::GiveUp(Failed::Unsupported("COM_STMT_SEND_LONG_DATA"))
         );
+    }
+
+    #[test]
+    fn only_a_begin_outside_a_transaction_is_void_when_lost() {
+        use StatementKind as K;
+        let begin = K::Begin { read_only: false };
+        assert!(void_when_lost(false, begin, false));
+        assert!(void_when_lost(false, K::Begin { read_only: true }, false));
+        // Inside a transaction it commits; in a multi-statement text more follows it.
+        assert!(!void_when_lost(true, begin, false));
+        assert!(!void_when_lost(false, begin, true));
+        for kind in [K::Read, K::Write, K::Commit, K::Rollback, K::Ddl] {
+            assert!(!void_when_lost(false, kind, false), "{kind:?}");
+        }
     }
 
     #[test]
@@ -740,6 +1026,102 @@ mod tests {
             backend: &backend,
             on_primary,
         })
+    }
+
+    fn execute(
+        r: &mut Recorder,
+        kind: StatementKind,
+        (was, now): (bool, bool),
+        executed: Executed<'_>,
+    ) -> Recorded {
+        let backend: std::sync::Arc<str> = "db1".into();
+        r.finished_execute(
+            &Finished {
+                enabled: true,
+                max_size: 1 << 20,
+                payload: b"\x17\0\0\0\0\0\x01\0\0\0",
+                kind,
+                session_scope: false,
+                checksum: Some(checksum(1)),
+                ok: true,
+                local_infile: false,
+                was_in_transaction: was,
+                in_transaction: now,
+                backend: &backend,
+                on_primary: true,
+            },
+            executed,
+        )
+    }
+
+    fn executed(prepare: &[u8]) -> Executed<'_> {
+        Executed {
+            client_id: 1,
+            prepare,
+            unsupported: None,
+        }
+    }
+
+    #[test]
+    fn recorder_records_executes() {
+        use StatementKind as K;
+        let mut r = Recorder::default();
+        // A prepared BEGIN opens the transaction; reads and writes executed in it are kept.
+        let begin = K::Begin { read_only: false };
+        execute(&mut r, begin, (false, true), executed(b"\x16BEGIN"));
+        execute(&mut r, K::Read, (true, true), executed(b"\x16SELECT ?"));
+        run(&mut r, "UPDATE", K::Write, true, true);
+        assert!(r.recording());
+        let prepares: Vec<_> = r
+            .log()
+            .map(|l| {
+                l.entries()
+                    .map(|e| e.statement.map(|s| s.prepare))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(
+            prepares,
+            vec![Some(&b"\x16BEGIN"[..]), Some(b"\x16SELECT ?"), None]
+        );
+        // An execute that cannot be replayed makes the transaction not replayable.
+        let cursor = Executed {
+            unsupported: unrecordable_execute(true, false),
+            ..executed(b"\x16SELECT ?")
+        };
+        assert_eq!(
+            execute(&mut r, K::Read, (true, true), cursor),
+            Recorded::Ignored
+        );
+        assert!(!r.recording());
+        execute(&mut r, K::Commit, (true, false), executed(b"\x16COMMIT"));
+        assert!(r.log().is_none());
+        // A prepared SET TRANSACTION for the next transaction is replayed as text.
+        execute(
+            &mut r,
+            K::SetTransaction,
+            (false, false),
+            executed(b"\x16SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+        );
+        run(&mut r, "BEGIN", begin, false, true);
+        assert_eq!(
+            recorded(&r),
+            vec![
+                &b"\x03SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"[..],
+                b"BEGIN"
+            ]
+        );
+        // An execute that opens a transaction it cannot replay (autocommit = 0).
+        run(&mut r, "COMMIT", K::Commit, true, false);
+        let long_data = Executed {
+            unsupported: unrecordable_execute(false, true),
+            ..executed(b"\x16INSERT INTO t VALUES (?)")
+        };
+        execute(&mut r, K::Write, (false, true), long_data);
+        assert_eq!(
+            r.log().and_then(|l| l.not_replayable()),
+            Some(NotReplayable::Unsupported("COM_STMT_SEND_LONG_DATA"))
+        );
     }
 
     fn recorded(r: &Recorder) -> Vec<&[u8]> {
@@ -833,9 +1215,9 @@ mod tests {
         // Switched on in the middle of a transaction: its beginning is unknown.
         run(&mut r, "INSERT", K::Write, true, true);
         assert!(r.log().is_none());
-        // A command that is not a text statement (a prepared statement executed).
+        // A command that is not recorded (a cursor's fetch).
         run(&mut r, "BEGIN", K::Begin { read_only: false }, false, true);
-        r.unsupported("COM_STMT_EXECUTE");
+        r.unsupported("COM_STMT_FETCH");
         assert!(!r.recording());
         assert!(r.log().is_some());
     }

@@ -16,13 +16,35 @@ use rwproxy_transport::{PacketStream, TransportError};
 use crate::error::ClientError;
 use crate::events::Signals;
 use crate::observer::ReplayOutcome;
-use crate::relay::{PREFIX_LEN, WHOLE_PACKET_LIMIT};
+use crate::placement::Placed;
+use crate::prepared::{OnBackend, PreparedSet};
+use crate::relay::{RelayOutcome, PREFIX_LEN, WHOLE_PACKET_LIMIT};
 use crate::replay::{self, Checksum, Failed, ResultChecksum, TransactionLog, Verdict};
 use crate::session::Session;
 
 /// A transaction is replayed at most this many times for one statement (its new primary may
 /// be lost too).
 pub(crate) const MAX_REPLAYS_PER_STATEMENT: u32 = 3;
+
+/// Transaction replay around one statement of a recorded transaction.
+pub(crate) struct StatementReplay {
+    /// The loss of the transaction's connection is handed to [`Session::replay_transaction`].
+    pub replayable: bool,
+    /// The statement may commit the transaction ([`replay::may_commit`]).
+    in_flight_commits: bool,
+    /// How often the transaction was replayed for this statement.
+    replays: u32,
+}
+
+impl StatementReplay {
+    pub(crate) fn new(replayable: bool, in_flight_commits: bool) -> Self {
+        Self {
+            replayable,
+            in_flight_commits,
+            replays: 0,
+        }
+    }
+}
 
 /// How a replay stopped early.
 enum Stop {
@@ -60,6 +82,130 @@ impl Session {
         self.publish_threads();
         self.state.transaction_gone();
         Some(lost)
+    }
+
+    /// Whether `err` lost the connection holding the recorded transaction (the statement was
+    /// `sent` on it, or not); if so, that connection is dropped (and the monitor told when the
+    /// server looks unhealthy), and the caller replays the transaction.
+    pub(crate) fn recorded_transaction_lost(&mut self, err: &BackendError, sent: bool) -> bool {
+        let connection_lost = err.is_unreachable() || matches!(err, BackendError::Stale { .. });
+        let on_it = self
+            .replay
+            .log()
+            .is_some_and(|log| log.backend() == err.backend());
+        if !connection_lost || !on_it {
+            return false;
+        }
+        tracing::info!(backend = %err.backend(), error = %err, sent, "the connection holding a recorded transaction was lost");
+        if err.failure() == Failure::Unhealthy {
+            self.note_backend_failure(err);
+        } else {
+            self.drop_connection(err.backend());
+        }
+        true
+    }
+
+    /// Whether the command `payload`, lost in flight, left nothing behind on the server
+    /// ([`replay::void_when_lost`]): it may then wait for the new primary as a statement that
+    /// was never sent does.
+    pub(crate) fn void_when_lost(&self, payload: &[u8]) -> bool {
+        match payload.split_first() {
+            Some((&rwproxy_protocol::command::COM_QUERY, sql)) => {
+                let class = self.classify(sql);
+                replay::void_when_lost(
+                    self.state.in_transaction(),
+                    class.kind,
+                    class.flags.contains(rwproxy_sql::Flags::MULTI_STATEMENT),
+                )
+            }
+            _ => false,
+        }
+    }
+
+    /// [`Session::replay_transaction`] for the statement `replay` follows, at most
+    /// [`MAX_REPLAYS_PER_STATEMENT`] times.
+    pub(crate) async fn replay_transaction_for(
+        &mut self,
+        replay: &mut StatementReplay,
+        lost: &str,
+        sent: bool,
+    ) -> Result<bool, ClientError> {
+        replay.replays += 1;
+        let allowed = replay.replays <= MAX_REPLAYS_PER_STATEMENT;
+        self.replay_transaction(lost, replay.in_flight_commits, sent, allowed)
+            .await
+    }
+
+    /// Tells the recorder about an execute of prepared statement `id` (the client's
+    /// `client_payload`) that ran on `chosen`: recorded with its parameters (and their types)
+    /// and its result's checksum when it belongs to a recorded transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record_execute(
+        &mut self,
+        client_payload: &[u8],
+        id: u32,
+        class: &rwproxy_sql::Classification<'_>,
+        chosen: &Placed,
+        outcome: &RelayOutcome,
+        was_in_transaction: bool,
+        unsupported: Option<&'static str>,
+    ) {
+        let (enabled, max) = {
+            let routing = &self.ctx.config_guard().routing;
+            (
+                routing.transaction_replay,
+                routing.transaction_replay_max_size,
+            )
+        };
+        let (prepare, params, types) = match self.prepared.get(id) {
+            Some(stmt) => (
+                stmt.prepare_payload.clone(),
+                stmt.params,
+                stmt.types.clone(),
+            ),
+            None => (bytes::Bytes::new(), 0, None),
+        };
+        let mut unsupported = unsupported;
+        if prepare.is_empty() {
+            unsupported = unsupported.or(Some("a prepared statement closed while it ran"));
+        }
+        let recorded = match (outcome.checksum, unsupported) {
+            (Some(_), None) => {
+                match replay::execute_to_record(client_payload, params, types.as_deref()) {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        unsupported = Some("a malformed COM_STMT_EXECUTE");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let finished = replay::Finished {
+            enabled,
+            max_size: usize::try_from(max).unwrap_or(usize::MAX),
+            payload: recorded.as_deref().unwrap_or(client_payload),
+            kind: class.kind,
+            session_scope: class.flags.contains(rwproxy_sql::Flags::SESSION_SCOPE),
+            checksum: outcome.checksum,
+            ok: outcome.error_code.is_none(),
+            local_infile: outcome.local_infile,
+            was_in_transaction,
+            in_transaction: self.state.in_transaction(),
+            backend: &chosen.backend,
+            on_primary: chosen.role == rwproxy_router::DestRole::Primary,
+        };
+        let executed = replay::Executed {
+            client_id: id,
+            prepare: &prepare,
+            unsupported,
+        };
+        if self.replay.finished_execute(&finished, executed) == replay::Recorded::Overflowed {
+            tracing::debug!(
+                max,
+                "transaction larger than routing.transaction_replay_max_size; it is no longer replayable"
+            );
+        }
     }
 
     /// The recorded transaction's server was lost (`lost` says how) while the statement of
@@ -140,8 +286,13 @@ impl Session {
         let handle = self.handle.clone();
         let image = self.state.image();
         let replayed = {
-            let (backends, ctx, who, state) =
-                (&mut self.backends, &self.ctx, &self.who, &self.state);
+            let (backends, ctx, who, state, prepared) = (
+                &mut self.backends,
+                &self.ctx,
+                &self.who,
+                &self.state,
+                &mut self.prepared,
+            );
             let borrower = crate::backend_set::Borrower {
                 id: self.lend_token,
                 state,
@@ -154,7 +305,7 @@ impl Session {
                     .map_err(Stop::Open)?;
                 handle.set_connecting(None);
                 handle.set_in_flight(Some(slot.thread.clone()));
-                replay_entries(&mut slot.conn, log).await
+                replay_entries(&mut slot.conn, log, prepared, &primary).await
             };
             tokio::pin!(run);
             // Registered as waiting on the new primary: if the monitor declares it down (a
@@ -222,17 +373,69 @@ impl Session {
     }
 }
 
-/// Replays `entries` on `conn`: the status flags after the last one, with a transaction open.
+/// Replays `log` on `conn` (to `backend`): the status flags after the last statement, with a
+/// transaction open. The prepared statements it executed are prepared there first, unless the
+/// session has them on that connection already; those the client still has are remembered
+/// (`prepared`) for its next executes, the others (closed by the client since) are closed.
 async fn replay_entries(
     conn: &mut rwproxy_backend::BackendConn,
     log: &TransactionLog,
+    prepared: &mut PreparedSet,
+    backend: &str,
+) -> Result<Option<StatusFlags>, Stop> {
+    let mut orphans = Vec::new();
+    let result = replay_statements(conn, log, prepared, backend, &mut orphans).await;
+    if !matches!(result, Err(Stop::Failed(_))) {
+        for id in orphans {
+            let mut close = [rwproxy_protocol::command::COM_STMT_CLOSE, 0, 0, 0, 0];
+            close[1..].copy_from_slice(&id.to_le_bytes());
+            if let Err(e) = conn.stream().write_packet(&mut 0, &close).await {
+                return Err(Stop::Failed(e.to_string()));
+            }
+        }
+    }
+    result
+}
+
+async fn replay_statements(
+    conn: &mut rwproxy_backend::BackendConn,
+    log: &TransactionLog,
+    prepared: &mut PreparedSet,
+    backend: &str,
+    orphans: &mut Vec<u32>,
 ) -> Result<Option<StatusFlags>, Stop> {
     let deprecate_eof = conn
         .capabilities()
         .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
     let mut status = None;
+    // The new server's id of each prepared statement of the log, once known.
+    let mut ids: Vec<Option<u32>> = vec![None; log.statement_count()];
+    let mut packet = Vec::new();
     for (at, entry) in log.entries().enumerate() {
-        match run_checksummed(conn.stream(), entry.payload, deprecate_eof).await {
+        let payload = match entry.statement {
+            None => entry.payload,
+            Some(statement) => {
+                let known = ids.get(statement.index).copied().flatten();
+                let id = match known {
+                    Some(id) => id,
+                    None => {
+                        let id = server_statement(conn, prepared, backend, statement, orphans)
+                            .await
+                            .map_err(|e| Stop::Failed(e.to_string()))?;
+                        if let Some(slot) = ids.get_mut(statement.index) {
+                            *slot = Some(id);
+                        }
+                        id
+                    }
+                };
+                packet.clear();
+                packet.extend_from_slice(entry.payload);
+                rwproxy_protocol::command::set_stmt_id(&mut packet, id)
+                    .map_err(|e| Stop::Failed(e.to_string()))?;
+                &packet[..]
+            }
+        };
+        match run_checksummed(conn.stream(), payload, deprecate_eof).await {
             Ok((checksum, s)) if checksum == entry.checksum => status = s.or(status),
             Ok(_) => return Err(Stop::Mismatch { at }),
             Err(e) => return Err(Stop::Failed(e.to_string())),
@@ -246,6 +449,37 @@ async fn replay_entries(
         });
     }
     Ok(status)
+}
+
+/// The id on `conn` (to `backend`) of a prepared statement of the log: the session's, when it
+/// still has the same statement prepared there; otherwise it is prepared now, and remembered
+/// for the session when the client still has it (else it is an orphan, closed after the
+/// replay).
+async fn server_statement(
+    conn: &mut rwproxy_backend::BackendConn,
+    prepared: &mut PreparedSet,
+    backend: &str,
+    statement: replay::LoggedStatement<'_>,
+    orphans: &mut Vec<u32>,
+) -> Result<u32, BackendError> {
+    let same = |p: &crate::prepared::Prepared| p.prepare_payload[..] == *statement.prepare;
+    if let Some(on) = prepared
+        .get(statement.client_id)
+        .filter(|p| same(p))
+        .and_then(|p| p.on(backend))
+    {
+        return Ok(on.id);
+    }
+    let ok = crate::stmt::prepare_statement(conn, statement.prepare).await?;
+    match prepared.get_mut(statement.client_id).filter(|p| same(p)) {
+        Some(p) => p.on.push(OnBackend {
+            backend: backend.to_string(),
+            id: ok.stmt_id,
+            types_seen: 0,
+        }),
+        None => orphans.push(ok.stmt_id),
+    }
+    Ok(ok.stmt_id)
 }
 
 /// Sends one recorded command on `stream` and reads its whole response without relaying it,

@@ -15,7 +15,7 @@ use rwproxy_sql::{Classification, Flags, StatementKind};
 use crate::error::ClientError;
 use crate::placement::Routed;
 use crate::prepared::{execute_for_backend, OnBackend, Prepared};
-use crate::query::{ReplyRewrite, RunError};
+use crate::query::{Ran, ReplyRewrite, RunError};
 use crate::relay::RelayOutcome;
 use crate::session::{Flow, Session};
 
@@ -49,8 +49,9 @@ impl Session {
     pub(crate) async fn stmt_prepare(&mut self, payload: Bytes) -> Result<Flow, ClientError> {
         // A prepare reads the schema, which may have changed by this session's own DDL: it is
         // placed with the same consistency check as a read.
-        let sql = payload.get(1..).unwrap_or_default();
-        let routed = self.route_prepared(&self.classify(sql), sql, None, false);
+        let original = payload.clone();
+        let sql = original.get(1..).unwrap_or_default();
+        let class = self.classify(sql);
         let id = self.prepared.next_id();
         // CONNECTION_ID() is the client's id here too (prepared once, it stays right: the id of
         // a session never changes).
@@ -60,18 +61,54 @@ impl Session {
             Some(s) => Bytes::from([&payload[..1], &s.sql[..]].concat()),
             None => payload,
         };
-        let outcome = self
-            .run_routed(
-                routed,
-                &payload,
-                Expect::Prepare,
-                ReplyRewrite {
-                    stmt_id: Some(id),
-                    names: names.clone(),
-                    ..ReplyRewrite::default()
-                },
-            )
-            .await?;
+        // A prepare in a recorded transaction whose connection is lost replays the
+        // transaction first (preparing changes nothing on the server).
+        let replay_on = self.ctx.config_guard().routing.transaction_replay;
+        let mut replay = crate::replay_io::StatementReplay::new(
+            replay_on && self.state.in_transaction() && self.replay.log().is_some(),
+            false,
+        );
+        let mut lost_before = if replay.replayable {
+            self.primary_moved_under_transaction()
+        } else {
+            None
+        };
+        let outcome = loop {
+            if let Some(lost) = lost_before.take() {
+                if !self
+                    .replay_transaction_for(&mut replay, &lost, false)
+                    .await?
+                {
+                    return Ok(Flow::Continue);
+                }
+            }
+            let routed = self.route_prepared(&class, sql, None, false);
+            let ran = self
+                .run_routed_or_lose(
+                    routed,
+                    &payload,
+                    Expect::Prepare,
+                    ReplyRewrite {
+                        stmt_id: Some(id),
+                        names: names.clone(),
+                        ..ReplyRewrite::default()
+                    },
+                    replay.replayable,
+                )
+                .await?;
+            match ran {
+                Ran::Done(chosen, outcome) => break Some((chosen, outcome)),
+                Ran::Answered => break None,
+                Ran::TransactionLost { err, sent } => {
+                    if !self
+                        .replay_transaction_for(&mut replay, &err.to_string(), sent)
+                        .await?
+                    {
+                        return Ok(Flow::Continue);
+                    }
+                }
+            }
+        };
         if let Some((chosen, outcome)) = outcome {
             if let Some(ok) = outcome.prepare_ok {
                 let class = self.classify(payload.get(1..).unwrap_or_default());
@@ -151,86 +188,19 @@ impl Session {
             return Ok(server_id);
         }
         self.ctx.observer.pool_reprepared(backend);
-        let mut seq = 0u8;
-        slot.conn
-            .stream()
-            .write_packet(&mut seq, &payload)
+        let ok = prepare_statement(&mut slot.conn, &payload)
             .await
-            .map_err(|e| {
-                RunError::Backend(rwproxy_backend::BackendError::Lost {
-                    backend: backend.to_string(),
-                    source: e,
-                })
-            })?;
-        // Read the reply ourselves: the first packet has the backend's id.
-        let (_, first) = slot.conn.stream().read_packet().await.map_err(|e| {
-            RunError::Backend(rwproxy_backend::BackendError::Lost {
+            .map_err(RunError::Backend)?;
+        if let Some(stmt) = self.prepared.get_mut(id) {
+            stmt.on.push(OnBackend {
                 backend: backend.to_string(),
-                source: e,
-            })
-        })?;
-        let deprecate_eof = slot.conn.deprecate_eof();
-        let mut tracker =
-            rwproxy_protocol::response::ResponseTracker::new(Expect::Prepare, deprecate_eof);
-        let step = tracker.on_packet(&first, first.len()).map_err(|e| {
-            RunError::Backend(rwproxy_backend::BackendError::Protocol {
-                backend: backend.to_string(),
-                what: e.to_string(),
-            })
-        })?;
-        let mut done = step.done;
-        while !done {
-            let (_, p) = slot.conn.stream().read_packet().await.map_err(|e| {
-                RunError::Backend(rwproxy_backend::BackendError::Lost {
-                    backend: backend.to_string(),
-                    source: e,
-                })
-            })?;
-            done = tracker
-                .on_packet(&p, p.len())
-                .map_err(|e| {
-                    RunError::Backend(rwproxy_backend::BackendError::Protocol {
-                        backend: backend.to_string(),
-                        what: e.to_string(),
-                    })
-                })?
-                .done;
+                id: ok.stmt_id,
+                types_seen: 0,
+            });
         }
-        match command::parse_prepare_ok(&first) {
-            Ok(ok) => {
-                if let Some(stmt) = self.prepared.get_mut(id) {
-                    stmt.on.push(OnBackend {
-                        backend: backend.to_string(),
-                        id: ok.stmt_id,
-                        types_seen: 0,
-                    });
-                }
-                self.cache_statement(backend, key, ok.stmt_id, ok.params)
-                    .await;
-                Ok(ok.stmt_id)
-            }
-            Err(_) => {
-                let (code, state, message) = rwproxy_protocol::reply::parse_err(&first)
-                    .map(|e| {
-                        (
-                            e.code,
-                            e.sql_state,
-                            String::from_utf8_lossy(e.message).into_owned(),
-                        )
-                    })
-                    .unwrap_or((
-                        codes::SERVER_LOST.0,
-                        *codes::SERVER_LOST.1,
-                        "bad prepare reply".into(),
-                    ));
-                Err(RunError::Backend(rwproxy_backend::BackendError::Server {
-                    backend: backend.to_string(),
-                    code,
-                    state,
-                    message,
-                }))
-            }
-        }
+        self.cache_statement(backend, key, ok.stmt_id, ok.params)
+            .await;
+        Ok(ok.stmt_id)
     }
 
     /// Records a statement prepared on the session's connection to `backend` in that
@@ -292,9 +262,54 @@ impl Session {
         let sql = prepare_payload.get(1..).unwrap_or_default();
         // Classified once per execute: for routing, then for what the statement changed.
         let class = self.classify(sql);
+        // A prepared BEGIN ends a transaction left on a former primary as a text one does.
+        if matches!(class.kind, StatementKind::Begin { .. })
+            && self.end_transaction_on_former_primary().await?
+        {
+            return Ok(Flow::Continue);
+        }
+        // Transaction replay: this execute is recorded (with its result's checksum) when it
+        // runs in a recorded transaction, and the loss of that transaction's connection
+        // replays the transaction, as for a text statement.
+        let was_in_transaction = self.state.in_transaction();
+        let replay_on = self.ctx.config_guard().routing.transaction_replay;
+        let unsupported = crate::replay::unrecordable_execute(cursor, long_data_on.is_some());
+        if let Some(what) = unsupported {
+            self.replay.unsupported(what);
+        }
+        let checksum = !bulk
+            && crate::replay::wants_checksum(
+                replay_on,
+                self.replay.recording(),
+                was_in_transaction,
+                self.state.autocommit_off(),
+                class.kind,
+            );
+        let mut replay = crate::replay_io::StatementReplay::new(
+            replay_on && was_in_transaction && self.replay.log().is_some(),
+            crate::replay::may_commit(class.kind),
+        );
+        let mut lost_before = if replay.replayable {
+            self.primary_moved_under_transaction()
+        } else {
+            None
+        };
+        // A BEGIN lost in flight outside a transaction left nothing behind: it waits for the
+        // new primary as if it had not been sent.
+        let void_when_lost = crate::replay::void_when_lost(was_in_transaction, class.kind, false);
         let mut routed = self.route_prepared(&class, sql, long_data_on.as_deref(), bulk);
         let mut attempts = 0;
         loop {
+            if let Some(lost) = lost_before.take() {
+                if !self
+                    .replay_transaction_for(&mut replay, &lost, false)
+                    .await?
+                {
+                    return Ok(Flow::Continue);
+                }
+                // The transaction is open on the new primary now.
+                routed = self.route_prepared(&class, sql, None, bulk);
+            }
             attempts += 1;
             let chosen = match self.place(&routed).await {
                 Ok(c) => c,
@@ -309,6 +324,10 @@ impl Session {
                 Err(RunError::Backend(err) | RunError::NotSent(err)) => {
                     // Preparing failed: the execute itself was not sent (a prepare changes
                     // nothing on the server).
+                    if replay.replayable && self.recorded_transaction_lost(&err, false) {
+                        lost_before = Some(err.to_string());
+                        continue;
+                    }
                     if self
                         .after_execute_failure(&chosen, &mut routed, attempts, &err, true)
                         .await
@@ -370,6 +389,7 @@ impl Session {
                         names: names.clone(),
                         insert_id: class.flags.contains(Flags::PRIMARY_FUNCTION)
                             && crate::sharing::reads_insert_id(sql),
+                        checksum,
                         ..ReplyRewrite::default()
                     },
                 )
@@ -389,6 +409,17 @@ impl Session {
                         self.statement_done(sql, digest, chosen.role, elapsed, &outcome);
                     }
                     self.learn_from_execute(&class, sql, params, &chosen.backend, &outcome);
+                    if replay_on || self.replay.log().is_some() {
+                        self.record_execute(
+                            &payload,
+                            id,
+                            &class,
+                            &chosen,
+                            &outcome,
+                            was_in_transaction,
+                            unsupported.or(bulk.then_some("COM_STMT_BULK_EXECUTE")),
+                        );
+                    }
                     if let Some(stmt) = self.prepared.get_mut(id) {
                         stmt.cursor_on = (cursor
                             && outcome.status.is_some_and(|s| {
@@ -403,8 +434,27 @@ impl Session {
                 Err(RunError::Backend(err)) => (err, false),
                 Err(RunError::NotSent(err)) => (err, true),
             };
+            if replay.replayable && self.recorded_transaction_lost(&err, !unsent) {
+                if unsent {
+                    lost_before = Some(err.to_string());
+                } else if self
+                    .replay_transaction_for(&mut replay, &err.to_string(), true)
+                    .await?
+                {
+                    routed = self.route_prepared(&class, sql, None, bulk);
+                } else {
+                    return Ok(Flow::Continue);
+                }
+                continue;
+            }
             if self
-                .after_execute_failure(&chosen, &mut routed, attempts, &err, unsent)
+                .after_execute_failure(
+                    &chosen,
+                    &mut routed,
+                    attempts,
+                    &err,
+                    unsent || void_when_lost,
+                )
                 .await
             {
                 continue;
@@ -416,9 +466,9 @@ impl Session {
     }
 
     /// After a prepare or an execute failed on `chosen`: true when the execute should be tried
-    /// again — a read elsewhere, or (when nothing reached the server, outside a transaction) on
-    /// the primary the monitor publishes after the old one could not be reached, as a text
-    /// statement does.
+    /// again — a read elsewhere, or (when nothing reached the server, or what reached it left
+    /// nothing behind, outside a transaction: `unsent`) on the primary the monitor publishes
+    /// after the old one could not be reached, as a text statement does.
     async fn after_execute_failure(
         &mut self,
         chosen: &crate::placement::Placed,
@@ -643,5 +693,65 @@ impl Session {
             }
         }
         Ok(Flow::Continue)
+    }
+}
+
+/// Prepares a statement (`payload` is its `COM_STMT_PREPARE`) on `conn`, reading the whole
+/// reply without relaying it: the server's statement id and counts, or its error.
+pub(crate) async fn prepare_statement(
+    conn: &mut rwproxy_backend::BackendConn,
+    payload: &[u8],
+) -> Result<command::PrepareOk, rwproxy_backend::BackendError> {
+    use rwproxy_backend::BackendError;
+    let backend = conn.name().to_string();
+    let lost = |source| BackendError::Lost {
+        backend: backend.clone(),
+        source,
+    };
+    let mut seq = 0u8;
+    conn.stream()
+        .write_packet(&mut seq, payload)
+        .await
+        .map_err(lost)?;
+    // Read the reply ourselves: the first packet has the backend's id.
+    let (_, first) = conn.stream().read_packet().await.map_err(lost)?;
+    let deprecate_eof = conn.deprecate_eof();
+    let mut tracker =
+        rwproxy_protocol::response::ResponseTracker::new(Expect::Prepare, deprecate_eof);
+    let unreadable = |e: rwproxy_protocol::ProtocolError| BackendError::Protocol {
+        backend: backend.clone(),
+        what: e.to_string(),
+    };
+    let mut done = tracker
+        .on_packet(&first, first.len())
+        .map_err(unreadable)?
+        .done;
+    while !done {
+        let (_, p) = conn.stream().read_packet().await.map_err(lost)?;
+        done = tracker.on_packet(&p, p.len()).map_err(unreadable)?.done;
+    }
+    match command::parse_prepare_ok(&first) {
+        Ok(ok) => Ok(ok),
+        Err(_) => {
+            let (code, state, message) = rwproxy_protocol::reply::parse_err(&first)
+                .map(|e| {
+                    (
+                        e.code,
+                        e.sql_state,
+                        String::from_utf8_lossy(e.message).into_owned(),
+                    )
+                })
+                .unwrap_or((
+                    codes::SERVER_LOST.0,
+                    *codes::SERVER_LOST.1,
+                    "bad prepare reply".into(),
+                ));
+            Err(BackendError::Server {
+                backend,
+                code,
+                state,
+                message,
+            })
+        }
     }
 }

@@ -304,6 +304,11 @@ async fn a_transaction_left_on_the_old_primary_does_not_hold_the_session_there()
     conn.query_drop("INSERT INTO t_stale VALUES (1, @@server_id)")
         .await
         .unwrap();
+    // The same with prepared statements (a prepared BEGIN, as sysbench sends it).
+    let insert = "INSERT INTO t_stale VALUES (?, @@server_id)";
+    let mut ps = app_via(&proxy, &cluster).await;
+    ps.exec_drop("BEGIN", ()).await.unwrap();
+    ps.exec_drop(insert, (11,)).await.unwrap();
 
     tokio::task::block_in_place(|| cluster.promote(1)).unwrap();
     wait_primary(&proxy, "db2").await;
@@ -313,6 +318,16 @@ async fn a_transaction_left_on_the_old_primary_does_not_hold_the_session_there()
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("1290"), "{refused}");
+    let refused = ps.exec_drop(insert, (12,)).await.unwrap_err();
+    assert!(refused.to_string().contains("1290"), "{refused}");
+    if let Err(e) = ps.exec_drop("BEGIN", ()).await {
+        assert!(e.to_string().contains("no longer the primary"), "{e}");
+        ps.exec_drop("BEGIN", ()).await.unwrap();
+    }
+    ps.exec_drop(insert, (13,))
+        .await
+        .unwrap_or_else(|e| panic!("after a prepared BEGIN: {e}\n{}", proxy.log_tail(30)));
+    ps.exec_drop("COMMIT", ()).await.unwrap();
 
     // The client starts over. However the old transaction ends on the old server, the
     // session then works on the new primary.
@@ -333,7 +348,7 @@ async fn a_transaction_left_on_the_old_primary_does_not_hold_the_session_there()
         .collect();
     assert_eq!(
         rows,
-        vec![(3, 2)],
-        "the new primary (server_id 2) has the new transaction only"
+        vec![(3, 2), (13, 2)],
+        "the new primary (server_id 2) has the new transactions only"
     );
 }

@@ -5,7 +5,8 @@
 //! client gets an error. A replayed read that gives another result on the new
 //! primary, a COMMIT in flight at the failure and a transaction over
 //! `transaction_replay_max_size` are not carried over: the client gets an error and nothing of
-//! the transaction is committed.
+//! the transaction is committed. The same holds for transactions of prepared statements
+//! (`COM_STMT_EXECUTE`), which the replay prepares again on the new primary.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -338,5 +339,214 @@ async fn a_transaction_over_the_size_limit_is_not_replayed() {
         .await
         .unwrap();
     conn.query_drop("COMMIT").await.unwrap();
+    assert_eq!(ids_on(&cluster, 1).await, vec![102]);
+}
+
+/// (e) The same as (a) with prepared statements (the binary protocol, as sysbench runs them):
+/// a statement prepared before the transaction, a prepared BEGIN, writes and reads executed
+/// with parameters, and a statement prepared, executed and closed inside the transaction. The
+/// primary is killed and a replica promoted while the next execute waits: the replay prepares
+/// the statements again on the new primary, executes them with the same parameters and
+/// compares their results; the client's execute and COMMIT succeed, and the new primary has
+/// exactly the transaction's rows, once. Then a BEGIN in flight at the next primary's death
+/// (outside a transaction) runs on the one promoted after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_of_prepared_statements_survives_the_death_of_the_primary() {
+    let _serial = serial().await;
+    let cluster = seeded_cluster("fo-replay-ps", 3660).await;
+    let proxy = start_proxy(&replay_yaml(&cluster, true, "1MiB")).await;
+    let mut conn = app_via(&proxy, &cluster).await;
+    let read = conn
+        .prep("SELECT who, v FROM t_replay WHERE id = ?")
+        .await
+        .unwrap();
+    let insert = conn
+        .prep("INSERT INTO t_replay (id, who, v) VALUES (?, ?, ?)")
+        .await
+        .unwrap();
+    let seed: Option<(String, i32)> = conn.exec_first(&read, (1,)).await.unwrap();
+    assert_eq!(seed, Some(("seed".to_string(), 10)));
+
+    conn.exec_drop("BEGIN", ()).await.unwrap();
+    conn.exec_drop(&insert, (100, "ps", 1)).await.unwrap();
+    let seed: Option<(String, i32)> = conn.exec_first(&read, (1,)).await.unwrap();
+    assert_eq!(seed, Some(("seed".to_string(), 10)));
+    conn.exec_drop("UPDATE t_replay SET v = v + ? WHERE id = ?", (5, 100))
+        .await
+        .unwrap();
+    let once = conn
+        .prep("SELECT COUNT(*), SUM(v) FROM t_replay WHERE id >= ?")
+        .await
+        .unwrap();
+    let mine: Option<(i64, i64)> = conn.exec_first(&once, (100,)).await.unwrap();
+    assert_eq!(mine, Some((1, 6)));
+    conn.close(once).await.unwrap();
+
+    signal_node(&cluster, 0, TestSignal::Kill);
+    let next_insert = insert.clone();
+    let next = tokio::spawn(async move {
+        let result = conn.exec_drop(&next_insert, (101, "ps", 2)).await;
+        (conn, result)
+    });
+    tokio::time::sleep(ms(500)).await;
+    tokio::task::block_in_place(|| cluster.promote(1)).unwrap();
+    let (mut conn, result) = next.await.unwrap();
+    if let Err(e) = result {
+        panic!(
+            "the execute after the failover: {e}\n--- proxy log ---\n{}",
+            proxy.log_tail(40)
+        );
+    }
+    let seen: Vec<(i32, i32, u32)> = conn
+        .exec(
+            "SELECT id, v, @@server_id FROM t_replay WHERE id >= ? ORDER BY id",
+            (100,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        vec![(100, 6, 2), (101, 2, 2)],
+        "the transaction on the new primary"
+    );
+    conn.exec_drop("COMMIT", ())
+        .await
+        .unwrap_or_else(|e| panic!("COMMIT: {e}\n--- proxy log ---\n{}", proxy.log_tail(30)));
+    assert_eq!(replays(&proxy, "attempted").await, 1.0);
+    assert_eq!(replays(&proxy, "succeeded").await, 1.0);
+    assert_eq!(
+        ids_on(&cluster, 1).await,
+        vec![100, 101],
+        "exactly the replayed transaction's rows are committed on the new primary"
+    );
+    let committed: Vec<(i32, String, i32)> = cluster
+        .admin_rows(
+            1,
+            "SELECT id, who, v FROM app.t_replay WHERE id >= 100 ORDER BY id",
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(mysql_async::from_row)
+        .collect();
+    assert_eq!(
+        committed,
+        vec![(100, "ps".to_string(), 6), (101, "ps".to_string(), 2)]
+    );
+    // The session's prepared statements go on working on the new primary.
+    let row: Option<(String, i32)> = conn.exec_first(&read, (101,)).await.unwrap();
+    assert_eq!(row, Some(("ps".to_string(), 2)));
+
+    // A BEGIN in flight when the primary dies, outside a transaction, left nothing behind:
+    // it waits for the next primary and runs there, prepared or as text. Both sessions hold a
+    // connection to db2 (they wrote there); db2 is frozen, takes the BEGINs without answering,
+    // and dies.
+    let mut text = app_via(&proxy, &cluster).await;
+    text.query_drop("INSERT INTO t_replay (id, who, v) VALUES (102, 'text', 1)")
+        .await
+        .unwrap();
+    conn.exec_drop(&insert, (103, "ps", 1)).await.unwrap();
+    let _thaw = ContOnDrop {
+        cluster: &cluster,
+        node: 1,
+    };
+    signal_node(&cluster, 1, TestSignal::Stop);
+    let text_begin = tokio::spawn(async move {
+        let result = text.query_drop("BEGIN").await;
+        (text, result)
+    });
+    let ps_begin = tokio::spawn(async move {
+        let result = conn.exec_drop("BEGIN", ()).await;
+        (conn, result)
+    });
+    tokio::time::sleep(ms(300)).await;
+    signal_node(&cluster, 1, TestSignal::Kill);
+    tokio::time::sleep(ms(300)).await;
+    tokio::task::block_in_place(|| cluster.promote(2)).unwrap();
+    let (mut text, text_result) = text_begin.await.unwrap();
+    let (mut conn, ps_result) = ps_begin.await.unwrap();
+    for (what, result) in [("text", text_result), ("prepared", ps_result)] {
+        if let Err(e) = result {
+            panic!(
+                "the {what} BEGIN in flight at the kill: {e}\n--- proxy log ---\n{}",
+                proxy.log_tail(40)
+            );
+        }
+    }
+    text.query_drop("INSERT INTO t_replay (id, who, v) VALUES (104, 'text', 1)")
+        .await
+        .unwrap();
+    conn.exec_drop(&insert, (105, "ps", 1)).await.unwrap();
+    let on: Vec<(i32, u32)> = conn
+        .exec("SELECT @@in_transaction, @@server_id", ())
+        .await
+        .unwrap();
+    assert_eq!(
+        on,
+        vec![(1, 3)],
+        "the transaction is open on the new primary"
+    );
+    text.query_drop("COMMIT").await.unwrap();
+    conn.exec_drop("COMMIT", ()).await.unwrap();
+    assert_eq!(
+        ids_on(&cluster, 2).await,
+        vec![100, 101, 102, 103, 104, 105]
+    );
+}
+
+/// (f) The mismatch case of (b) with prepared statements: a row read by an execute is changed
+/// on the new primary before the replay; the client's next execute gets 1213 / 40001, nothing
+/// of the transaction is committed, and a retry commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_of_prepared_statements_that_reads_something_else_is_rolled_back_with_1213() {
+    let _serial = serial().await;
+    let cluster = seeded_cluster("fo-replay-ps-mismatch", 3663).await;
+    let proxy = start_proxy(&replay_yaml(&cluster, true, "1MiB")).await;
+    let mut conn = app_via(&proxy, &cluster).await;
+    let insert = "INSERT INTO t_replay (id, who, v) VALUES (?, ?, ?)";
+    conn.exec_drop("START TRANSACTION", ()).await.unwrap();
+    let v: Option<i32> = conn
+        .exec_first("SELECT v FROM t_replay WHERE id = ?", (1,))
+        .await
+        .unwrap();
+    assert_eq!(v, Some(10));
+    conn.exec_drop(insert, (100, "tx", 10)).await.unwrap();
+
+    signal_node(&cluster, 0, TestSignal::Kill);
+    tokio::task::block_in_place(|| cluster.promote(1)).unwrap();
+    wait_primary(&proxy, "db2").await;
+    admin_exec(&cluster, 1, "UPDATE app.t_replay SET v = 11 WHERE id = 1").await;
+
+    let err = match conn.exec_drop(insert, (101, "tx", 10)).await {
+        Err(mysql_async::Error::Server(e)) => e,
+        other => panic!(
+            "expected 1213, got {other:?}\n--- proxy log ---\n{}",
+            proxy.log_tail(30)
+        ),
+    };
+    assert_eq!((err.code, err.state.as_str()), (1213, "40001"), "{err:?}");
+    assert!(
+        err.message
+            .contains("statement 2 of the transaction gave a different result"),
+        "{}",
+        err.message
+    );
+    assert_eq!(replays(&proxy, "attempted").await, 1.0);
+    assert_eq!(replays(&proxy, "mismatch").await, 1.0);
+    assert_eq!(replays(&proxy, "succeeded").await, 0.0);
+    assert_eq!(
+        ids_on(&cluster, 1).await,
+        Vec::<i32>::new(),
+        "nothing committed"
+    );
+
+    let in_trx: Option<i32> = conn
+        .exec_first("SELECT @@in_transaction", ())
+        .await
+        .unwrap();
+    assert_eq!(in_trx, Some(0));
+    conn.exec_drop("BEGIN", ()).await.unwrap();
+    conn.exec_drop(insert, (102, "retry", 11)).await.unwrap();
+    conn.exec_drop("COMMIT", ()).await.unwrap();
     assert_eq!(ids_on(&cluster, 1).await, vec![102]);
 }

@@ -8,7 +8,11 @@
 //!   codes rwproxy sent. With the text protocol rwproxy may send only 1927 (08S01, statements sent
 //!   before the kill; those sent after it wait for the new primary) and at most 4 errors per thread (a no-primary
 //!   window that failed statements instead of holding them gives hundreds). Issue #16's bound,
-//!   one per thread, is checked with prepared statements (sysbench's default).
+//!   one per thread, is checked with prepared statements (sysbench's default);
+//! - the same with transaction replay on, through two kills in one cluster: `oltp_read_only`
+//!   sees errors only for COMMITs in flight at the kill; `oltp_read_write` also gets 1213 for
+//!   replays whose reads differ on the new primary (other threads' commits made after the
+//!   transaction's snapshot), and nothing else.
 //!
 //! sysbench must be installed (`integration/run-tests.sh` installs it). Keys are chosen
 //! uniformly (`--rand-type=uniform`): sysbench's default distribution sends most transactions
@@ -98,9 +102,10 @@ impl Run {
     }
 }
 
-fn sysbench_args(port: u16, extra: &[String]) -> Vec<String> {
+/// sysbench's arguments for its `script` (`oltp_read_write`, `oltp_read_only`).
+fn sysbench_args(script: &str, port: u16, extra: &[String]) -> Vec<String> {
     let mut args: Vec<String> = [
-        "oltp_read_write",
+        script,
         "--db-driver=mysql",
         "--mysql-host=127.0.0.1",
         "--mysql-user=app",
@@ -118,12 +123,12 @@ fn sysbench_args(port: u16, extra: &[String]) -> Vec<String> {
     args
 }
 
-/// Runs sysbench to the end (killed after `limit`: a run that hangs fails the test).
-fn sysbench(port: u16, extra: &[String], limit: Duration) -> Run {
+/// Runs sysbench's `script` to the end (killed after `limit`: a run that hangs fails the test).
+fn sysbench(script: &str, port: u16, extra: &[String], limit: Duration) -> Run {
     let mut command = Command::new("timeout");
     command
         .args(["-s", "KILL", &limit.as_secs().to_string(), "sysbench"])
-        .args(sysbench_args(port, extra));
+        .args(sysbench_args(script, port, extra));
     let output = match command.output() {
         Ok(output) => output,
         Err(e) => panic!("cannot run sysbench through timeout(1): {e}"),
@@ -138,8 +143,9 @@ fn sysbench(port: u16, extra: &[String], limit: Duration) -> Run {
     }
 }
 
-/// A fresh cluster with sysbench's tables on every node, and rwproxy in front of it.
-async fn setup(name: &str, base_port: u16) -> (ThrowawayCluster, ProxyProcess) {
+/// A fresh cluster with sysbench's tables on every node, and rwproxy in front of it
+/// (`switchover_yaml`, plus `extra` YAML).
+async fn setup(name: &str, base_port: u16, extra: &str) -> (ThrowawayCluster, ProxyProcess) {
     let installed = Command::new("sysbench").arg("--version").output();
     if !matches!(&installed, Ok(o) if o.status.success()) {
         panic!("sysbench is not installed (integration/run-tests.sh installs it): {installed:?}");
@@ -147,7 +153,12 @@ async fn setup(name: &str, base_port: u16) -> (ThrowawayCluster, ProxyProcess) {
     let cluster = throwaway(name, base_port);
     let primary = cluster.nodes[0].port;
     let prepared = tokio::task::block_in_place(|| {
-        sysbench(primary, &["prepare".to_string()], Duration::from_secs(60))
+        sysbench(
+            "oltp_read_write",
+            primary,
+            &["prepare".to_string()],
+            Duration::from_secs(60),
+        )
     });
     assert!(
         prepared.status.success(),
@@ -157,12 +168,23 @@ async fn setup(name: &str, base_port: u16) -> (ThrowawayCluster, ProxyProcess) {
     if let Err(e) = cluster.wait_replicas_caught_up(secs(30)).await {
         panic!("the replicas did not apply sysbench's tables: {e}");
     }
-    let proxy = start_proxy_with_token(&switchover_yaml(&cluster, TOKEN), Some(TOKEN)).await;
+    let yaml = switchover_yaml(&cluster, TOKEN) + extra;
+    let proxy = start_proxy_with_token(&yaml, Some(TOKEN)).await;
     (cluster, proxy)
 }
 
-/// Starts the run in a thread; the caller acts on the cluster meanwhile.
+/// Starts a run of `oltp_read_write` in a thread; the caller acts on the cluster meanwhile.
 fn start_run(proxy: &ProxyProcess, ignore: &str, ps_mode: &str) -> tokio::task::JoinHandle<Run> {
+    start_script(proxy, "oltp_read_write", ignore, ps_mode)
+}
+
+/// Starts a run of sysbench's `script` in a thread.
+fn start_script(
+    proxy: &ProxyProcess,
+    script: &'static str,
+    ignore: &str,
+    ps_mode: &str,
+) -> tokio::task::JoinHandle<Run> {
     let extra = vec![
         format!("--db-ps-mode={ps_mode}"),
         format!("--threads={THREADS}"),
@@ -174,7 +196,7 @@ fn start_run(proxy: &ProxyProcess, ignore: &str, ps_mode: &str) -> tokio::task::
         "run".to_string(),
     ];
     let port = proxy.port;
-    tokio::task::spawn_blocking(move || sysbench(port, &extra, secs(RUN_SECS + 30)))
+    tokio::task::spawn_blocking(move || sysbench(script, port, &extra, secs(RUN_SECS + 30)))
 }
 
 /// The load ran on after the event: every one of the last three seconds completed
@@ -192,7 +214,7 @@ fn assert_load_went_on(run: &Run, proxy: &ProxyProcess) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sysbench_through_a_switchover_sees_no_error() {
     let _serial = serial().await;
-    let (_cluster, proxy) = setup("fo-sysbench-switch", 3620).await;
+    let (_cluster, proxy) = setup("fo-sysbench-switch", 3620, "").await;
     let run = start_run(&proxy, "none", "auto");
     tokio::time::sleep(EVENT_AT).await;
     let (status, body) = admin_post(&proxy, "/switchover?to=db2", Some(TOKEN)).await;
@@ -238,7 +260,7 @@ async fn kill_run(
     base_port: u16,
     ps_mode: &str,
 ) -> (Run, f64, Vec<String>, ProxyProcess) {
-    let (cluster, proxy) = setup(name, base_port).await;
+    let (cluster, proxy) = setup(name, base_port, "").await;
     let run = start_run(&proxy, "all", ps_mode);
     tokio::time::sleep(EVENT_AT).await;
     signal_node(&cluster, 0, rwproxy_testkit::TestSignal::Kill);
@@ -317,5 +339,187 @@ async fn sysbench_prepared_through_a_kill_and_promotion() {
         "more errors than statements that can be in flight at the kill ({THREADS} threads): \
          {errors}; rwproxy sent {sent:?}\n{}",
         run.describe()
+    );
+}
+
+/// Outcomes of `rwproxy_transaction_replays_total`.
+const OUTCOMES: [&str; 8] = [
+    "attempted",
+    "succeeded",
+    "commit_in_flight",
+    "mismatch",
+    "too_large",
+    "unsupported",
+    "no_primary",
+    "error",
+];
+
+/// The counters a replay phase compares before and after: replay outcomes, and error packets
+/// rwproxy sent by code.
+fn counters(proxy_metrics: &str) -> Vec<(String, f64)> {
+    let series = |name: &str, label: &str, value: &str| {
+        rwproxy_testkit::metrics::series(proxy_metrics, name, &[(label, value)]).unwrap_or(0.0)
+    };
+    let mut out: Vec<(String, f64)> = OUTCOMES
+        .iter()
+        .map(|o| {
+            let n = series("rwproxy_transaction_replays_total", "outcome", o);
+            (o.to_string(), n)
+        })
+        .collect();
+    for line in proxy_metrics.lines() {
+        let Some(rest) = line.strip_prefix("rwproxy_errors_total{code=\"") else {
+            continue;
+        };
+        let Some((code, _)) = rest.split_once('"') else {
+            continue;
+        };
+        let n = series("rwproxy_errors_total", "code", code);
+        out.push((format!("sent {code}"), n));
+    }
+    out
+}
+
+/// What a replay phase counted.
+struct Phase {
+    run: Run,
+    /// sysbench's errors plus reconnects.
+    errors: f64,
+    /// The increase of each counter of [`counters`] during the phase.
+    counted: Vec<(String, f64)>,
+}
+
+impl Phase {
+    fn count(&self, what: &str) -> f64 {
+        self.counted
+            .iter()
+            .find(|(w, _)| w == what)
+            .map_or(0.0, |(_, n)| *n)
+    }
+}
+
+/// sysbench's `script` (prepared statements) through rwproxy with transaction replay while
+/// node `kill` is killed (-9) and node `promote` promoted a second later; the new primary is
+/// `db{promote + 1}`.
+async fn replay_phase(
+    cluster: &ThrowawayCluster,
+    proxy: &ProxyProcess,
+    script: &'static str,
+    kill: usize,
+    promote: usize,
+) -> Phase {
+    let before = counters(&proxy.scrape().await.unwrap_or_default());
+    let run = start_script(proxy, script, "all", "auto");
+    tokio::time::sleep(EVENT_AT).await;
+    signal_node(cluster, kill, rwproxy_testkit::TestSignal::Kill);
+    tokio::time::sleep(secs(1)).await;
+    if let Err(e) = tokio::task::block_in_place(|| cluster.promote(promote)) {
+        panic!("cluster.sh promote {promote}: {e}");
+    }
+    let run = run.await.unwrap();
+    assert!(
+        run.status.success(),
+        "{}\n--- proxy log ---\n{}",
+        run.describe(),
+        proxy.log_tail(30)
+    );
+    let after = counters(&proxy.scrape().await.unwrap_or_default());
+    let counted: Vec<(String, f64)> = after
+        .into_iter()
+        .map(|(what, n)| {
+            let was = before
+                .iter()
+                .find(|(w, _)| *w == what)
+                .map_or(0.0, |(_, b)| *b);
+            (what, n - was)
+        })
+        .filter(|(_, n)| *n > 0.0)
+        .collect();
+    let errors = run.stat("ignored errors:").unwrap_or(f64::NAN)
+        + run.stat("reconnects:").unwrap_or(f64::NAN);
+    println!(
+        "sysbench {script} (prepared statements) with transaction replay through kill -9 of \
+         node{kill} and a promotion 1 s later: {} transactions, {errors} errors and reconnects \
+         (codes as the client library reported them: {:?}), longest transaction {} ms; \
+         replays and error packets sent: {counted:?}",
+        run.stat("transactions:").unwrap_or(0.0),
+        run.ignored_codes(),
+        run.stat("max:").unwrap_or(f64::NAN),
+    );
+    assert_load_went_on(&run, proxy);
+    let doc = backends(proxy).await.unwrap();
+    let primary = format!("db{}", promote + 1);
+    assert_eq!(
+        primary_name(&doc).as_deref(),
+        Some(primary.as_str()),
+        "{doc}"
+    );
+    Phase {
+        run,
+        errors,
+        counted,
+    }
+}
+
+/// Issue #16's bound with transaction replay on (`routing.transaction_replay: true`) and
+/// prepared statements (sysbench's default), through two kills of the primary:
+///
+/// - `oltp_read_only` (transactions of reads): nothing a transaction read can have changed,
+///   so every transaction open at the kill is replayed on the new primary and the only errors
+///   are COMMITs in flight (1927: their outcome is unknown, never replayed). Every error the
+///   client saw is matched by a `commit_in_flight` outcome.
+/// - `oltp_read_write`: a transaction open at the kill had read under a snapshot taken before
+///   later commits of the other threads; replayed, it reads those commits, and a read that
+///   gives another result ends the replay with 1213 (`mismatch`) — the retry the application
+///   owes, not a loss. So each error packet rwproxy sent is a COMMIT in flight (1927) or a
+///   mismatch (1213), and every error the client saw is one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sysbench_prepared_through_kills_with_transaction_replay() {
+    let _serial = serial().await;
+    let replay = "routing:\n  transaction_replay: true\n";
+    let (cluster, proxy) = setup("fo-sysbench-replay", 3666, replay).await;
+
+    let reads = replay_phase(&cluster, &proxy, "oltp_read_only", 0, 1).await;
+    let commits = reads.count("commit_in_flight");
+    assert!(
+        reads.count("succeeded") > 0.0 && reads.count("mismatch") == 0.0,
+        "{:?}\n{}\n--- proxy log ---\n{}",
+        reads.counted,
+        reads.run.describe(),
+        proxy.log_tail(40)
+    );
+    assert!(
+        reads.errors <= commits,
+        "{} errors and reconnects, but only {commits} COMMITs were in flight at the kill \
+         ({:?})\n{}\n--- proxy log ---\n{}",
+        reads.errors,
+        reads.counted,
+        reads.run.describe(),
+        proxy.log_tail(40)
+    );
+
+    let writes = replay_phase(&cluster, &proxy, "oltp_read_write", 1, 2).await;
+    let explained = writes.count("sent 1927") + writes.count("sent 1213");
+    let sent: f64 = writes
+        .counted
+        .iter()
+        .filter(|(w, _)| w.starts_with("sent "))
+        .map(|(_, n)| n)
+        .sum();
+    let accounted =
+        writes.count("succeeded") + writes.count("commit_in_flight") + writes.count("mismatch");
+    assert!(
+        writes.count("succeeded") > 0.0
+            && accounted == writes.count("attempted")
+            && writes.count("sent 1927") <= writes.count("commit_in_flight")
+            && writes.count("sent 1213") <= writes.count("mismatch")
+            && sent == explained
+            && writes.errors <= explained,
+        "every error must be a COMMIT in flight or a replay that read something else: {} \
+         errors and reconnects; {:?}\n{}\n--- proxy log ---\n{}",
+        writes.errors,
+        writes.counted,
+        writes.run.describe(),
+        proxy.log_tail(40)
     );
 }
