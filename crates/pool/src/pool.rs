@@ -32,6 +32,10 @@ struct Idle<K, C> {
 /// One backend's share of the pool.
 struct Backend<K, C> {
     name: Arc<str>,
+    /// A connection to this backend was returned or its slot freed: one waiter looks again
+    /// (`notify_one`: a release wakes one waiter, not all of them; with no waiter the permit
+    /// is kept for the next).
+    freed: Arc<Notify>,
     /// Connections open: held by sessions, idle here, or being opened (permits).
     open: u32,
     /// Idle connections, the most recently returned last.
@@ -42,6 +46,7 @@ impl<K, C> Backend<K, C> {
     fn named(name: Arc<str>) -> Self {
         Backend {
             name,
+            freed: Arc::new(Notify::new()),
             open: 0,
             idle: Vec::new(),
         }
@@ -77,8 +82,6 @@ pub struct Pool<K, C> {
     state: Mutex<State<K, C>>,
     /// `limits.reuse`, readable without the lock.
     reuse: std::sync::atomic::AtomicBool,
-    /// A slot was freed or a connection returned: waiters look again.
-    freed: Notify,
 }
 
 impl<K: PartialEq, C> Pool<K, C> {
@@ -89,7 +92,6 @@ impl<K: PartialEq, C> Pool<K, C> {
                 limits,
                 backends: HashMap::new(),
             }),
-            freed: Notify::new(),
         })
     }
 
@@ -114,8 +116,9 @@ impl<K: PartialEq, C> Pool<K, C> {
     pub fn set_limits(&self, limits: PoolLimits) {
         self.reuse
             .store(limits.reuse, std::sync::atomic::Ordering::Relaxed);
-        self.lock().limits = limits;
-        self.freed.notify_waiters();
+        let mut state = self.lock();
+        state.limits = limits;
+        Self::wake_all(&state);
     }
 
     /// A connection to `backend` for `key`: an idle one with that key that `usable` accepts
@@ -145,11 +148,7 @@ impl<K: PartialEq, C> Pool<K, C> {
     ) -> Result<Acquired<K, C>, PoolFull> {
         let started = tokio::time::Instant::now();
         loop {
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            // Registered before looking, so a release in between is not missed.
-            freed.as_mut().enable();
-            let (cap, wait) = {
+            let (cap, wait, freed) = {
                 let mut state = self.lock();
                 let limits = state.limits;
                 let now = Instant::now();
@@ -203,9 +202,11 @@ impl<K: PartialEq, C> Pool<K, C> {
                 (
                     limits.max_per_backend.unwrap_or(0),
                     limits.wait_timeout.saturating_sub(started.elapsed()),
+                    b.freed.clone(),
                 )
             };
-            if wait.is_zero() || tokio::time::timeout(wait, freed).await.is_err() {
+            // A release between the look above and this wait leaves a permit: not missed.
+            if wait.is_zero() || tokio::time::timeout(wait, freed.notified()).await.is_err() {
                 return Err(PoolFull {
                     backend: backend.to_string(),
                     cap,
@@ -250,21 +251,33 @@ impl<K: PartialEq, C> Pool<K, C> {
             opened: lease.opened,
             idle_since: now,
         });
+        let freed = b.freed.clone();
         lease.pool = None;
         drop(state);
-        self.freed.notify_waiters();
+        freed.notify_one();
         None
     }
 
     /// A slot given back (a held connection closed, or a permit not used).
     fn free(&self, backend: &str) {
-        {
+        let freed = {
             let mut state = self.lock();
-            if let Some(b) = state.backends.get_mut(backend) {
-                b.open = b.open.saturating_sub(1);
-            }
+            let Some(b) = state.backends.get_mut(backend) else {
+                return;
+            };
+            b.open = b.open.saturating_sub(1);
+            b.freed.clone()
+        };
+        freed.notify_one();
+    }
+
+    /// Every waiter looks again (the limits changed, or several connections went at once).
+    fn wake_all(state: &State<K, C>) {
+        for b in state.backends.values() {
+            b.freed.notify_waiters();
+            // And a permit for one that is about to wait.
+            b.freed.notify_one();
         }
-        self.freed.notify_waiters();
     }
 
     /// Removes the idle connections past `idle_timeout` or `max_age` at `now`, all of them
@@ -292,13 +305,15 @@ impl<K: PartialEq, C> Pool<K, C> {
                 }
             }
         }
+        // A backend with a waiter has open connections (it waits at the cap): kept, with its
+        // waiters' `Notify`.
         state
             .backends
             .retain(|_, b| b.open > 0 || !b.idle.is_empty());
-        drop(state);
         if !out.is_empty() {
-            self.freed.notify_waiters();
+            Self::wake_all(&state);
         }
+        drop(state);
         out
     }
 
@@ -313,8 +328,8 @@ impl<K: PartialEq, C> Pool<K, C> {
         b.open = b
             .open
             .saturating_sub(u32::try_from(idle.len()).unwrap_or(u32::MAX));
+        b.freed.notify_waiters();
         drop(state);
-        self.freed.notify_waiters();
         idle.into_iter().map(|i| i.conn).collect()
     }
 

@@ -258,3 +258,39 @@ async fn the_preferred_connection_comes_back_first_else_the_most_recent() {
     assert_eq!(conn, Conn(2, true));
     assert!(closing.is_empty());
 }
+
+/// At the cap, each returned connection wakes one waiter, which takes it: 40 sessions taking
+/// turns on one connection all get it, none times out (no lost wake-up), and the pool never
+/// opens a second one.
+#[tokio::test]
+async fn waiters_take_turns_on_one_connection() {
+    let mut l = limits(Some(1));
+    l.wait_timeout = Duration::from_secs(5);
+    let pool = Pool::new(l);
+    let Acquired::Open(permit) = get(&pool, "app").await else {
+        panic!("nothing idle yet")
+    };
+    let first = permit.opened();
+    let mut tasks = Vec::new();
+    for n in 0..40u32 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut closing = Vec::new();
+            match pool.acquire("db1", &"app", |c| c.1, &mut closing).await {
+                Ok(Acquired::Reused(conn, lease)) => {
+                    tokio::task::yield_now().await;
+                    assert!(pool.release(lease, "app", conn).is_none());
+                    n
+                }
+                Ok(Acquired::Open(_)) => panic!("opened a second connection at the cap"),
+                Err(full) => panic!("waiter {n}: {full}"),
+            }
+        }));
+    }
+    tokio::task::yield_now().await;
+    assert!(pool.release(first, "app", Conn(1, true)).is_none());
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(pool.stats()[0].1, BackendPoolStats { open: 1, idle: 1 });
+}
