@@ -293,7 +293,8 @@ def start_proxies(opts, env, servers, scratch):
 
 
 def setup(opts, env, servers):
-    """Accounts, max_connections, the sysbench table; returns what was changed."""
+    """Accounts, max_connections, the sysbench table; returns ({backend: (max_connections
+    before, after)} for those this run raised, {backend: max_connections now})."""
     stmts = []
     for user in ACCOUNTS.values():
         for host in ("127.0.0.1", "localhost"):
@@ -306,12 +307,13 @@ def setup(opts, env, servers):
         cur.execute("SELECT @@gtid_binlog_pos")
         pos = cur.fetchone()[0]
     c.close()
-    changed = {}
+    changed, now = {}, {}
     for b in servers.ports:
         before = int(servers.query(b, "SELECT @@max_connections")[0][0])
         if before < opts.max_connections:
             servers.query(b, f"SET GLOBAL max_connections = {opts.max_connections}")
             changed[b] = (before, opts.max_connections)
+        now[b] = int(servers.query(b, "SELECT @@max_connections")[0][0])
     try:
         rows = int(servers.query(servers.primary, "SELECT COUNT(*) FROM app.sbtest1")[0][0])
     except pymysql.MySQLError:
@@ -328,7 +330,7 @@ def setup(opts, env, servers):
             got = servers.query(b, f"SELECT MASTER_GTID_WAIT('{pos}', 300)")[0][0]
             if int(got) != 0:
                 sys.exit(f"sharing: {b} did not catch up with the primary ({pos})")
-    return changed
+    return changed, now
 
 
 # ---------------------------------------------------------------- part 1: many clients
@@ -588,6 +590,16 @@ def target_line(label, measured, target, higher_is_better=True, unit="×"):
             f"{(measured / target - 1) * 100:.0f} % over)")
 
 
+def per_round(runs, num, den, key):
+    """The ratios num / den of `key` round by round (runs of one round side by side), as
+    "a, b, c"."""
+    out = []
+    for a, b in zip(runs[num], runs[den]):
+        if a.get(key) and b.get(key):
+            out.append(f"{a[key] / b[key]:.2f}")
+    return ", ".join(out) or "none"
+
+
 def rounds(n):
     return f"{n} round" + ("s" if n != 1 else "")
 
@@ -602,16 +614,19 @@ def render(opts, env, servers, changed, p1, cells, runs, cpr_results, cpr_target
     add(START_MARK)
     add("## Connection sharing: many clients over few server connections (issue #15)")
     add("")
-    mc = "; ".join(f"{b}: {a} → {n}" for b, (a, n) in changed.items()) or "left as it was"
+    now = " / ".join(f"{n:,}" for n in meta["max_connections"].values())
+    mc = ("raised by this run from " + ", ".join(f"{a:,} on {b}" for b, (a, _) in changed.items())
+          if changed else "none raised by this run")
     add(f"Written by `{meta['command']}`. Run {meta['started']} UTC on commit {meta['revision']}; machine: "
         f"{report.machine()} (servers, rwproxy and the clients share it; load average "
-        f"{meta['load_before']} before the run, {meta['load_after']} after). Release build of rwproxy. "
+        f"{meta['load_before']} when the run started). Release build of rwproxy. "
         f"A cluster of its own (`integration/cluster.sh up --name {meta['cluster']}`, primary "
-        f"127.0.0.1:{env['RWPROXY_PRIMARY_PORT']}, MariaDB {meta['version']}); `max_connections` set with "
-        f"`SET GLOBAL` as admin ({mc}) so that {max(opts.threads)} direct threads and the sessions without "
-        f"pooling fit. Each target logs in with its own server account, so the servers' process list "
+        f"127.0.0.1:{env['RWPROXY_PRIMARY_PORT']}, MariaDB {meta['version']}); `max_connections` "
+        f"{now} ({' / '.join(meta['max_connections'])}; the script raises it to {opts.max_connections:,} "
+        f"with `SET GLOBAL` as admin where lower, {mc}) so that {max(opts.threads)} direct threads and "
+        f"the sessions without pooling fit. Each target logs in with its own server account, so the servers' process list "
         f"(`information_schema.PROCESSLIST`, counted by account) shows exactly its connections; "
-        f"the monitor's are counted apart. rwproxy runs with `pool.max_per_backend: {opts.cap}` "
+        f"the monitor account's are counted apart. rwproxy runs with `pool.max_per_backend: {opts.cap}` "
         f"(\"pooled\") or `pool.enabled: false` (\"without pooling\"), other settings default "
         f"(`consistency: session`, `monitor.interval: 1s`).")
     add("")
@@ -664,7 +679,8 @@ def render(opts, env, servers, changed, p1, cells, runs, cpr_results, cpr_target
         f"from the same server; with replicas rwproxy would spread them over three servers) against "
         f"the primary directly. {rounds(opts.rounds)} of {opts.time} s runs, interleaved; each figure is "
         f"the median over the rounds, errors and reconnects are summed, server threads are the most "
-        f"seen (sampled every 0.5 s) for the target's account on the primary, rwproxy's CPU per query is "
+        f"seen (sampled every 0.5 s) for the target's account on the primary (for the pooled rwproxy these include idle "
+        f"connections kept from the previous cell, until `pool.idle_timeout`), rwproxy's CPU per query is "
         f"the utime + stime of its process during the run divided by sysbench's queries. "
         f"`--mysql-ignore-errors=all`, "
         f"table of {opts.table_size:,} rows. Text protocol: `--db-ps-mode=disable`; prepared: "
@@ -717,7 +733,8 @@ def render(opts, env, servers, changed, p1, cells, runs, cpr_results, cpr_target
     mon = max(p1["many-pooled"]["max_monitor_threads"][b] or 0 for b in bk)
     add(f"- Server threads with {opts.clients:,} clients, pooled, target ≤ {opts.cap} per backend plus the "
         f"monitor's: **{'met' if cap_ok else 'missed'}** (at most {worst} of the clients' account on a "
-        f"backend, plus {mon} of the monitor's; without pooling: "
+        f"backend, plus {mon} of the monitor account, the monitors of all four rwproxy processes; "
+        f"without pooling: "
         f"{per_backend(p1['many-unpooled']['max_threads'])}).")
     for clients in sorted(cpr_rates):
         r = cpr_rates[clients]
@@ -728,14 +745,17 @@ def render(opts, env, servers, changed, p1, cells, runs, cpr_results, cpr_target
             continue
         a, d = agg[(threads, ps, "pooled")], agg[(threads, ps, "direct")]
         ratio = a["tps"] / d["tps"] if a["tps"] and d["tps"] else None
-        add("- " + target_line(f"{threads} threads, {'text' if ps == 'disable' else 'prepared'}, pooled / direct transactions per second",
-                               ratio, 1.0))
+        spread = per_round(runs, f"{threads}/{ps}/pooled", f"{threads}/{ps}/direct", "tps")
+        add("- " + target_line(f"{threads} threads, {'text' if ps == 'disable' else 'prepared'}, pooled / direct "
+                               f"transactions per second (medians; per round {spread})", ratio, 1.0))
     for ps in opts.ps_modes:
         a, u = agg[(opts.cpu_threads, ps, "pooled")], agg[(opts.cpu_threads, ps, "unpooled")]
         ratio = a["cpu"] / u["cpu"] if a["cpu"] and u["cpu"] else None
+        spread = per_round(runs, f"{opts.cpu_threads}/{ps}/pooled", f"{opts.cpu_threads}/{ps}/unpooled",
+                           "cpu_us_per_query")
         add("- " + target_line(f"CPU per query at {opts.cpu_threads} threads, {'text' if ps == 'disable' else 'prepared'}, "
-                               f"pooled / without pooling ({fmt(a['cpu'], '.1f')} / {fmt(u['cpu'], '.1f')} µs)",
-                               ratio, 1.0, higher_is_better=False))
+                               f"pooled / without pooling ({fmt(a['cpu'], '.1f')} / {fmt(u['cpu'], '.1f')} µs, "
+                               f"medians; per round {spread})", ratio, 1.0, higher_is_better=False))
     add("")
     add(f"Reproduce: `integration/bench/sharing.sh` (about {meta['minutes']} minutes here; "
         f"`--quick` for a short look). Raw figures: `.scratch/bench-sharing.json`.")
@@ -762,7 +782,7 @@ def main():
     ap.add_argument("--cpu-threads", type=int, default=8)
     ap.add_argument("--ps-modes", default="disable,auto")
     ap.add_argument("--time", type=int, default=15)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--cpr-requests", type=int, default=500)
     ap.add_argument("--cpr-clients", default="1,8")
     ap.add_argument("--table-size", type=int, default=100000)
@@ -781,7 +801,7 @@ def main():
     env = report.cluster_env("cluster.sh", "--name", opts.cluster)
     servers = Servers(env)
     meta["version"] = servers.query(servers.primary, "SELECT VERSION()")[0][0].split("-")[0]
-    changed = setup(opts, env, servers)
+    changed, meta["max_connections"] = setup(opts, env, servers)
     procs = start_proxies(opts, env, servers, opts.scratch)
     try:
         p1 = part1(opts, servers, procs)
@@ -801,7 +821,6 @@ def main():
                 p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
-    meta["load_after"] = open("/proc/loadavg").read().split()[0]
     meta["minutes"] = max(1, round((time.monotonic() - started) / 60))
     with open(os.path.join(opts.scratch, "bench-sharing.json"), "w") as f:
         json.dump({"meta": meta, "max_connections_changed": changed, "part1": p1, "sysbench": runs,

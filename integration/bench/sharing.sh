@@ -11,7 +11,7 @@
 #                                [--cluster NAME] [--base-port N] [--quick] [--no-doc] [--down]
 #
 #   --rounds N          interleaved rounds of the sysbench matrix and of connect-per-request
-#                       (default 3; figures are medians over the rounds)
+#                       (default 5; figures are medians over the rounds)
 #   --time SECONDS      one sysbench run (default 15)
 #   --threads LIST      the many-thread sysbench cells (default 256,512; 8 is always run, for
 #                       CPU per query)
