@@ -3,7 +3,8 @@
 it (PHP, CGI-style workers, serverless functions). Measured side by side in one run against
 the primary of the local cluster directly, through rwproxy with pooling on (the default), and
 through rwproxy with `pool.enabled: false`, in interleaved rounds; each client is its own
-process. A report, not a test.
+process. A report, not a test. integration/bench/sharing.sh runs the same measurement
+(`measure`) in its own run.
 
     integration/bench/connect_per_request.py [--requests N] [--clients 1,8] [--rounds 3]
                                              [--rwproxy-bin PATH] [--write-doc]
@@ -71,12 +72,12 @@ log: {{ level: warn }}
     sys.exit("rwproxy did not start")
 
 
-def client(env, port, requests, out):
+def client(user, password, port, requests, out):
     lat = []
     for i in range(requests):
         t0 = time.perf_counter()
-        c = pymysql.connect(host="127.0.0.1", port=port, user=env["APP_DB_USER"],
-                            password=env["APP_DB_PASSWORD"], database="app", ssl_disabled=True)
+        c = pymysql.connect(host="127.0.0.1", port=port, user=user, password=password,
+                            database="app", ssl_disabled=True)
         with c.cursor() as cur:
             cur.execute("SELECT %s + 1", (i,))
             cur.fetchone()
@@ -95,6 +96,56 @@ def server_connections(env):
     return n
 
 
+def measure(env, targets, clients_list, rounds, requests, creds=None):
+    """Runs the requests against `targets` ({name: port}, measured in that order in every
+    round), as the cluster's app account or, for a target in `creds` ({name: (user,
+    password)}), as that account; returns
+    {(clients, name): {"lat": [seconds], "wall": seconds, "n": requests, "opened": logins}}."""
+    creds = creds or {}
+    results = {}
+    for clients in clients_list:
+        for _ in range(rounds):
+            for name, port in targets.items():
+                user, password = creds.get(name, (env["APP_DB_USER"], env["APP_DB_PASSWORD"]))
+                before = server_connections(env)
+                out = mp.Queue()
+                procs = [mp.Process(target=client, args=(user, password, port, requests, out))
+                         for _ in range(clients)]
+                t0 = time.perf_counter()
+                for p in procs:
+                    p.start()
+                lat = [x for _ in procs for x in out.get()]
+                for p in procs:
+                    p.join()
+                wall = time.perf_counter() - t0
+                opened = server_connections(env) - before - 1
+                acc = results.setdefault((clients, name), {"lat": [], "wall": 0.0, "n": 0, "opened": 0})
+                acc["lat"] += lat
+                acc["wall"] += wall
+                acc["n"] += len(lat)
+                acc["opened"] += opened
+    return results
+
+
+def render(results, targets):
+    """The Markdown table, the summary lines and {clients: {target: requests/s}}."""
+    header = ("clients", "target", "requests", "requests/s", "median ms", "p95 ms", "server logins")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    summary = []
+    rates = {}
+    for clients in sorted({c for c, _ in results}):
+        for name in targets:
+            acc = results[(clients, name)]
+            lines.append(f"| {clients} | {name} | {acc['n']} | {acc['n'] / acc['wall']:.0f} | "
+                         f"{statistics.median(acc['lat']) * 1000:.3f} | {report.percentile(acc['lat'], 95) * 1000:.3f} | {acc['opened']} |")
+        rate = {n: results[(clients, n)]["n"] / results[(clients, n)]["wall"] for n in targets}
+        rates[clients] = rate
+        summary.append(f"- {clients} client(s): rwproxy pooled {rate['rwproxy pooled'] / rate['direct']:.2f}× direct, "
+                       f"rwproxy unpooled {rate['rwproxy unpooled'] / rate['direct']:.2f}× direct "
+                       f"(requests per second; target for pooled: ≥ 1.5×).")
+    return "\n".join(lines), summary, rates
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=500, help="requests per client per round")
@@ -109,45 +160,14 @@ def main():
     unpooled, unpooled_port = start_proxy(opts.rwproxy_bin, env, False, work)
     targets = {"direct": int(env["RWPROXY_PRIMARY_PORT"]), "rwproxy pooled": pooled_port,
                "rwproxy unpooled": unpooled_port}
-    results = {}
     try:
-        for clients in [int(x) for x in opts.clients.split(",")]:
-            for _ in range(opts.rounds):
-                for name, port in targets.items():
-                    before = server_connections(env)
-                    out = mp.Queue()
-                    procs = [mp.Process(target=client, args=(env, port, opts.requests, out)) for _ in range(clients)]
-                    t0 = time.perf_counter()
-                    for p in procs:
-                        p.start()
-                    lat = [x for _ in procs for x in out.get()]
-                    for p in procs:
-                        p.join()
-                    wall = time.perf_counter() - t0
-                    opened = server_connections(env) - before - 1
-                    acc = results.setdefault((clients, name), {"lat": [], "wall": 0.0, "n": 0, "opened": 0})
-                    acc["lat"] += lat
-                    acc["wall"] += wall
-                    acc["n"] += len(lat)
-                    acc["opened"] += opened
+        results = measure(env, targets, [int(x) for x in opts.clients.split(",")], opts.rounds, opts.requests)
     finally:
         for p in (pooled, unpooled):
             p.terminate()
             p.wait(10)
 
-    header = ("clients", "target", "requests", "requests/s", "median ms", "p95 ms", "server logins")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    summary = []
-    for clients in sorted({c for c, _ in results}):
-        for name in targets:
-            acc = results[(clients, name)]
-            lines.append(f"| {clients} | {name} | {acc['n']} | {acc['n'] / acc['wall']:.0f} | "
-                         f"{statistics.median(acc['lat']) * 1000:.3f} | {report.percentile(acc['lat'], 95) * 1000:.3f} | {acc['opened']} |")
-        rate = {n: results[(clients, n)]["n"] / results[(clients, n)]["wall"] for n in targets}
-        summary.append(f"- {clients} client(s): rwproxy pooled {rate['rwproxy pooled'] / rate['direct']:.2f}× direct, "
-                       f"rwproxy unpooled {rate['rwproxy unpooled'] / rate['direct']:.2f}× direct "
-                       f"(requests per second; target for pooled: ≥ 1.5×).")
-    table = "\n".join(lines)
+    table, summary, _ = render(results, targets)
     print(table)
     print("\n".join(summary))
     if opts.write_doc:

@@ -34,6 +34,7 @@ END_MARK = "<!-- bench:connections:end -->"
 
 CLIENT_LONG_PASSWORD = 0x1
 CLIENT_LONG_FLAG = 0x4
+CLIENT_CONNECT_WITH_DB = 0x8
 CLIENT_PROTOCOL_41 = 0x200
 CLIENT_TRANSACTIONS = 0x2000
 CLIENT_SECURE_CONNECTION = 0x8000
@@ -90,7 +91,7 @@ class Conn:
         self.w.write(struct.pack("<I", len(payload))[:3] + bytes([self.seq]) + payload)
         self.seq = (self.seq + 1) & 0xFF
 
-    async def handshake(self, user, password):
+    async def handshake(self, user, password, db=None):
         greeting = await self.read_packet()
         if greeting[:1] == b"\xff":
             raise ProtocolError(err_text(greeting))
@@ -115,8 +116,11 @@ class Conn:
         if server_caps & CLIENT_PLUGIN_AUTH and pos < len(greeting):
             plugin = greeting[pos:].split(b"\0", 1)[0].decode()
         auth = native_scramble(password, nonce[:20]) if plugin == "mysql_native_password" else b""
-        resp = struct.pack("<IIB", CAPS & (server_caps | CLIENT_PLUGIN_AUTH), 1 << 24, 45)
+        caps = CAPS | (CLIENT_CONNECT_WITH_DB if db else 0)
+        resp = struct.pack("<IIB", caps & (server_caps | CLIENT_PLUGIN_AUTH), 1 << 24, 45)
         resp += b"\0" * 23 + user.encode() + b"\0" + bytes([len(auth)]) + auth
+        if db:
+            resp += db.encode() + b"\0"
         resp += b"mysql_native_password\0"
         self.write_packet(resp)
         await self.w.drain()

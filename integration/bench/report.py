@@ -51,11 +51,12 @@ def write_section(doc, block, start_mark, end_mark):
         f.write(text)
 
 
-def cluster_env(script):
-    """`up`, then the `export` lines of `env`, of integration/<script> (cluster.sh or galera.sh)."""
+def cluster_env(script, *args):
+    """`up`, then the `export` lines of `env`, of integration/<script> (cluster.sh or galera.sh);
+    `args` (e.g. "--name", "bench") are passed to both."""
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), script)
-    subprocess.run(["bash", path, "up"], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    out = subprocess.run(["bash", path, "env"], check=True, capture_output=True, text=True).stdout
+    subprocess.run(["bash", path, "up", *args], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    out = subprocess.run(["bash", path, "env", *args], check=True, capture_output=True, text=True).stdout
     env = {}
     for line in out.splitlines():
         if line.startswith("export "):
