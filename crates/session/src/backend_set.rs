@@ -351,6 +351,30 @@ struct Carried {
 }
 
 impl Slot {
+    /// Gives the connection the session's `LAST_INSERT_ID()` when another session's is on it
+    /// (what the next statement says of "the previous statement" is then rwproxy's, so the
+    /// connection counts as foreign).
+    pub async fn set_insert_id(&mut self, value: u64) -> Result<(), BackendError> {
+        if self.insert_id == value {
+            return Ok(());
+        }
+        let outcome = self
+            .conn
+            .query(&format!("SET last_insert_id = {value}"))
+            .await?;
+        if let Some((code, state, message)) = outcome.error {
+            return Err(BackendError::Server {
+                backend: self.conn.name().to_string(),
+                code,
+                state,
+                message,
+            });
+        }
+        self.insert_id = value;
+        self.foreign = true;
+        Ok(())
+    }
+
     /// The connection and what rwproxy knows of it, for the pool; `owner` lent it carrying
     /// `image` (`None`: a state no image describes).
     fn into_pooled(

@@ -163,30 +163,10 @@ impl Session {
                     backend: backend.to_string(),
                 }));
             }
-            if rewrite.insert_id && slot.insert_id != self.state.diagnostics.insert_id {
-                // Another session's insert id is on this connection: the session's own is
-                // set, as its previous connection would have it.
-                let value = self.state.diagnostics.insert_id;
-                let set = format!("SET last_insert_id = {value}");
-                match slot.conn.query(&set).await {
-                    Ok(o) if o.error.is_none() => {
-                        slot.insert_id = value;
-                        slot.foreign = true;
-                    }
-                    Ok(o) => {
-                        self.handle.set_in_flight(None);
-                        let (code, state, message) = o.error.unwrap_or_default();
-                        return Err(RunError::NotSent(BackendError::Server {
-                            backend: backend.to_string(),
-                            code,
-                            state,
-                            message,
-                        }));
-                    }
-                    Err(e) => {
-                        self.handle.set_in_flight(None);
-                        return Err(RunError::NotSent(e));
-                    }
+            if rewrite.insert_id {
+                if let Err(e) = slot.set_insert_id(self.state.diagnostics.insert_id).await {
+                    self.handle.set_in_flight(None);
+                    return Err(RunError::NotSent(e));
                 }
             }
             // A process-list statement sees the server's id of the connection it runs on.

@@ -173,6 +173,16 @@ impl SessionState {
         }
     }
 
+    /// What a statement prepared from `payload` now is known by in a connection's cache: its
+    /// text, and the schema and session state it is prepared under.
+    pub fn statement_key(&mut self, payload: &Bytes) -> crate::conn_statements::StatementKey {
+        crate::conn_statements::StatementKey {
+            payload: payload.clone(),
+            schema: self.schema.clone(),
+            state: self.image(),
+        }
+    }
+
     /// The session commands a connection must have applied to be in this session's state.
     pub fn image(&mut self) -> StateImage {
         if let Some(image) = &self.image {

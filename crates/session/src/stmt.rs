@@ -111,13 +111,8 @@ impl Session {
         };
         if let Some((chosen, outcome)) = outcome {
             if let Some(ok) = outcome.prepare_ok {
-                let class = self.classify(payload.get(1..).unwrap_or_default());
                 self.note_prepared(&class);
-                let key = crate::conn_statements::StatementKey {
-                    payload: payload.clone(),
-                    schema: self.state.schema.clone(),
-                    state: self.state.image(),
-                };
+                let key = self.state.statement_key(&payload);
                 self.cache_statement(&chosen.backend, key, ok.stmt_id, ok.params)
                     .await;
                 self.prepared.insert(
@@ -170,11 +165,7 @@ impl Session {
             .ready(&self.ctx, backend, &self.who, &borrower)
             .await
             .map_err(RunError::Backend)?;
-        let key = crate::conn_statements::StatementKey {
-            payload: payload.clone(),
-            schema: self.state.schema.clone(),
-            state: image.clone(),
-        };
+        let key = self.state.statement_key(&payload);
         // Prepared on this connection already (by this session on an earlier borrow, or by
         // another session of the account in the same state).
         if let Some((server_id, _)) = slot.stmts.get(&key) {
