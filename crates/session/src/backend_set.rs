@@ -27,7 +27,6 @@ pub struct ClientIdentity {
 impl ClientIdentity {
     /// Computes [`ClientIdentity::pool_key`] again (after a change of user).
     pub fn refresh_pool_key(&mut self) {
-        self.pool_key = None;
         self.pool_key = Some(pooling::PoolKey::of(self));
     }
 
@@ -136,9 +135,7 @@ impl BackendSet {
         for slot in std::mem::take(&mut self.slots) {
             if slot.thread.marked_for_kill() {
                 // A KILL may still be on its way to it: closed, never reused.
-                let name = slot.conn.name().to_string();
-                drop(slot);
-                ctx.backend_connection_closed(&name);
+                slot.close(ctx);
                 continue;
             }
             let (lease, pooled) = slot.into_pooled(0, None);
@@ -200,9 +197,7 @@ impl BackendSet {
             // longer holds it before this check, see `kill`).
             let marked = slot.thread.marked_for_kill();
             if marked || (slot.conn.has_deferred() && slot.conn.settle().await.is_err()) {
-                let name = slot.conn.name().to_string();
-                drop(slot);
-                ctx.backend_connection_closed(&name);
+                slot.close(ctx);
                 continue;
             }
             let carried = (slot.applied == head).then(|| image.clone());
@@ -351,6 +346,13 @@ struct Carried {
 }
 
 impl Slot {
+    /// Closes the connection (its pool slot is freed) and counts it.
+    fn close(self, ctx: &ProxyContext) {
+        let name = self.conn.name_arc();
+        drop(self);
+        ctx.backend_connection_closed(&name);
+    }
+
     /// Gives the connection the session's `LAST_INSERT_ID()` when another session's is on it
     /// (what the next statement says of "the previous statement" is then rwproxy's, so the
     /// connection counts as foreign).

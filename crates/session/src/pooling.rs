@@ -129,7 +129,6 @@ pub async fn take(
     me: u64,
 ) -> Result<Taken, BackendError> {
     let key = who.key();
-    let key = &key;
     let mut closing = Vec::new();
     // A connection with a schema selected cannot be brought back to none: a session without
     // one takes only connections without one.
@@ -142,7 +141,7 @@ pub async fn take(
     // The connection this session lent last comes back first: it needs nothing restored.
     let acquired = ctx
         .pool
-        .acquire_preferring(backend, key, |c| c.owner == me, fits, &mut closing)
+        .acquire_preferring(backend, &key, |c| c.owner == me, fits, &mut closing)
         .await;
     ctx.observer.pool_wait(backend, started.elapsed());
     for gone in closing {
@@ -211,10 +210,7 @@ pub async fn give_back(
     match reset {
         Ok(Ok(())) => {
             ctx.observer.pool_reset(&name);
-            if let Some(refused) = ctx.pool.release(lease, who.key(), conn) {
-                drop(refused);
-                ctx.backend_connection_closed(&name);
-            }
+            lend(ctx, who, lease, conn);
         }
         Ok(Err(e)) => {
             tracing::debug!(backend = %name, error = %e, "backend connection not reusable; closed");
@@ -255,8 +251,8 @@ pub async fn back_to_login_state(
     }
 }
 
-/// Lends a connection of a live session to the pool between its statements, as it is (see
-/// [`crate::sharing`]); closes it if the pool does not keep it.
+/// Puts a connection in the pool as it is: lent by a live session between its statements (see
+/// [`crate::sharing`]), or given back reset; closes it if the pool does not keep it.
 pub fn lend(ctx: &ProxyContext, who: &ClientIdentity, lease: PoolLease, conn: PooledConn) {
     if let Some(refused) = ctx.pool.release(lease, who.key(), conn) {
         let name = refused.conn.name().to_string();
