@@ -446,6 +446,17 @@ async fn a_transaction_of_prepared_statements_survives_the_death_of_the_primary(
         .await
         .unwrap();
     conn.exec_drop(&insert, (103, "ps", 1)).await.unwrap();
+    // The node promoted below must have these rows before the primary dies: replication is
+    // asynchronous, and on a loaded machine a committed row can still be on its way (the kill
+    // would then lose it whatever the proxy does).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ids_on(&cluster, 2).await.contains(&103) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 2 did not replicate rows 102 and 103 within 10 s"
+        );
+        tokio::time::sleep(ms(50)).await;
+    }
     let _thaw = ContOnDrop {
         cluster: &cluster,
         node: 1,
