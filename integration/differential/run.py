@@ -118,6 +118,14 @@ def start_proxy(binary: Path, env: dict[str, str], tls: tuple[Path, Path] | None
         f"  topology: {topology}",
         f"admin: {{ listen: 127.0.0.1:{admin} }}",
         "log: { format: text, level: info }",
+        # A runner starts a new session after a client-side exception (ruby-mysql2's
+        # types_prepared always has one). Under the default `session` consistency a new session
+        # may read from a replica that has not applied the previous session's writes yet (the
+        # CI found one such 1146 under load, reproduced by stalling the replicas): that is
+        # replication lag, not protocol fidelity, which is what this harness compares. `global`
+        # makes every read wait for the proxy's newest write; a session's own reads still take
+        # the read-your-writes path, on replicas.
+        "routing: { consistency: global }",
     ]
     if pool:
         lines.append(f"pool: {pool}")

@@ -23,6 +23,7 @@ mod human;
 mod kept_connection;
 mod monitor;
 pub mod observation;
+mod primary_gate;
 mod probe;
 pub mod replica_health;
 pub mod settings;
@@ -38,6 +39,7 @@ pub use galera::{GaleraStatus, TopologyMode, WriterRule};
 pub use gtid::{GtidError, GtidPosition};
 pub use heartbeat_table::{HeartbeatTable, HeartbeatTableError};
 pub use monitor::{Monitor, MonitorHandle, DEFAULT_STATIC_COOLDOWN};
+pub use primary_gate::PrimaryPass;
 pub use settings::{
     validate, validate_backends, BackendSpec, HeartbeatSettings, MonitorSettings, MonitorTls,
     SettingsError,

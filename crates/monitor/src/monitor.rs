@@ -132,6 +132,16 @@ impl MonitorHandle {
         self.shared.snapshot.load()
     }
 
+    /// A pass for a statement placed on `backend` as the primary, to hold until the statement
+    /// ended outside a transaction; `None` when `backend` is not the published primary any more
+    /// (a switchover's hold, or a new primary): place the statement again. A switchover waits
+    /// for every pass to come back before it drains the old primary.
+    pub fn enter_primary(&self, backend: &str) -> Option<crate::PrimaryPass> {
+        self.shared
+            .gate
+            .enter(backend, || self.shared.snapshot.load())
+    }
+
     /// The data path failed to use `backend`: mark it Down at once. It
     /// returns after a successful check (replicas: `recovery_checks` good
     /// checks), or in static mode after the cooldown. Unknown names are

@@ -153,6 +153,9 @@ pub(crate) struct Shared {
     registry: Mutex<Registry>,
     pub events: broadcast::Sender<StateChange>,
     pub published: watch::Sender<u64>,
+    /// Statements and transactions placed on the primary and not finished (see
+    /// [`crate::primary_gate`]).
+    pub gate: Arc<crate::primary_gate::PrimaryGate>,
 }
 
 impl Shared {
@@ -170,6 +173,7 @@ impl Shared {
             registry: Mutex::new(registry),
             events,
             published,
+            gate: Arc::default(),
         }
     }
 

@@ -130,7 +130,13 @@ impl Session {
             };
             match flow {
                 Some(Flow::Close) => return Ok(()),
-                Some(Flow::Continue) => self.lend_if_free().await,
+                Some(Flow::Continue) => {
+                    if !self.state.in_transaction() {
+                        // Nothing of this session is left running on the primary.
+                        self.primary_pass = None;
+                    }
+                    self.lend_if_free().await
+                }
                 None => {
                     // The shutdown ran out of time while this statement ran: it is cut off (its
                     // backend connection goes with the session), as the server does.

@@ -110,6 +110,14 @@ impl Session {
             let expired = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
             match self.place_once(&decision, &confirmation, expired) {
                 Step::Run(placed, causal) => {
+                    if placed.role == DestRole::Primary && self.primary_pass.is_none() {
+                        match self.ctx.monitor().enter_primary(&placed.backend) {
+                            Some(pass) => self.primary_pass = Some(pass),
+                            // A switchover's hold (or a new primary) was published since the
+                            // placement: placed again, the statement waits for the new primary.
+                            None => continue,
+                        }
+                    }
                     for outcome in causal {
                         self.ctx.observer.causal_read(*outcome);
                     }

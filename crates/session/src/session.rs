@@ -60,6 +60,9 @@ pub struct Session {
     /// left it. A new token after `COM_RESET_CONNECTION` and `COM_CHANGE_USER` (the session's
     /// log starts again).
     pub(crate) lend_token: u64,
+    /// Held from a statement placed on the primary until the session is between statements
+    /// outside a transaction: a switchover waits for it (`rwproxy_monitor::PrimaryPass`).
+    pub(crate) primary_pass: Option<rwproxy_monitor::PrimaryPass>,
 }
 
 /// Lending tokens (0 is "nobody").
@@ -119,6 +122,7 @@ impl Session {
             sharing,
             hold: None,
             lend_token: new_lend_token(),
+            primary_pass: None,
         }
     }
 

@@ -6,9 +6,11 @@
 //! 2. Hold: the published topology has no primary, so new writes (and new transactions) wait
 //!    at their statement boundary for up to `monitor.write_wait_timeout`, as in any no-primary
 //!    window; statements of transactions already open keep going to their server.
-//! 3. Drain: wait until the primary has no open transaction (`information_schema.INNODB_TRX`,
-//!    read every 120 ms: InnoDB refreshes that view only when it was not read for 100 ms) for
-//!    up to `drain_timeout`.
+//! 3. Drain: wait until this rwproxy's statements and transactions placed on the primary
+//!    before the hold have finished ([`crate::PrimaryPass`]: one placed but not yet sent is
+//!    invisible to the server), then until the primary has no open transaction
+//!    (`information_schema.INNODB_TRX`, read every 120 ms: InnoDB refreshes that view only
+//!    when it was not read for 100 ms), both within `drain_timeout`.
 //! 4. `SET GLOBAL read_only = ON` on the old primary, read its `gtid_binlog_pos`, and wait
 //!    until the target has applied it (`MASTER_GTID_WAIT`, up to `catch_up_timeout`).
 //! 5. Promote: `STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF` on the target; publish
@@ -102,6 +104,10 @@ pub enum SwitchoverError {
         /// The oldest few: connection id, user, command, statement.
         which: String,
     },
+    #[error(
+        "{count} statement(s) or transaction(s) of this rwproxy still on the primary after {waited:?}; nothing was changed"
+    )]
+    SessionsOnPrimary { count: usize, waited: Duration },
     #[error("backend '{backend}': {why}; nothing was changed")]
     Unsupported { backend: String, why: String },
     #[error("{step} on '{backend}' failed: {error}; nothing was changed")]
@@ -274,8 +280,17 @@ async fn run_locked(
         shared.publish(&mut registry);
     }
 
-    // 3. Drain open transactions on the old primary.
+    // 3. Drain: first this rwproxy's own statements and transactions placed on the old
+    // primary before the hold (one placed but not yet sent is invisible to the server), then
+    // every open transaction the server knows of (other clients and proxies included).
     let deadline = Instant::now() + req.drain_timeout;
+    let out = shared.gate.drained(req.drain_timeout).await;
+    if out > 0 {
+        return Err(SwitchoverError::SessionsOnPrimary {
+            count: out,
+            waited: req.drain_timeout,
+        });
+    }
     loop {
         let open: Option<u64> = old
             .query_first(

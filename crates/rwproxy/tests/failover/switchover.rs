@@ -204,3 +204,79 @@ async fn a_switchover_under_write_load_costs_no_client_error() {
         .unwrap();
     assert_eq!(server, Some(1));
 }
+
+/// A write placed on the primary just before the hold, but not yet sent (it waits for the one
+/// pooled connection, busy with a statement the server shows in no transaction), is invisible
+/// to the server's `INNODB_TRX`: the switchover must wait for it rather than turn the old
+/// primary read-only under it (the client got 1290 before rwproxy counted such statements).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_placed_before_the_hold_but_not_yet_sent_runs_before_the_old_primary_freezes() {
+    let _serial = serial().await;
+    let cluster = throwaway(CLUSTER, BASE_PORT);
+    admin_exec(
+        &cluster,
+        0,
+        "CREATE TABLE IF NOT EXISTS app.t_switch (id INT AUTO_INCREMENT PRIMARY KEY, client INT, n INT, server INT)",
+    )
+    .await;
+    let config = yaml(&cluster) + "pool: { enabled: true, max_per_backend: 1, wait_timeout: 5s }\n";
+    let mut proxy = match ProxyProcess::start(proxy_bin(), &config) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    proxy.admin_token = Some(TOKEN.to_string());
+    let settled = wait_backends(&proxy, "db1 primary", secs(10), |b| {
+        primary_name(b).as_deref() == Some("db1")
+            && ["db2", "db3"]
+                .iter()
+                .all(|n| state_of(b, n).as_deref() == Some("up"))
+    })
+    .await;
+    assert!(settled.is_ok(), "{settled:?}\n{}", proxy.log_tail(20));
+
+    // The primary's only connection is busy for 1.5 s with a statement outside any
+    // transaction; the insert is placed on the primary meanwhile and waits for that connection.
+    let mut busy = app_via(&proxy, &cluster).await;
+    let mut writer = app_via(&proxy, &cluster).await;
+    let sleeper = tokio::spawn(async move { busy.query_drop("DO SLEEP(1.5)").await });
+    tokio::time::sleep(ms(300)).await;
+    let insert = tokio::spawn(async move {
+        writer
+            .query_first::<u32, _>(
+                "INSERT INTO t_switch (client, n, server) VALUES (77, 1, @@server_id) RETURNING server",
+            )
+            .await
+    });
+    tokio::time::sleep(ms(300)).await;
+    let (status, body) = post(&proxy, "/switchover?to=db2", Some(TOKEN)).await;
+    let slept = sleeper.await.unwrap();
+    let inserted = insert.await.unwrap();
+    assert!(slept.is_ok(), "{slept:?}");
+    assert_eq!(status, 200, "{body}\n{}", proxy.log_tail(30));
+    // It ran on the old primary while that still took writes, and the switchover waited for it.
+    assert_eq!(
+        inserted.as_ref().ok(),
+        Some(&Some(1)),
+        "{inserted:?}\nswitchover: {body}\n{}",
+        proxy.log_tail(30)
+    );
+    let on_new: Option<u64> = cluster
+        .admin_rows(
+            1,
+            "SELECT COUNT(*) AS n FROM app.t_switch WHERE client = 77",
+        )
+        .await
+        .ok()
+        .and_then(|rows| rows.first().and_then(|r| r.get("n")));
+    assert_eq!(on_new, Some(1), "the write is on the new primary");
+
+    // Back to db1 for the next test, once it replicates from db2.
+    let settled = wait_backends(&proxy, "db1 a replica", secs(10), |b| {
+        state_of(b, "db1").as_deref() == Some("up")
+    })
+    .await;
+    assert!(settled.is_ok(), "{settled:?}");
+    let (status, body) = post(&proxy, "/switchover?to=db1", Some(TOKEN)).await;
+    assert_eq!(status, 200, "{body}\n{}", proxy.log_tail(30));
+    admin_exec(&cluster, 0, "DELETE FROM app.t_switch WHERE client = 77").await;
+}
