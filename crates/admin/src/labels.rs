@@ -130,6 +130,9 @@ label_enum! {
         Restored => "restored",
         /// A prepared statement was prepared on a connection that did not hold it yet.
         Reprepared => "reprepared",
+        /// At the cap, an idle connection of another account was logged in as the session's
+        /// (`COM_CHANGE_USER`) instead of being closed for a new one.
+        ChangedUser => "changed_user",
     }
 }
 

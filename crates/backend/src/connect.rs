@@ -106,6 +106,11 @@ pub struct BackendConn {
     mariadb: bool,
     /// Commands sent without waiting whose answers are still to be read.
     pub(crate) deferred: u32,
+    /// The nonce of the login (or of its last auth switch): `COM_CHANGE_USER` answers with it.
+    /// Not a secret (the server sent it in the clear).
+    nonce: Vec<u8>,
+    /// The connection runs over TLS (cleartext answers are allowed).
+    tls: bool,
 }
 
 impl BackendConn {
@@ -276,82 +281,8 @@ impl BackendConn {
         handshake::encode_client_handshake(&mut out, &response, version);
         stream.write_packet(&mut seq, &out).await.map_err(lost)?;
 
-        let mut current_plugin = plugin.to_string();
-        loop {
-            let (rseq, pkt) = stream.read_packet().await.map_err(lost)?;
-            seq = rseq.wrapping_add(1);
-            match pkt.first() {
-                Some(0x00) => break,
-                Some(0xFF) => {
-                    let e = reply::parse_err(&pkt).map_err(|e| protocol(e.to_string()))?;
-                    return Err(BackendError::Auth {
-                        backend: name.clone(),
-                        code: e.code,
-                        state: e.sql_state,
-                        message: String::from_utf8_lossy(e.message).into_owned(),
-                    });
-                }
-                Some(0xFE) => {
-                    let (new_plugin, data) =
-                        handshake::parse_auth_switch(&pkt).map_err(|e| protocol(e.to_string()))?;
-                    let token = if new_plugin == auth::CLEAR_PASSWORD {
-                        if !tls_on {
-                            return Err(BackendError::Unsupported {
-                                backend: name.clone(),
-                                what: "server asked for a cleartext password over an unencrypted connection".into(),
-                            });
-                        }
-                        match p.secret {
-                            BackendSecret::Password(pw) => {
-                                let mut v = pw.as_bytes().to_vec();
-                                v.push(0);
-                                v
-                            }
-                            BackendSecret::NativeStage1(_) => {
-                                return Err(BackendError::Unsupported {
-                                    backend: name.clone(),
-                                    what: "cleartext authentication needs the password in the configuration".into(),
-                                })
-                            }
-                        }
-                    } else {
-                        auth_response(&new_plugin, &data, p.secret, &name, true)?.1
-                    };
-                    current_plugin = new_plugin;
-                    stream.write_packet(&mut seq, &token).await.map_err(lost)?;
-                }
-                Some(0x01) if current_plugin == auth::CACHING_SHA2_PASSWORD => {
-                    match pkt.get(1) {
-                        Some(&auth::SHA2_FAST_AUTH_OK) => continue,
-                        Some(&auth::SHA2_PERFORM_FULL_AUTH) => {
-                            let BackendSecret::Password(pw) = p.secret else {
-                                return Err(BackendError::Unsupported {
-                                backend: name.clone(),
-                                what: "caching_sha2_password full authentication needs the password".into(),
-                            });
-                            };
-                            if !tls_on {
-                                return Err(BackendError::Unsupported {
-                                backend: name.clone(),
-                                what: "caching_sha2_password full authentication needs TLS to the backend \
-                                       (enable backend_tls) or a cached login on the server"
-                                    .into(),
-                            });
-                            }
-                            let mut v = pw.as_bytes().to_vec();
-                            v.push(0);
-                            stream.write_packet(&mut seq, &v).await.map_err(lost)?;
-                        }
-                        _ => return Err(protocol("unknown caching_sha2_password message".into())),
-                    }
-                }
-                _ => {
-                    return Err(protocol(format!(
-                        "unexpected packet during login (plugin {current_plugin})"
-                    )))
-                }
-            }
-        }
+        let switched = finish_auth(&mut stream, plugin, p.secret, tls_on, &name).await?;
+        let nonce = switched.unwrap_or_else(|| std::mem::take(&mut g.nonce));
         g.nonce.clear();
         Ok(Self {
             name: Arc::from(p.name),
@@ -360,7 +291,153 @@ impl BackendConn {
             capabilities: caps,
             mariadb,
             deferred: 0,
+            nonce,
+            tls: tls_on,
         })
+    }
+
+    /// Logs this connection in as another account (`COM_CHANGE_USER`): the server resets the
+    /// session as for a new login (same thread), with `database` selected (none when `None`)
+    /// and `collation` for the connection. The connection is unusable after an error.
+    pub async fn change_user(
+        &mut self,
+        user: &str,
+        secret: &BackendSecret,
+        database: Option<&str>,
+        collation: u8,
+        attributes: &[(String, String)],
+    ) -> Result<(), BackendError> {
+        self.settle().await?;
+        let name = self.name.to_string();
+        let (plugin, token) = auth_response(
+            &self.greeting.auth_plugin,
+            &self.nonce,
+            secret,
+            &name,
+            false,
+        )?;
+        let request = handshake::ChangeUser {
+            user: user.to_string(),
+            auth_response: token,
+            database: database.map(str::to_string),
+            collation: Some(u16::from(collation)),
+            auth_plugin: Some(plugin.to_string()),
+        };
+        let mut out = BytesMut::new();
+        let attributes = self
+            .capabilities
+            .contains(CapabilityFlags::CLIENT_CONNECT_ATTRS)
+            .then_some(attributes);
+        handshake::encode_change_user(&mut out, &request, attributes);
+        let mut seq = 0u8;
+        self.stream
+            .write_packet(&mut seq, &out)
+            .await
+            .map_err(|source| BackendError::Lost {
+                backend: name.clone(),
+                source,
+            })?;
+        if let Some(nonce) = finish_auth(&mut self.stream, plugin, secret, self.tls, &name).await? {
+            self.nonce = nonce;
+        }
+        Ok(())
+    }
+}
+
+/// Answers the server's side of an authentication after the first answer (made with
+/// `plugin`) was sent, until its OK. Returns the nonce of an auth switch, if there was one.
+async fn finish_auth(
+    stream: &mut PacketStream,
+    plugin: &str,
+    secret: &BackendSecret,
+    tls_on: bool,
+    name: &str,
+) -> Result<Option<Vec<u8>>, BackendError> {
+    let lost = |source| BackendError::Lost {
+        backend: name.to_string(),
+        source,
+    };
+    let protocol = |what: String| BackendError::Protocol {
+        backend: name.to_string(),
+        what,
+    };
+    let mut switched_nonce = None;
+    let mut seq;
+    let mut current_plugin = plugin.to_string();
+    loop {
+        let (rseq, pkt) = stream.read_packet().await.map_err(lost)?;
+        seq = rseq.wrapping_add(1);
+        match pkt.first() {
+            Some(0x00) => return Ok(switched_nonce),
+            Some(0xFF) => {
+                let e = reply::parse_err(&pkt).map_err(|e| protocol(e.to_string()))?;
+                return Err(BackendError::Auth {
+                    backend: name.to_string(),
+                    code: e.code,
+                    state: e.sql_state,
+                    message: String::from_utf8_lossy(e.message).into_owned(),
+                });
+            }
+            Some(0xFE) => {
+                let (new_plugin, data) =
+                    handshake::parse_auth_switch(&pkt).map_err(|e| protocol(e.to_string()))?;
+                let token = if new_plugin == auth::CLEAR_PASSWORD {
+                    if !tls_on {
+                        return Err(BackendError::Unsupported {
+                            backend: name.to_string(),
+                            what: "server asked for a cleartext password over an unencrypted connection".into(),
+                        });
+                    }
+                    match secret {
+                        BackendSecret::Password(pw) => {
+                            let mut v = pw.as_bytes().to_vec();
+                            v.push(0);
+                            v
+                        }
+                        BackendSecret::NativeStage1(_) => return Err(BackendError::Unsupported {
+                            backend: name.to_string(),
+                            what:
+                                "cleartext authentication needs the password in the configuration"
+                                    .into(),
+                        }),
+                    }
+                } else {
+                    auth_response(&new_plugin, &data, secret, name, true)?.1
+                };
+                current_plugin = new_plugin;
+                switched_nonce = Some(data.to_vec());
+                stream.write_packet(&mut seq, &token).await.map_err(lost)?;
+            }
+            Some(0x01) if current_plugin == auth::CACHING_SHA2_PASSWORD => match pkt.get(1) {
+                Some(&auth::SHA2_FAST_AUTH_OK) => continue,
+                Some(&auth::SHA2_PERFORM_FULL_AUTH) => {
+                    let BackendSecret::Password(pw) = secret else {
+                        return Err(BackendError::Unsupported {
+                            backend: name.to_string(),
+                            what: "caching_sha2_password full authentication needs the password"
+                                .into(),
+                        });
+                    };
+                    if !tls_on {
+                        return Err(BackendError::Unsupported {
+                            backend: name.to_string(),
+                            what: "caching_sha2_password full authentication needs TLS to the backend \
+                                   (enable backend_tls) or a cached login on the server"
+                                .into(),
+                        });
+                    }
+                    let mut v = pw.as_bytes().to_vec();
+                    v.push(0);
+                    stream.write_packet(&mut seq, &v).await.map_err(lost)?;
+                }
+                _ => return Err(protocol("unknown caching_sha2_password message".into())),
+            },
+            _ => {
+                return Err(protocol(format!(
+                    "unexpected packet during login (plugin {current_plugin})"
+                )))
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod exchange;
 
 pub use connect::{
     read_greeting, tls_server_name, BackendConn, BackendSecret, BackendTls, ConnectParams,
+    SHAPING_CAPABILITIES,
 };
 pub use error::{BackendError, Failure};
 pub use exchange::Outcome;

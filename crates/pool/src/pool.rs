@@ -65,6 +65,9 @@ pub enum Acquired<K: PartialEq, C> {
     Reused(C, Lease<K, C>),
     /// The right to open a new connection (the slot is counted already).
     Open(OpenPermit<K, C>),
+    /// At the cap: an idle connection with another key that the caller said it can take over
+    /// (`COM_CHANGE_USER`), instead of closing it to open one; its key is the caller's to set.
+    Adopt(C, Lease<K, C>),
 }
 
 /// Counts of one backend, for metrics and `/backends`.
@@ -132,18 +135,21 @@ impl<K: PartialEq, C> Pool<K, C> {
         usable: impl FnMut(&mut C) -> bool,
         closing: &mut Vec<C>,
     ) -> Result<Acquired<K, C>, PoolFull> {
-        self.acquire_preferring(backend, key, |_| false, usable, closing)
+        self.acquire_preferring(backend, key, |_| false, usable, |_, _| false, closing)
             .await
     }
 
     /// [`Pool::acquire`], taking first an idle connection that `prefer` picks (e.g. the one the
-    /// caller used last), then the most recently returned.
+    /// caller used last), then the most recently returned. At the cap, the idle connection
+    /// with another key that was returned the longest ago and that `adoptable` accepts is
+    /// handed over ([`Acquired::Adopt`]) rather than closed.
     pub async fn acquire_preferring(
         self: &Arc<Self>,
         backend: &str,
         key: &K,
         prefer: impl Fn(&C) -> bool,
         mut usable: impl FnMut(&mut C) -> bool,
+        mut adoptable: impl FnMut(&K, &mut C) -> bool,
         closing: &mut Vec<C>,
     ) -> Result<Acquired<K, C>, PoolFull> {
         let started = tokio::time::Instant::now();
@@ -184,6 +190,22 @@ impl<K: PartialEq, C> Pool<K, C> {
                     }
                     b.open = b.open.saturating_sub(1);
                     closing.push(idle.conn);
+                }
+                let under_cap = limits.max_per_backend.is_none_or(|cap| b.open < cap);
+                if !under_cap {
+                    if let Some(pos) = b
+                        .idle
+                        .iter_mut()
+                        .position(|i| adoptable(&i.key, &mut i.conn))
+                    {
+                        let idle = b.idle.remove(pos);
+                        if now.saturating_duration_since(idle.opened) < limits.max_age {
+                            let lease = self.lease(name, idle.opened);
+                            return Ok(Acquired::Adopt(idle.conn, lease));
+                        }
+                        b.open = b.open.saturating_sub(1);
+                        closing.push(idle.conn);
+                    }
                 }
                 let under_cap = limits.max_per_backend.is_none_or(|cap| b.open < cap);
                 if !under_cap && !b.idle.is_empty() {

@@ -120,7 +120,7 @@ async fn at_the_cap_a_session_waits_for_a_slot_then_gives_up() {
             let mut closing = Vec::new();
             match pool.acquire("db1", &"app", |c| c.1, &mut closing).await {
                 Ok(Acquired::Reused(conn, _lease)) => conn,
-                Ok(Acquired::Open(_)) => panic!("opened above the cap"),
+                Ok(Acquired::Open(_) | Acquired::Adopt(..)) => panic!("opened above the cap"),
                 Err(e) => panic!("{e}"),
             }
         })
@@ -241,7 +241,14 @@ async fn the_preferred_connection_comes_back_first_else_the_most_recent() {
     let mut closing = Vec::new();
     // Connection 0 was returned first; preferred, it is taken over the more recent ones.
     let Ok(Acquired::Reused(conn, lease)) = pool
-        .acquire_preferring("db1", &"app", |c| c.0 == 0, |c| c.1, &mut closing)
+        .acquire_preferring(
+            "db1",
+            &"app",
+            |c| c.0 == 0,
+            |c| c.1,
+            |_, _| false,
+            &mut closing,
+        )
         .await
     else {
         panic!("not reused")
@@ -250,7 +257,14 @@ async fn the_preferred_connection_comes_back_first_else_the_most_recent() {
     drop(lease);
     // No preferred one idle: the most recently returned.
     let Ok(Acquired::Reused(conn, _lease)) = pool
-        .acquire_preferring("db1", &"app", |c| c.0 == 0, |c| c.1, &mut closing)
+        .acquire_preferring(
+            "db1",
+            &"app",
+            |c| c.0 == 0,
+            |c| c.1,
+            |_, _| false,
+            &mut closing,
+        )
         .await
     else {
         panic!("not reused")
@@ -282,7 +296,9 @@ async fn waiters_take_turns_on_one_connection() {
                     assert!(pool.release(lease, "app", conn).is_none());
                     n
                 }
-                Ok(Acquired::Open(_)) => panic!("opened a second connection at the cap"),
+                Ok(Acquired::Open(_) | Acquired::Adopt(..)) => {
+                    panic!("opened a second connection at the cap")
+                }
                 Err(full) => panic!("waiter {n}: {full}"),
             }
         }));
@@ -293,4 +309,61 @@ async fn waiters_take_turns_on_one_connection() {
         t.await.unwrap();
     }
     assert_eq!(pool.stats()[0].1, BackendPoolStats { open: 1, idle: 1 });
+}
+
+#[tokio::test]
+async fn at_the_cap_an_idle_connection_of_another_key_is_adopted_when_the_caller_can() {
+    let pool = Pool::new(limits(Some(1)));
+    let Acquired::Open(permit) = get(&pool, "app").await else {
+        panic!("nothing to reuse yet")
+    };
+    assert!(pool
+        .release(permit.opened(), "app", Conn(1, true))
+        .is_none());
+    let mut closing = Vec::new();
+    // The caller cannot take it over: closed to make room (as before), a new one opened.
+    let got = pool
+        .acquire_preferring(
+            "db1",
+            &"report",
+            |_| false,
+            |c| c.1,
+            |_, _| false,
+            &mut closing,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(got, Acquired::Open(_)));
+    assert_eq!(closing, vec![Conn(1, true)]);
+    let Acquired::Open(permit) = got else {
+        unreachable!()
+    };
+    assert!(pool
+        .release(permit.opened(), "app", Conn(2, true))
+        .is_none());
+    // It can (a change of user): handed over, nothing closed, still one connection.
+    closing.clear();
+    let got = pool
+        .acquire_preferring(
+            "db1",
+            &"report",
+            |_| false,
+            |c| c.1,
+            |key, c| *key == "app" && c.1,
+            &mut closing,
+        )
+        .await
+        .unwrap();
+    let Acquired::Adopt(conn, lease) = got else {
+        panic!("not adopted")
+    };
+    assert_eq!(conn, Conn(2, true));
+    assert!(closing.is_empty());
+    assert_eq!(pool.stats()[0].1, BackendPoolStats { open: 1, idle: 0 });
+    // Given back under its new key, it is the new key's.
+    assert!(pool.release(lease, "report", conn).is_none());
+    let Acquired::Reused(conn, _lease) = get(&pool, "report").await else {
+        panic!("not reused under the new key")
+    };
+    assert_eq!(conn, Conn(2, true));
 }

@@ -314,8 +314,33 @@ pub fn parse_change_user(payload: &[u8]) -> Result<ChangeUser, ProtocolError> {
     })
 }
 
-/// Encodes `COM_CHANGE_USER` for a backend.
-pub fn encode_change_user(out: &mut BytesMut, c: &ChangeUser) {
+/// Appends a length-encoded integer.
+fn put_lenenc(out: &mut BytesMut, n: u64) {
+    match n {
+        0..=250 => out.put_u8(n as u8),
+        251..=0xFFFF => {
+            out.put_u8(0xFC);
+            out.put_u16_le(n as u16);
+        }
+        0x1_0000..=0xFF_FFFF => {
+            out.put_u8(0xFD);
+            out.put_uint_le(n, 3);
+        }
+        _ => {
+            out.put_u8(0xFE);
+            out.put_u64_le(n);
+        }
+    }
+}
+
+/// Encodes `COM_CHANGE_USER` for a backend. `attributes`: the connection attributes, given
+/// when the connection negotiated `CLIENT_CONNECT_ATTRS` (the server then expects them, an
+/// empty list included; MariaDB answers "Unknown command" to a packet without).
+pub fn encode_change_user(
+    out: &mut BytesMut,
+    c: &ChangeUser,
+    attributes: Option<&[(String, String)]>,
+) {
     out.put_u8(0x11);
     out.put_slice(c.user.as_bytes());
     out.put_u8(0);
@@ -331,6 +356,17 @@ pub fn encode_change_user(out: &mut BytesMut, c: &ChangeUser) {
             .as_bytes(),
     );
     out.put_u8(0);
+    if let Some(attributes) = attributes {
+        let mut block = BytesMut::new();
+        for (k, v) in attributes {
+            put_lenenc(&mut block, k.len() as u64);
+            block.put_slice(k.as_bytes());
+            put_lenenc(&mut block, v.len() as u64);
+            block.put_slice(v.as_bytes());
+        }
+        put_lenenc(out, block.len() as u64);
+        out.put_slice(&block);
+    }
 }
 
 #[cfg(test)]
@@ -468,7 +504,7 @@ mod tests {
             auth_plugin: Some("mysql_native_password".into()),
         };
         let mut b = BytesMut::new();
-        encode_change_user(&mut b, &c);
+        encode_change_user(&mut b, &c, None);
         assert_eq!(parse_change_user(&b).unwrap(), c);
         assert!(parse_change_user(&b[..3]).is_err());
         assert!(parse_change_user(&[0x11, b'a', 0, 50]).is_err());

@@ -162,6 +162,9 @@ impl SessionObserver for MetricsObserver {
     fn pool_reprepared(&self, backend: &str) {
         self.metrics.pool_event(backend, l::PoolEvent::Reprepared);
     }
+    fn pool_changed_user(&self, backend: &str) {
+        self.metrics.pool_event(backend, l::PoolEvent::ChangedUser);
+    }
     fn pool_wait(&self, _backend: &str, waited: std::time::Duration) {
         self.metrics.pool_wait(waited);
     }

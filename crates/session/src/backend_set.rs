@@ -225,10 +225,39 @@ impl BackendSet {
         let index = match self.slots.iter().position(|s| s.conn.name() == name) {
             Some(i) => i,
             None => {
-                let (conn, lease, schema, thread, carried) =
-                    match pooling::take(ctx, name, who, state.schema.as_deref(), borrower.id)
-                        .await?
+                let mut adopt = true;
+                let (conn, lease, schema, thread, carried) = loop {
+                    break match pooling::take(
+                        ctx,
+                        name,
+                        who,
+                        state.schema.as_deref(),
+                        borrower.id,
+                        adopt,
+                    )
+                    .await?
                     {
+                        Taken::Adopted(mut p, lease) => {
+                            let changed = pooling::change_user(
+                                &mut p.conn,
+                                who,
+                                state.schema.as_deref(),
+                                state.reset_new_connections,
+                            )
+                            .await;
+                            if let Err(e) = changed {
+                                // Closed (its slot freed with the lease); a new connection
+                                // is opened instead.
+                                tracing::info!(backend = name, error = %e, "logging an idle pooled connection in as another account failed; opening one");
+                                drop(p);
+                                drop(lease);
+                                ctx.backend_connection_closed(name);
+                                adopt = false;
+                                continue;
+                            }
+                            ctx.observer.pool_changed_user(name);
+                            (p.conn, lease, state.schema.clone(), p.thread, None)
+                        }
                         Taken::Reused(p, lease) => {
                             let carried = Carried {
                                 owner: p.owner,
@@ -259,6 +288,7 @@ impl BackendSet {
                             (conn, permit.opened(), state.schema.clone(), thread, None)
                         }
                     };
+                };
                 let mut slot = Slot {
                     conn,
                     thread,

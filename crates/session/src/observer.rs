@@ -105,6 +105,9 @@ pub trait SessionObserver: Send + Sync {
     }
     /// A statement was prepared again on a connection it was not prepared on.
     fn pool_reprepared(&self, _backend: &str) {}
+    /// An idle connection of another account was logged in as the session's account
+    /// (`COM_CHANGE_USER`) instead of being closed for a new one.
+    fn pool_changed_user(&self, _backend: &str) {}
     fn causal_read(&self, _outcome: CausalOutcome) {}
     /// The session's replay log reached its limit (count or bytes): it stays on the primary.
     fn replay_log_overflow(&self) {}

@@ -49,6 +49,18 @@ struct KeyParts {
 }
 
 impl PoolKey {
+    /// Whether a connection logged in under `self` can be logged in again under `other` with
+    /// `COM_CHANGE_USER`: that changes the account, the collation and the schema, not the
+    /// protocol options fixed at login (the client capabilities that shape replies, which a
+    /// backend connection mirrors).
+    pub fn changes_to(&self, other: &PoolKey) -> bool {
+        let (a, b) = (&*self.0, &*other.0);
+        let shaping = rwproxy_backend::SHAPING_CAPABILITIES.bits();
+        a.capabilities & shaping == b.capabilities & shaping
+            && a.mariadb_ext == b.mariadb_ext
+            && a.max_packet == b.max_packet
+    }
+
     pub fn of(who: &ClientIdentity) -> PoolKey {
         let password = match &who.secret {
             BackendSecret::Password(p) => auth::native_stage2(p.as_bytes()),
@@ -117,6 +129,9 @@ pub enum Taken {
     Reused(PooledConn, PoolLease),
     /// A slot to open a new connection in.
     Open(OpenPermit<PoolKey, PooledConn>),
+    /// At the cap: an idle connection of another account, to log in as `who` with
+    /// [`change_user`] (or close).
+    Adopted(PooledConn, PoolLease),
 }
 
 /// A connection to `backend` for `who` wanting `schema`: an idle one that is still open and
@@ -127,6 +142,7 @@ pub async fn take(
     who: &ClientIdentity,
     schema: Option<&str>,
     me: u64,
+    adopt: bool,
 ) -> Result<Taken, BackendError> {
     let key = who.key();
     let mut closing = Vec::new();
@@ -137,11 +153,27 @@ pub async fn take(
             && !c.conn.stream().closed_while_idle()
             && (schema.is_some() || c.schema.is_none())
     };
+    // At the cap, rather than closing another account's idle connection to open one: log it
+    // in again as this account (same protocol options; not for `pooling: false` accounts).
+    let adopt = adopt && reusable(ctx, who);
+    let adoptable = |k: &PoolKey, c: &mut PooledConn| {
+        adopt
+            && k.changes_to(&key)
+            && !c.conn.has_deferred()
+            && !c.conn.stream().closed_while_idle()
+    };
     let started = std::time::Instant::now();
     // The connection this session lent last comes back first: it needs nothing restored.
     let acquired = ctx
         .pool
-        .acquire_preferring(backend, &key, |c| c.owner == me, fits, &mut closing)
+        .acquire_preferring(
+            backend,
+            &key,
+            |c| c.owner == me,
+            fits,
+            adoptable,
+            &mut closing,
+        )
         .await;
     ctx.observer.pool_wait(backend, started.elapsed());
     for gone in closing {
@@ -156,6 +188,7 @@ pub async fn take(
             Ok(Taken::Reused(conn, lease))
         }
         Ok(Acquired::Open(permit)) => Ok(Taken::Open(permit)),
+        Ok(Acquired::Adopt(conn, lease)) => Ok(Taken::Adopted(conn, lease)),
         Err(full) => {
             ctx.observer.pool_full(backend);
             Err(BackendError::PoolFull {
@@ -223,6 +256,43 @@ pub async fn give_back(
             ctx.backend_connection_closed(&name);
         }
     }
+}
+
+/// Logs an adopted connection in as `who` with `schema` selected (`COM_CHANGE_USER`: the
+/// server resets the session as for a new login, prepared statements and all), then as after
+/// [`open`](crate::backend_set): the client's own reset applied when it made one, the login's
+/// own settings otherwise, GTID tracking on.
+pub async fn change_user(
+    conn: &mut BackendConn,
+    who: &ClientIdentity,
+    schema: Option<&str>,
+    client_reset: bool,
+) -> Result<(), BackendError> {
+    let name = conn.name().to_string();
+    conn.change_user(
+        &who.user,
+        &who.secret,
+        schema,
+        who.collation,
+        &who.attributes,
+    )
+    .await?;
+    if client_reset {
+        let outcome = conn
+            .exchange(&[COM_RESET_CONNECTION], Expect::OnePacket)
+            .await?;
+        if let Some((code, state, message)) = outcome.error {
+            return Err(BackendError::Server {
+                backend: name,
+                code,
+                state,
+                message,
+            });
+        }
+    } else {
+        back_to_login_state(conn, who.capabilities).await?;
+    }
+    enable_tracking(conn, &name).await
 }
 
 /// After `COM_RESET_CONNECTION`: what the login itself set and the reset dropped, set again,

@@ -16,8 +16,10 @@ impl Session {
     /// Before a `BEGIN`: ends a transaction left on a former primary. `Ok(true)` when the
     /// client was answered (the `BEGIN` is not run).
     pub(crate) async fn end_transaction_on_former_primary(&mut self) -> Result<bool, ClientError> {
-        // A recorded transaction is replayed on the new primary instead (transaction replay).
-        if !self.state.in_transaction() || self.replay.log().is_some() {
+        // A recorded transaction is replayed on the new primary instead (transaction replay);
+        // one that stopped being replayable stays where it is, and is ended here as without
+        // replay.
+        if !self.state.in_transaction() || self.replay.recording() {
             return Ok(false);
         }
         let Some(old) = self.state.transaction_backend.clone() else {

@@ -309,8 +309,23 @@ async fn a_transaction_left_on_the_old_primary_does_not_hold_the_session_there()
     let mut ps = app_via(&proxy, &cluster).await;
     ps.exec_drop("BEGIN", ()).await.unwrap();
     ps.exec_drop(insert, (11,)).await.unwrap();
+    // With transaction replay on, a transaction that stopped being replayable (it ran a
+    // session command) is treated as without replay.
+    let replaying =
+        start_proxy(&(fast_yaml(&cluster, "") + "routing: { transaction_replay: true }\n")).await;
+    let mut unreplayable = app_via(&replaying, &cluster).await;
+    unreplayable.query_drop("BEGIN").await.unwrap();
+    unreplayable
+        .query_drop("INSERT INTO t_stale VALUES (21, @@server_id)")
+        .await
+        .unwrap();
+    unreplayable
+        .query_drop("SET SESSION time_zone = '+01:00'")
+        .await
+        .unwrap();
 
     tokio::task::block_in_place(|| cluster.promote(1)).unwrap();
+    wait_primary(&replaying, "db2").await;
     wait_primary(&proxy, "db2").await;
     // Still in the transaction on the old primary: the server refuses the write.
     let refused = conn
@@ -339,6 +354,15 @@ async fn a_transaction_left_on_the_old_primary_does_not_hold_the_session_there()
         .await
         .unwrap_or_else(|e| panic!("after BEGIN: {e}\n{}", proxy.log_tail(30)));
     conn.query_drop("COMMIT").await.unwrap();
+    if let Err(e) = unreplayable.query_drop("BEGIN").await {
+        assert!(e.to_string().contains("no longer the primary"), "{e}");
+        unreplayable.query_drop("BEGIN").await.unwrap();
+    }
+    unreplayable
+        .query_drop("INSERT INTO t_stale VALUES (23, @@server_id)")
+        .await
+        .unwrap_or_else(|e| panic!("after BEGIN (replay on): {e}\n{}", replaying.log_tail(30)));
+    unreplayable.query_drop("COMMIT").await.unwrap();
     let rows: Vec<(i32, u32)> = cluster
         .admin_rows(1, "SELECT id, server FROM app.t_stale ORDER BY id")
         .await
@@ -348,7 +372,7 @@ async fn a_transaction_left_on_the_old_primary_does_not_hold_the_session_there()
         .collect();
     assert_eq!(
         rows,
-        vec![(3, 2), (13, 2)],
+        vec![(3, 2), (13, 2), (23, 2)],
         "the new primary (server_id 2) has the new transactions only"
     );
 }

@@ -386,3 +386,88 @@ async fn change_user_gives_the_old_accounts_connections_back() {
     assert_eq!(events(&proxy, "reused").await, 1.0);
     assert_eq!(threads("pool_cu_a").await, 1, "the reused one only");
 }
+
+/// At the cap, a session of another account takes over an idle connection with
+/// `COM_CHANGE_USER` instead of closing it and logging in anew: one server connection serves
+/// both accounts in turn, and each sees exactly what a fresh direct connection of its own
+/// account sees (account, schema or none, session state).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_another_accounts_idle_connection_is_logged_in_again() {
+    let first = account("pool_adopt_a").await;
+    let second = account("pool_adopt_b").await;
+    let proxy = start(
+        vec![user(&first), user(&second)],
+        "{ enabled: true, max_per_backend: 1, wait_timeout: 2s }",
+    );
+    let mut a = via(&proxy, &first, Some("app")).await;
+    for sql in [
+        "SET @v = 42",
+        "SET time_zone = '+05:00'",
+        "SET sql_mode = 'ANSI_QUOTES'",
+        "SET NAMES latin1",
+        "SELECT GET_LOCK('rwproxy_pool_lock', 0)",
+    ] {
+        a.query_drop(sql).await.unwrap();
+    }
+    let a_thread: Option<i64> = shared()
+        .admin_scalar(
+            0,
+            "SELECT MAX(ID) FROM information_schema.PROCESSLIST WHERE USER = 'pool_adopt_a'",
+        )
+        .await
+        .unwrap();
+    a.disconnect().await.unwrap();
+    wait_idle(&proxy, 1.0).await;
+
+    for (db, label) in [(Some("app"), "with a schema"), (None, "without a schema")] {
+        let mut fresh = direct(&second, db).await;
+        let expected = fingerprint(&mut fresh).await;
+        let expected_user: Option<String> =
+            fresh.query_first("SELECT CURRENT_USER()").await.unwrap();
+        fresh.disconnect().await.unwrap();
+
+        let mut b = via(&proxy, &second, db).await;
+        assert_eq!(
+            fingerprint(&mut b).await,
+            expected,
+            "{label}: a connection taken over from another account vs a fresh direct one\n{}",
+            proxy.log_tail(20)
+        );
+        let who: Option<String> = b.query_first("SELECT CURRENT_USER()").await.unwrap();
+        assert_eq!(who, expected_user, "{label}");
+        b.disconnect().await.unwrap();
+        wait_idle(&proxy, 1.0).await;
+        // Back to the first account for the next round.
+        let mut again = via(&proxy, &first, Some("app")).await;
+        let v: Option<Option<i64>> = again.query_first("SELECT @v").await.unwrap();
+        assert_eq!(
+            v,
+            Some(None),
+            "{label}: the first account's variable is gone"
+        );
+        again.disconnect().await.unwrap();
+        wait_idle(&proxy, 1.0).await;
+    }
+    // Every one of those sessions ran on the server thread the first one opened.
+    assert_eq!(
+        events(&proxy, "changed_user").await,
+        4.0,
+        "{}",
+        proxy.log_tail(30)
+    );
+    let threads_now: Option<i64> = shared()
+        .admin_scalar(
+            0,
+            "SELECT MAX(ID) FROM information_schema.PROCESSLIST WHERE USER IN ('pool_adopt_a', 'pool_adopt_b')",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        threads_now, a_thread,
+        "the same server connection throughout"
+    );
+    assert_eq!(
+        threads("pool_adopt_a").await + threads("pool_adopt_b").await,
+        1
+    );
+}
