@@ -314,25 +314,6 @@ pub fn parse_change_user(payload: &[u8]) -> Result<ChangeUser, ProtocolError> {
     })
 }
 
-/// Appends a length-encoded integer.
-fn put_lenenc(out: &mut BytesMut, n: u64) {
-    match n {
-        0..=250 => out.put_u8(n as u8),
-        251..=0xFFFF => {
-            out.put_u8(0xFC);
-            out.put_u16_le(n as u16);
-        }
-        0x1_0000..=0xFF_FFFF => {
-            out.put_u8(0xFD);
-            out.put_uint_le(n, 3);
-        }
-        _ => {
-            out.put_u8(0xFE);
-            out.put_u64_le(n);
-        }
-    }
-}
-
 /// Encodes `COM_CHANGE_USER` for a backend. `attributes`: the connection attributes, given
 /// when the connection negotiated `CLIENT_CONNECT_ATTRS` (the server then expects them, an
 /// empty list included; MariaDB answers "Unknown command" to a packet without).
@@ -359,13 +340,10 @@ pub fn encode_change_user(
     if let Some(attributes) = attributes {
         let mut block = BytesMut::new();
         for (k, v) in attributes {
-            put_lenenc(&mut block, k.len() as u64);
-            block.put_slice(k.as_bytes());
-            put_lenenc(&mut block, v.len() as u64);
-            block.put_slice(v.as_bytes());
+            crate::lenenc::put_str(&mut block, k.as_bytes());
+            crate::lenenc::put_str(&mut block, v.as_bytes());
         }
-        put_lenenc(out, block.len() as u64);
-        out.put_slice(&block);
+        crate::lenenc::put_str(out, &block);
     }
 }
 
@@ -508,5 +486,14 @@ mod tests {
         assert_eq!(parse_change_user(&b).unwrap(), c);
         assert!(parse_change_user(&b[..3]).is_err());
         assert!(parse_change_user(&[0x11, b'a', 0, 50]).is_err());
+        // With CLIENT_CONNECT_ATTRS the attributes follow as one length-encoded block (empty
+        // included: the server expects it).
+        let mut with = BytesMut::new();
+        encode_change_user(&mut with, &c, Some(&[("a".into(), "bc".into())]));
+        assert_eq!(&with[..b.len()], &b[..]);
+        assert_eq!(&with[b.len()..], &[5, 1, b'a', 2, b'b', b'c']);
+        let mut empty = BytesMut::new();
+        encode_change_user(&mut empty, &c, Some(&[]));
+        assert_eq!(&empty[b.len()..], &[0]);
     }
 }

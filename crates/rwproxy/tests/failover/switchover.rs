@@ -87,6 +87,25 @@ impl Load {
     }
 }
 
+/// rwproxy with `config` and the admin token, once it sees db1 as the primary and both
+/// replicas up.
+async fn start_settled(config: &str) -> ProxyProcess {
+    let mut proxy = match ProxyProcess::start(proxy_bin(), config) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    proxy.admin_token = Some(TOKEN.to_string());
+    let settled = wait_backends(&proxy, "db1 primary", secs(10), |b| {
+        primary_name(b).as_deref() == Some("db1")
+            && ["db2", "db3"]
+                .iter()
+                .all(|n| state_of(b, n).as_deref() == Some("up"))
+    })
+    .await;
+    assert!(settled.is_ok(), "{settled:?}\n{}", proxy.log_tail(20));
+    proxy
+}
+
 async fn master_port(cluster: &ThrowawayCluster, node: usize) -> Option<u16> {
     let rows = cluster.admin_rows(node, "SHOW SLAVE STATUS").await.ok()?;
     rows.first()?.get::<u16, _>("Master_Port")
@@ -102,19 +121,7 @@ async fn a_switchover_under_write_load_costs_no_client_error() {
         "CREATE TABLE app.t_switch (id INT AUTO_INCREMENT PRIMARY KEY, client INT, n INT, server INT)",
     )
     .await;
-    let mut proxy = match ProxyProcess::start(proxy_bin(), &yaml(&cluster)) {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    };
-    proxy.admin_token = Some(TOKEN.to_string());
-    let settled = wait_backends(&proxy, "db1 primary", secs(10), |b| {
-        primary_name(b).as_deref() == Some("db1")
-            && ["db2", "db3"]
-                .iter()
-                .all(|n| state_of(b, n).as_deref() == Some("up"))
-    })
-    .await;
-    assert!(settled.is_ok(), "{settled:?}\n{}", proxy.log_tail(20));
+    let proxy = start_settled(&yaml(&cluster)).await;
     let mut idle = app_via(&proxy, &cluster).await;
     idle.query_drop("SET SESSION time_zone = '+03:00'")
         .await
@@ -219,20 +226,10 @@ async fn a_write_placed_before_the_hold_but_not_yet_sent_runs_before_the_old_pri
         "CREATE TABLE IF NOT EXISTS app.t_switch (id INT AUTO_INCREMENT PRIMARY KEY, client INT, n INT, server INT)",
     )
     .await;
-    let config = yaml(&cluster) + "pool: { enabled: true, max_per_backend: 1, wait_timeout: 5s }\n";
-    let mut proxy = match ProxyProcess::start(proxy_bin(), &config) {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    };
-    proxy.admin_token = Some(TOKEN.to_string());
-    let settled = wait_backends(&proxy, "db1 primary", secs(10), |b| {
-        primary_name(b).as_deref() == Some("db1")
-            && ["db2", "db3"]
-                .iter()
-                .all(|n| state_of(b, n).as_deref() == Some("up"))
-    })
+    let proxy = start_settled(
+        &(yaml(&cluster) + "pool: { enabled: true, max_per_backend: 1, wait_timeout: 5s }\n"),
+    )
     .await;
-    assert!(settled.is_ok(), "{settled:?}\n{}", proxy.log_tail(20));
 
     // The primary's only connection is busy for 1.5 s with a statement outside any
     // transaction; the insert is placed on the primary meanwhile and waits for that connection.
