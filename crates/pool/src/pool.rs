@@ -38,6 +38,10 @@ struct Backend<K, C> {
     freed: Arc<Notify>,
     /// Connections open: held by sessions, idle here, or being opened (permits).
     open: u32,
+    /// Callers waiting for a connection: while there are any, a newcomer waits behind them
+    /// (it does not take the connection just returned, even its own), so that a session
+    /// in a tight loop cannot starve the others at the cap.
+    waiting: u32,
     /// Idle connections, the most recently returned last.
     idle: Vec<Idle<K, C>>,
 }
@@ -48,6 +52,7 @@ impl<K, C> Backend<K, C> {
             name,
             freed: Arc::new(Notify::new()),
             open: 0,
+            waiting: 0,
             idle: Vec::new(),
         }
     }
@@ -153,6 +158,13 @@ impl<K: PartialEq, C> Pool<K, C> {
         closing: &mut Vec<C>,
     ) -> Result<Acquired<K, C>, PoolFull> {
         let started = tokio::time::Instant::now();
+        // Counted among the backend's waiters once this caller had to wait (uncounted when it
+        // returns, or when the future is dropped).
+        let mut in_line = InLine {
+            pool: self,
+            backend: None,
+            took: false,
+        };
         loop {
             let (cap, wait, freed) = {
                 let mut state = self.lock();
@@ -171,61 +183,79 @@ impl<K: PartialEq, C> Pool<K, C> {
                     });
                 };
                 let name = b.name.clone();
-                // The most recently returned first: it is the likeliest to be warm.
-                // The preferred one is looked for among the most recently returned only (a
-                // bounded scan under the lock).
-                let recent = b.idle.len().saturating_sub(PREFER_WITHIN);
-                while let Some(pos) = b.idle[recent.min(b.idle.len())..]
-                    .iter()
-                    .rposition(|i| i.key == *key && prefer(&i.conn))
-                    .map(|p| p + recent.min(b.idle.len()))
-                    .or_else(|| b.idle.iter().rposition(|i| i.key == *key))
-                {
-                    let mut idle = b.idle.remove(pos);
-                    if now.saturating_duration_since(idle.opened) < limits.max_age
-                        && usable(&mut idle.conn)
+                if b.waiting > 0 && in_line.backend.is_none() {
+                    // Others were here first: in line behind them.
+                    b.waiting += 1;
+                    in_line.backend = Some(name.clone());
+                    (
+                        limits.max_per_backend.unwrap_or(0),
+                        limits.wait_timeout.saturating_sub(started.elapsed()),
+                        b.freed.clone(),
+                    )
+                } else {
+                    // The most recently returned first: it is the likeliest to be warm.
+                    // The preferred one is looked for among the most recently returned only (a
+                    // bounded scan under the lock).
+                    let recent = b.idle.len().saturating_sub(PREFER_WITHIN);
+                    while let Some(pos) = b.idle[recent.min(b.idle.len())..]
+                        .iter()
+                        .rposition(|i| i.key == *key && prefer(&i.conn))
+                        .map(|p| p + recent.min(b.idle.len()))
+                        .or_else(|| b.idle.iter().rposition(|i| i.key == *key))
                     {
-                        let lease = self.lease(name, idle.opened);
-                        return Ok(Acquired::Reused(idle.conn, lease));
-                    }
-                    b.open = b.open.saturating_sub(1);
-                    closing.push(idle.conn);
-                }
-                let under_cap = limits.max_per_backend.is_none_or(|cap| b.open < cap);
-                if !under_cap {
-                    if let Some(pos) = b
-                        .idle
-                        .iter_mut()
-                        .position(|i| adoptable(&i.key, &mut i.conn))
-                    {
-                        let idle = b.idle.remove(pos);
-                        if now.saturating_duration_since(idle.opened) < limits.max_age {
+                        let mut idle = b.idle.remove(pos);
+                        if now.saturating_duration_since(idle.opened) < limits.max_age
+                            && usable(&mut idle.conn)
+                        {
                             let lease = self.lease(name, idle.opened);
-                            return Ok(Acquired::Adopt(idle.conn, lease));
+                            in_line.took = true;
+                            return Ok(Acquired::Reused(idle.conn, lease));
                         }
                         b.open = b.open.saturating_sub(1);
                         closing.push(idle.conn);
                     }
+                    let under_cap = limits.max_per_backend.is_none_or(|cap| b.open < cap);
+                    if !under_cap {
+                        if let Some(pos) = b
+                            .idle
+                            .iter_mut()
+                            .position(|i| adoptable(&i.key, &mut i.conn))
+                        {
+                            let idle = b.idle.remove(pos);
+                            if now.saturating_duration_since(idle.opened) < limits.max_age {
+                                let lease = self.lease(name, idle.opened);
+                                in_line.took = true;
+                                return Ok(Acquired::Adopt(idle.conn, lease));
+                            }
+                            b.open = b.open.saturating_sub(1);
+                            closing.push(idle.conn);
+                        }
+                    }
+                    let under_cap = limits.max_per_backend.is_none_or(|cap| b.open < cap);
+                    if !under_cap && !b.idle.is_empty() {
+                        // Room made from the connection idle the longest.
+                        let oldest = b.idle.remove(0);
+                        closing.push(oldest.conn);
+                        b.open = b.open.saturating_sub(1);
+                    }
+                    if limits.max_per_backend.is_none_or(|cap| b.open < cap) {
+                        b.open += 1;
+                        in_line.took = true;
+                        return Ok(Acquired::Open(OpenPermit {
+                            pool: Some(self.clone()),
+                            backend: name,
+                        }));
+                    }
+                    if in_line.backend.is_none() {
+                        b.waiting += 1;
+                        in_line.backend = Some(name.clone());
+                    }
+                    (
+                        limits.max_per_backend.unwrap_or(0),
+                        limits.wait_timeout.saturating_sub(started.elapsed()),
+                        b.freed.clone(),
+                    )
                 }
-                let under_cap = limits.max_per_backend.is_none_or(|cap| b.open < cap);
-                if !under_cap && !b.idle.is_empty() {
-                    // Room made from the connection idle the longest.
-                    let oldest = b.idle.remove(0);
-                    closing.push(oldest.conn);
-                    b.open = b.open.saturating_sub(1);
-                }
-                if limits.max_per_backend.is_none_or(|cap| b.open < cap) {
-                    b.open += 1;
-                    return Ok(Acquired::Open(OpenPermit {
-                        pool: Some(self.clone()),
-                        backend: name,
-                    }));
-                }
-                (
-                    limits.max_per_backend.unwrap_or(0),
-                    limits.wait_timeout.saturating_sub(started.elapsed()),
-                    b.freed.clone(),
-                )
             };
             // A release between the look above and this wait leaves a permit: not missed.
             if wait.is_zero() || tokio::time::timeout(wait, freed.notified()).await.is_err() {
@@ -331,7 +361,7 @@ impl<K: PartialEq, C> Pool<K, C> {
         // waiters' `Notify`.
         state
             .backends
-            .retain(|_, b| b.open > 0 || !b.idle.is_empty());
+            .retain(|_, b| b.open > 0 || !b.idle.is_empty() || b.waiting > 0);
         if !out.is_empty() {
             Self::wake_all(&state);
         }
@@ -373,6 +403,31 @@ impl<K: PartialEq, C> Pool<K, C> {
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
+    }
+}
+
+/// A caller counted among a backend's waiters ([`Backend::waiting`]); uncounted when dropped
+/// (after the pool's lock is released: it is declared before the lock guard).
+struct InLine<'a, K, C> {
+    pool: &'a Pool<K, C>,
+    backend: Option<Arc<str>>,
+    /// It leaves with a connection or a slot (else, giving up, it passes its turn on).
+    took: bool,
+}
+
+impl<K, C> Drop for InLine<'_, K, C> {
+    fn drop(&mut self) {
+        if let Some(name) = self.backend.take() {
+            let mut state = self.pool.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(b) = state.backends.get_mut(&*name) {
+                b.waiting = b.waiting.saturating_sub(1);
+                // A waiter that gives up may have been woken for a connection it did not take:
+                // the next in line looks.
+                if !self.took && b.waiting > 0 {
+                    b.freed.notify_one();
+                }
+            }
+        }
     }
 }
 

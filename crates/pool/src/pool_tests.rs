@@ -367,3 +367,53 @@ async fn at_the_cap_an_idle_connection_of_another_key_is_adopted_when_the_caller
     };
     assert_eq!(conn, Conn(2, true));
 }
+
+#[tokio::test]
+async fn a_returned_connection_goes_to_the_caller_waiting_first() {
+    let pool = Pool::new(limits(Some(1)));
+    let Acquired::Open(permit) = get(&pool, "app").await else {
+        panic!("nothing to reuse yet")
+    };
+    let lease = permit.opened();
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut closing = Vec::new();
+            match pool.acquire("db1", &"app", |c| c.1, &mut closing).await {
+                Ok(Acquired::Reused(conn, lease)) => (conn, lease),
+                Ok(_) => panic!("not the returned connection"),
+                Err(e) => panic!("{e}"),
+            }
+        })
+    };
+    // The waiter is in line at the cap.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(pool.release(lease, "app", Conn(1, true)).is_none());
+    // The caller that gave it back asks again at once, before the waiter ran (one poll):
+    // it does not jump the line, even for its own connection.
+    let mut closing = Vec::new();
+    let again = tokio::time::timeout(
+        Duration::ZERO,
+        pool.acquire_preferring(
+            "db1",
+            &"app",
+            |c| c.0 == 1,
+            |c| c.1,
+            |_, _| false,
+            &mut closing,
+        ),
+    )
+    .await;
+    assert!(
+        again.is_err(),
+        "the connection went to a caller that came later"
+    );
+    let (conn, lease) = waiter.await.unwrap();
+    assert_eq!(conn, Conn(1, true));
+    // Given back, the next caller gets it.
+    assert!(pool.release(lease, "app", conn).is_none());
+    let Acquired::Reused(conn, _lease) = get(&pool, "app").await else {
+        panic!("not reused")
+    };
+    assert_eq!(conn, Conn(1, true));
+}

@@ -336,3 +336,93 @@ async fn reset_connection_and_change_user_between_sessions() {
     let v: Option<Option<i64>> = a.query_first("SELECT @v").await.unwrap();
     assert_eq!(v, Some(None));
 }
+
+/// `KILL QUERY` aimed at one session, sent over and over while that session and another take
+/// turns with short statements on the one shared server connection: a kill that arrives just
+/// as the target's statement ends must not interrupt the other session's statement, which may
+/// already run on that thread. rwproxy marks the thread before the kill is sent and never lends
+/// a marked connection (it is closed instead); without the mark the bystander is interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_aimed_at_one_session_never_interrupts_another_on_the_shared_connection() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let creds = account("share_kill").await;
+    // The statements read a table: an interrupted one leaves an error that only a statement
+    // with a table clears, and until then the session keeps its connection.
+    let table = unique_table("share_kill");
+    let mut setup = direct(&creds, Some("app")).await;
+    setup
+        .query_drop(format!(
+            "CREATE TABLE {table} (id INT PRIMARY KEY); INSERT INTO {table} VALUES (1)"
+        ))
+        .await
+        .unwrap();
+    let proxy = start(vec![user(&creds)], SHARED);
+    let mut target = via(&proxy, &creds, Some("app")).await;
+    let id: u64 = target
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .expect("a connection id");
+    let stop = Arc::new(AtomicBool::new(false));
+    // A short statement: interrupted, MariaDB answers 1317 (or SLEEP() returns 1).
+    let sql = format!("SELECT SLEEP(0.002) FROM {table}");
+    async fn short(conn: &mut Conn, sql: &str) -> Result<bool, mysql_async::Error> {
+        match conn.query_first::<i64, _>(sql).await {
+            Ok(v) => Ok(v == Some(1)),
+            Err(mysql_async::Error::Server(e)) if e.code == 1317 => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+    let target_hit = Arc::new(AtomicU64::new(0));
+    let target_task = {
+        let (stop, hit, sql) = (stop.clone(), target_hit.clone(), sql.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if short(&mut target, &sql).await.unwrap() {
+                    hit.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let mut bystander = via(&proxy, &creds, Some("app")).await;
+    let bystander_task = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (mut ran, mut interrupted) = (0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                ran += 1;
+                if short(&mut bystander, &sql).await.unwrap() {
+                    interrupted += 1;
+                }
+            }
+            (ran, interrupted)
+        })
+    };
+    let mut killer = via(&proxy, &creds, Some("app")).await;
+    for _ in 0..300 {
+        killer.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    target_task.await.unwrap();
+    let (ran, interrupted) = bystander_task.await.unwrap();
+    println!(
+        "target interrupted {} times; bystander ran {ran} statements",
+        target_hit.load(Ordering::Relaxed)
+    );
+    assert!(
+        target_hit.load(Ordering::Relaxed) > 0,
+        "no kill reached the target"
+    );
+    assert!(ran > 50, "the bystander ran only {ran} statements");
+    assert_eq!(
+        interrupted, 0,
+        "a kill meant for session {id} interrupted another session's statement"
+    );
+    setup
+        .query_drop(format!("DROP TABLE {table}"))
+        .await
+        .unwrap();
+}
