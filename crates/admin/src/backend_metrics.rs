@@ -40,6 +40,9 @@ pub struct BackendMetricsView {
     pub connections: u64,
     /// Of those, idle in the pool (kept for later sessions).
     pub pool_idle: u64,
+    /// Of those, held by sessions that something keeps on them (a transaction, a temporary
+    /// table…: `rwproxy_pool_pinned_sessions` says what).
+    pub pool_pinned: u64,
     /// A Galera node's `wsrep_local_recv_queue` (write sets received, not yet applied); `None`
     /// for other servers (no series).
     pub galera_recv_queue: Option<u64>,
@@ -97,6 +100,7 @@ pub(crate) struct BackendMetrics {
     lag: Family<BackendLagLabels, FloatGauge>,
     connections: Family<BackendLabels, Gauge>,
     pool_idle: Family<BackendLabels, Gauge>,
+    pool_pinned: Family<BackendLabels, Gauge>,
     pool_events: Family<BackendPoolLabels, Counter>,
     check_duration: Family<BackendLabels, FloatGauge>,
     galera_recv_queue: Family<BackendLabels, Gauge>,
@@ -122,6 +126,7 @@ impl BackendMetrics {
             lag: Family::default(),
             connections: Family::default(),
             pool_idle: Family::default(),
+            pool_pinned: Family::default(),
             pool_events: Family::default(),
             check_duration: Family::default(),
             galera_recv_queue: Family::default(),
@@ -161,6 +166,11 @@ impl BackendMetrics {
             "backend_pool_idle_connections",
             "Of the backend connections, those idle in the pool (kept for later sessions)",
             metrics.pool_idle.clone(),
+        );
+        registry.register(
+            "backend_pool_pinned_connections",
+            "Of the backend connections, those held by sessions that something keeps on them (rwproxy_pool_pinned_sessions says what)",
+            metrics.pool_pinned.clone(),
         );
         registry.register(
             "backend_pool_events",
@@ -343,6 +353,9 @@ impl BackendMetrics {
         self.pool_idle
             .get_or_create(&backend())
             .set(i64::try_from(view.pool_idle).unwrap_or(i64::MAX));
+        self.pool_pinned
+            .get_or_create(&backend())
+            .set(i64::try_from(view.pool_pinned).unwrap_or(i64::MAX));
         match view.check_latency {
             Some(latency) => {
                 self.check_duration
@@ -387,6 +400,7 @@ impl BackendMetrics {
         self.up.remove(&backend);
         self.connections.remove(&backend);
         self.pool_idle.remove(&backend);
+        self.pool_pinned.remove(&backend);
         self.check_duration.remove(&backend);
         self.galera_recv_queue.remove(&backend);
         self.galera_flow_control_paused.remove(&backend);

@@ -45,6 +45,7 @@ impl AdminState for State {
                 check_latency: b.last_check_latency,
                 connections: self.ctx.backend_connections(&b.name) as u64,
                 pool_idle: self.ctx.pool_idle(&b.name),
+                pool_pinned: self.ctx.pinned_connections(&b.name) as u64,
                 galera_recv_queue: b.galera.as_ref().map(|g| g.recv_queue),
                 galera_flow_control_paused: b
                     .galera
@@ -86,6 +87,7 @@ impl AdminState for State {
                     "open": open,
                     "idle": idle,
                     "busy": open.saturating_sub(idle),
+                    "pinned": self.ctx.pinned_connections(name),
                     "max_per_backend": cap,
                 });
                 if let Some(map) = backend.as_object_mut() {

@@ -49,7 +49,9 @@ pub struct ProxyContext {
     next_conn_id: AtomicU32,
     clients: AtomicUsize,
     sha2_cache: Mutex<HashMap<String, u64>>,
-    backend_conns: ArcSwap<HashMap<String, Arc<AtomicUsize>>>,
+    backend_conns: crate::per_backend::PerBackendCounts,
+    /// Of those, held by sessions that something keeps on them (`lending`).
+    pinned_conns: crate::per_backend::PerBackendCounts,
     /// The newest position written through this proxy by any session (`global` consistency).
     global_write: ArcSwapOption<rwproxy_monitor::GtidPosition>,
     /// Accounts read from the primary (`users_from_backend`).
@@ -107,7 +109,8 @@ impl ProxyContext {
             next_conn_id: AtomicU32::new(1),
             clients: AtomicUsize::new(0),
             sha2_cache: Mutex::new(HashMap::new()),
-            backend_conns: ArcSwap::new(Arc::new(HashMap::new())),
+            backend_conns: Default::default(),
+            pinned_conns: Default::default(),
             global_write: ArcSwapOption::empty(),
             accounts: ArcSwap::new(Arc::new(AccountTable::default())),
             accounts_wanted: tokio::sync::Notify::new(),
@@ -326,39 +329,28 @@ impl ProxyContext {
         cache.insert(user.to_string(), digest(user, password));
     }
 
-    fn conn_counter(&self, backend: &str) -> Arc<AtomicUsize> {
-        if let Some(c) = self.backend_conns.load().get(backend) {
-            return c.clone();
-        }
-        self.backend_conns.rcu(|map| {
-            let mut map = HashMap::clone(map);
-            map.entry(backend.to_string()).or_default();
-            map
-        });
-        self.backend_conns
-            .load()
-            .get(backend)
-            .cloned()
-            .unwrap_or_default()
-    }
-
     pub fn backend_connection_opened(&self, backend: &str) {
-        self.conn_counter(backend).fetch_add(1, Ordering::Relaxed);
+        self.backend_conns.add(backend);
         self.observer.backend_connection_opened(backend);
     }
 
     pub fn backend_connection_closed(&self, backend: &str) {
-        self.conn_counter(backend).fetch_sub(1, Ordering::Relaxed);
+        self.backend_conns.sub(backend);
         self.observer.backend_connection_closed(backend);
     }
 
     /// Open data-path connections to a backend, from all sessions (lock-free read).
     pub fn backend_connections(&self, backend: &str) -> usize {
-        self.backend_conns
-            .load()
-            .get(backend)
-            .map(|c| c.load(Ordering::Relaxed))
-            .unwrap_or(0)
+        self.backend_conns.get(backend)
+    }
+
+    /// Of those, connections held by sessions that something keeps on them (lock-free read).
+    pub fn pinned_connections(&self, backend: &str) -> usize {
+        self.pinned_conns.get(backend)
+    }
+
+    pub(crate) fn pinned_counts(&self) -> &crate::per_backend::PerBackendCounts {
+        &self.pinned_conns
     }
 
     /// Merges a write's position into the proxy-wide newest position.

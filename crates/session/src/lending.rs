@@ -78,6 +78,7 @@ impl Session {
             }
         }
         self.set_hold(reason);
+        self.count_pinned();
         if reason.is_some() || self.backends.is_empty() || !can_lend {
             if let Some(r) = reason.filter(|_| self.sharing) {
                 tracing::trace!(reason = r.label(), "session keeps its backend connections");
@@ -96,6 +97,29 @@ impl Session {
         self.prepared.forget_all_backends();
     }
 
+    /// Counts the session's connections as pinned (per backend) while something holds it on
+    /// them; nothing changes, and nothing is allocated, while that stays as it was.
+    fn count_pinned(&mut self) {
+        let held = self.hold.is_some();
+        let unchanged = if held {
+            self.backends
+                .names()
+                .eq(self.pinned.backends.iter().map(|b| &**b))
+        } else {
+            self.pinned.backends.is_empty()
+        };
+        if unchanged {
+            return;
+        }
+        self.pinned.uncount();
+        if held {
+            for name in self.backends.names() {
+                self.ctx.pinned_counts().add(name);
+                self.pinned.backends.push(std::sync::Arc::from(name));
+            }
+        }
+    }
+
     /// Records the session's reason to keep its connections (for the gauge).
     pub(crate) fn set_hold(&mut self, reason: Option<HoldReason>) {
         // Only sessions that could share count as pinned.
@@ -104,5 +128,33 @@ impl Session {
             self.ctx.observer.pool_hold_changed(self.hold, reason);
             self.hold = reason;
         }
+    }
+}
+
+/// The session's connections counted in `rwproxy_backend_pool_pinned_connections`; uncounted
+/// when the session ends.
+pub(crate) struct PinnedCount {
+    ctx: std::sync::Arc<crate::context::ProxyContext>,
+    backends: Vec<std::sync::Arc<str>>,
+}
+
+impl PinnedCount {
+    pub(crate) fn new(ctx: std::sync::Arc<crate::context::ProxyContext>) -> Self {
+        PinnedCount {
+            ctx,
+            backends: Vec::new(),
+        }
+    }
+
+    fn uncount(&mut self) {
+        for name in self.backends.drain(..) {
+            self.ctx.pinned_counts().sub(&name);
+        }
+    }
+}
+
+impl Drop for PinnedCount {
+    fn drop(&mut self) {
+        self.uncount();
     }
 }

@@ -32,6 +32,7 @@ pub mod listener;
 pub mod login_throttle;
 mod names;
 pub mod observer;
+mod per_backend;
 mod pinned;
 mod placement;
 mod pooling;

@@ -63,6 +63,8 @@ pub struct Session {
     /// Held from a statement placed on the primary until the session is between statements
     /// outside a transaction: a switchover waits for it (`rwproxy_monitor::PrimaryPass`).
     pub(crate) primary_pass: Option<rwproxy_monitor::PrimaryPass>,
+    /// Its connections counted as pinned, per backend.
+    pub(crate) pinned: crate::lending::PinnedCount,
 }
 
 /// Lending tokens (0 is "nobody").
@@ -99,6 +101,7 @@ impl Session {
             .contains(rwproxy_protocol::CapabilityFlags::CLIENT_INTERACTIVE);
         let idle_timeout = ctx.server_idle_timeout(interactive);
         let sharing = crate::pooling::reusable(&ctx, &who);
+        let pinned = crate::lending::PinnedCount::new(ctx.clone());
         Self {
             ctx,
             id,
@@ -123,6 +126,7 @@ impl Session {
             hold: None,
             lend_token: new_lend_token(),
             primary_pass: None,
+            pinned,
         }
     }
 

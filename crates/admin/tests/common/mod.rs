@@ -70,6 +70,7 @@ pub fn backend(name: &str, role: BackendRole) -> BackendMetricsView {
         check_latency: Some(Duration::from_millis(3)),
         connections: 0,
         pool_idle: 0,
+        pool_pinned: 0,
         galera_recv_queue: None,
         galera_flow_control_paused: None,
     }

@@ -120,6 +120,7 @@ async fn temporary_tables_and_user_variables_keep_the_connection() {
         .await
         .unwrap();
     assert_eq!(pinned(&proxy, "temporary_tables", 1.0).await, 1.0);
+    assert_eq!(pinned_connections(&proxy).await, (1.0, 1));
     // The one connection is a's: b waits, then gets 1040.
     let err = b.query_drop("SELECT 1").await.unwrap_err();
     assert!(err.to_string().contains("1040"), "{err}");
@@ -132,6 +133,7 @@ async fn temporary_tables_and_user_variables_keep_the_connection() {
         .await
         .unwrap();
     assert_eq!(pinned(&proxy, "temporary_tables", 0.0).await, 0.0);
+    assert_eq!(pinned_connections(&proxy).await, (0.0, 0));
     b.query_drop("SELECT 1").await.unwrap();
 
     // A user variable assigned in a statement (not a SET, which moves with the session).
@@ -148,6 +150,31 @@ async fn temporary_tables_and_user_variables_keep_the_connection() {
     let w: Option<Option<i64>> = b.query_first("SELECT @w").await.unwrap();
     assert_eq!(w, Some(None), "a's user variable on b's statement");
     assert_eq!(pinned(&proxy, "user_variables", 0.0).await, 0.0);
+    assert_eq!(
+        pinned_connections(&proxy).await,
+        (0.0, 0),
+        "a's session ended"
+    );
+}
+
+/// db1's connections held by pinned sessions: the gauge and `/backends`' `pool.pinned`.
+async fn pinned_connections(proxy: &rwproxy_testkit::ProxyProcess) -> (f64, u64) {
+    let text = scrape(proxy, None).await;
+    let gauge = series(
+        &text,
+        "rwproxy_backend_pool_pinned_connections",
+        &[("backend", "db1")],
+    )
+    .unwrap_or(-1.0);
+    let doc = rwproxy_testkit::backends_doc::backends(proxy)
+        .await
+        .unwrap();
+    let pinned = doc["backends"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["name"] == "db1"))
+        .and_then(|b| b["pool"]["pinned"].as_u64())
+        .unwrap_or(u64::MAX);
+    (gauge, pinned)
 }
 
 /// `LAST_INSERT_ID()`, `ROW_COUNT()`, `FOUND_ROWS()` and `SHOW WARNINGS` after another
