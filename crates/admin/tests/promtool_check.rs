@@ -42,6 +42,7 @@ const FAMILIES: [&str; 35] = [
     "rwproxy_backend_replication_lag_seconds",
     "rwproxy_backend_connections",
     "rwproxy_backend_pool_idle_connections",
+    "rwproxy_backend_pool_pinned_connections",
     "rwproxy_backend_pool_events_total",
     "rwproxy_backend_check_duration_seconds",
     "rwproxy_backend_galera_recv_queue",
