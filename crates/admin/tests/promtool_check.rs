@@ -16,7 +16,7 @@ use rwproxy_admin::{
 };
 
 /// Every metric family the proxy exports, as it appears in `# TYPE` lines.
-const FAMILIES: [&str; 35] = [
+const FAMILIES: [&str; 36] = [
     "rwproxy_routing_decisions_total",
     "rwproxy_query_duration_seconds",
     "rwproxy_client_connections",
