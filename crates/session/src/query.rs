@@ -661,26 +661,16 @@ impl Session {
         if let Some((chosen, outcome)) = outcome {
             self.learn(&class, &payload, &chosen.backend, &outcome, multi);
             if replay_on || self.replay.log().is_some() {
-                let recorded = self.replay.finished(&crate::replay::Finished {
-                    enabled: replay_on,
-                    max_size: usize::try_from(replay_max).unwrap_or(usize::MAX),
-                    payload: &payload[..],
-                    kind: class.kind,
-                    session_scope: class.flags.contains(Flags::SESSION_SCOPE),
-                    checksum: outcome.checksum,
-                    ok: outcome.error_code.is_none(),
-                    local_infile: outcome.local_infile,
+                let finished = self.finished_statement(
+                    (replay_on, replay_max),
+                    &payload[..],
+                    &class,
+                    &chosen,
+                    &outcome,
                     was_in_transaction,
-                    in_transaction: self.state.in_transaction(),
-                    backend: &chosen.backend,
-                    on_primary: chosen.role == rwproxy_router::DestRole::Primary,
-                });
-                if recorded == crate::replay::Recorded::Overflowed {
-                    tracing::debug!(
-                        max = replay_max,
-                        "transaction larger than routing.transaction_replay_max_size; it is no longer replayable"
-                    );
-                }
+                );
+                let recorded = self.replay.finished(&finished);
+                crate::replay_io::overflow_noted(recorded, replay_max);
             }
         }
         Ok(Flow::Continue)

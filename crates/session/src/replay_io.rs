@@ -181,10 +181,38 @@ impl Session {
             }
             _ => None,
         };
-        let finished = replay::Finished {
+        let finished = self.finished_statement(
+            (enabled, max),
+            recorded.as_deref().unwrap_or(client_payload),
+            class,
+            chosen,
+            outcome,
+            was_in_transaction,
+        );
+        let executed = replay::Executed {
+            client_id: id,
+            prepare: &prepare,
+            unsupported,
+        };
+        let recorded = self.replay.finished_execute(&finished, executed);
+        overflow_noted(recorded, max);
+    }
+
+    /// What the recorder is told of a statement (`payload`, as the server got it) that ran on
+    /// `chosen` with `outcome`; `replay`: `routing.transaction_replay` and its max size.
+    pub(crate) fn finished_statement<'a>(
+        &self,
+        (enabled, max): (bool, u64),
+        payload: &'a [u8],
+        class: &rwproxy_sql::Classification<'_>,
+        chosen: &'a Placed,
+        outcome: &RelayOutcome,
+        was_in_transaction: bool,
+    ) -> replay::Finished<'a> {
+        replay::Finished {
             enabled,
             max_size: usize::try_from(max).unwrap_or(usize::MAX),
-            payload: recorded.as_deref().unwrap_or(client_payload),
+            payload,
             kind: class.kind,
             session_scope: class.flags.contains(rwproxy_sql::Flags::SESSION_SCOPE),
             checksum: outcome.checksum,
@@ -194,17 +222,6 @@ impl Session {
             in_transaction: self.state.in_transaction(),
             backend: &chosen.backend,
             on_primary: chosen.role == rwproxy_router::DestRole::Primary,
-        };
-        let executed = replay::Executed {
-            client_id: id,
-            prepare: &prepare,
-            unsupported,
-        };
-        if self.replay.finished_execute(&finished, executed) == replay::Recorded::Overflowed {
-            tracing::debug!(
-                max,
-                "transaction larger than routing.transaction_replay_max_size; it is no longer replayable"
-            );
         }
     }
 
@@ -551,5 +568,15 @@ async fn run_checksummed(
         if stream.fill().await? == 0 {
             return Err(TransportError::Closed);
         }
+    }
+}
+
+/// Logs a transaction that outgrew `routing.transaction_replay_max_size` (`max`).
+pub(crate) fn overflow_noted(recorded: replay::Recorded, max: u64) {
+    if recorded == replay::Recorded::Overflowed {
+        tracing::debug!(
+            max,
+            "transaction larger than routing.transaction_replay_max_size; it is no longer replayable"
+        );
     }
 }
