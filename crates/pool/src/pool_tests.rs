@@ -29,6 +29,16 @@ async fn get(
     got
 }
 
+/// An "app" connection, preferring connection 0.
+async fn get_preferring_0(
+    pool: &Arc<Pool<&'static str, Conn>>,
+    closing: &mut Vec<Conn>,
+) -> Acquired<&'static str, Conn> {
+    pool.acquire_preferring("db1", &"app", |c| c.0 == 0, |c| c.1, |_, _| false, closing)
+        .await
+        .unwrap()
+}
+
 fn open(pool: &Pool<&'static str, Conn>) -> u32 {
     pool.stats().first().map_or(0, |(_, s)| s.open)
 }
@@ -240,33 +250,13 @@ async fn the_preferred_connection_comes_back_first_else_the_most_recent() {
     }
     let mut closing = Vec::new();
     // Connection 0 was returned first; preferred, it is taken over the more recent ones.
-    let Ok(Acquired::Reused(conn, lease)) = pool
-        .acquire_preferring(
-            "db1",
-            &"app",
-            |c| c.0 == 0,
-            |c| c.1,
-            |_, _| false,
-            &mut closing,
-        )
-        .await
-    else {
+    let Acquired::Reused(conn, lease) = get_preferring_0(&pool, &mut closing).await else {
         panic!("not reused")
     };
     assert_eq!(conn, Conn(0, true));
     drop(lease);
     // No preferred one idle: the most recently returned.
-    let Ok(Acquired::Reused(conn, _lease)) = pool
-        .acquire_preferring(
-            "db1",
-            &"app",
-            |c| c.0 == 0,
-            |c| c.1,
-            |_, _| false,
-            &mut closing,
-        )
-        .await
-    else {
+    let Acquired::Reused(conn, _lease) = get_preferring_0(&pool, &mut closing).await else {
         panic!("not reused")
     };
     assert_eq!(conn, Conn(2, true));

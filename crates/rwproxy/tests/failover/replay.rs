@@ -77,6 +77,45 @@ async fn replays(proxy: &ProxyProcess, outcome: &str) -> f64 {
 /// client's next statement waits: with replay on, that statement and the rest of the
 /// transaction run on the new primary and the COMMIT commits exactly the transaction's rows;
 /// through a proxy with replay off, the same situation is an error.
+/// kill -9 of the primary (node 0), node 1 promoted, and rwproxy naming it the primary.
+async fn kill_and_promote(cluster: &ThrowawayCluster, proxy: &ProxyProcess) {
+    signal_node(cluster, 0, TestSignal::Kill);
+    tokio::task::block_in_place(|| cluster.promote(1)).unwrap();
+    wait_primary(proxy, "db2").await;
+}
+
+/// A replay whose second statement read something else on the new primary: the client got
+/// 1213 / 40001 saying so, the metrics count one mismatch, and nothing of it was committed.
+async fn assert_mismatch_rolled_back(
+    result: Result<(), mysql_async::Error>,
+    proxy: &ProxyProcess,
+    cluster: &ThrowawayCluster,
+) -> mysql_async::ServerError {
+    let err = match result {
+        Err(mysql_async::Error::Server(e)) => e,
+        other => panic!(
+            "expected 1213, got {other:?}\n--- proxy log ---\n{}",
+            proxy.log_tail(30)
+        ),
+    };
+    assert_eq!((err.code, err.state.as_str()), (1213, "40001"), "{err:?}");
+    assert!(
+        err.message
+            .contains("statement 2 of the transaction gave a different result"),
+        "{}",
+        err.message
+    );
+    assert_eq!(replays(proxy, "attempted").await, 1.0);
+    assert_eq!(replays(proxy, "mismatch").await, 1.0);
+    assert_eq!(replays(proxy, "succeeded").await, 0.0);
+    assert_eq!(
+        ids_on(cluster, 1).await,
+        Vec::<i32>::new(),
+        "nothing committed"
+    );
+    err
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_survives_the_death_of_the_primary_with_replay_on() {
     let _serial = serial().await;
@@ -193,37 +232,14 @@ async fn a_replay_that_reads_something_else_is_rolled_back_with_1213() {
         .await
         .unwrap();
 
-    signal_node(&cluster, 0, TestSignal::Kill);
-    tokio::task::block_in_place(|| cluster.promote(1)).unwrap();
-    wait_primary(&proxy, "db2").await;
+    kill_and_promote(&cluster, &proxy).await;
     admin_exec(&cluster, 1, "UPDATE app.t_replay SET v = 11 WHERE id = 1").await;
 
-    let err = match conn
+    let result = conn
         .query_drop("INSERT INTO t_replay (id, who, v) VALUES (101, 'tx', 10)")
-        .await
-    {
-        Err(mysql_async::Error::Server(e)) => e,
-        other => panic!(
-            "expected 1213, got {other:?}\n--- proxy log ---\n{}",
-            proxy.log_tail(30)
-        ),
-    };
-    assert_eq!((err.code, err.state.as_str()), (1213, "40001"), "{err:?}");
+        .await;
+    let err = assert_mismatch_rolled_back(result, &proxy, &cluster).await;
     assert!(err.message.contains("rwproxy"), "{}", err.message);
-    assert!(
-        err.message
-            .contains("statement 2 of the transaction gave a different result"),
-        "{}",
-        err.message
-    );
-    assert_eq!(replays(&proxy, "attempted").await, 1.0);
-    assert_eq!(replays(&proxy, "mismatch").await, 1.0);
-    assert_eq!(replays(&proxy, "succeeded").await, 0.0);
-    assert_eq!(
-        ids_on(&cluster, 1).await,
-        Vec::<i32>::new(),
-        "nothing committed"
-    );
 
     // The session is usable, outside a transaction: a retry commits.
     let in_trx: Option<i32> = conn.query_first("SELECT @@in_transaction").await.unwrap();
@@ -307,9 +323,7 @@ async fn a_transaction_over_the_size_limit_is_not_replayed() {
     .await
     .unwrap();
 
-    signal_node(&cluster, 0, TestSignal::Kill);
-    tokio::task::block_in_place(|| cluster.promote(1)).unwrap();
-    wait_primary(&proxy, "db2").await;
+    kill_and_promote(&cluster, &proxy).await;
     let err = match conn
         .query_drop("INSERT INTO t_replay (id, who, v) VALUES (101, 'tx', 1)")
         .await
@@ -523,33 +537,11 @@ async fn a_replay_of_prepared_statements_that_reads_something_else_is_rolled_bac
     assert_eq!(v, Some(10));
     conn.exec_drop(insert, (100, "tx", 10)).await.unwrap();
 
-    signal_node(&cluster, 0, TestSignal::Kill);
-    tokio::task::block_in_place(|| cluster.promote(1)).unwrap();
-    wait_primary(&proxy, "db2").await;
+    kill_and_promote(&cluster, &proxy).await;
     admin_exec(&cluster, 1, "UPDATE app.t_replay SET v = 11 WHERE id = 1").await;
 
-    let err = match conn.exec_drop(insert, (101, "tx", 10)).await {
-        Err(mysql_async::Error::Server(e)) => e,
-        other => panic!(
-            "expected 1213, got {other:?}\n--- proxy log ---\n{}",
-            proxy.log_tail(30)
-        ),
-    };
-    assert_eq!((err.code, err.state.as_str()), (1213, "40001"), "{err:?}");
-    assert!(
-        err.message
-            .contains("statement 2 of the transaction gave a different result"),
-        "{}",
-        err.message
-    );
-    assert_eq!(replays(&proxy, "attempted").await, 1.0);
-    assert_eq!(replays(&proxy, "mismatch").await, 1.0);
-    assert_eq!(replays(&proxy, "succeeded").await, 0.0);
-    assert_eq!(
-        ids_on(&cluster, 1).await,
-        Vec::<i32>::new(),
-        "nothing committed"
-    );
+    let result = conn.exec_drop(insert, (101, "tx", 10)).await;
+    assert_mismatch_rolled_back(result, &proxy, &cluster).await;
 
     let in_trx: Option<i32> = conn
         .exec_first("SELECT @@in_transaction", ())

@@ -174,6 +174,31 @@ async fn setup(name: &str, base_port: u16, extra: &str) -> (ThrowawayCluster, Pr
 }
 
 /// Starts a run of `oltp_read_write` in a thread; the caller acts on the cluster meanwhile.
+/// While `run` goes on: kill -9 of node `kill` after `EVENT_AT`, node `promote` promoted a
+/// second later; the finished run (sysbench itself must have succeeded).
+async fn kill_during(
+    cluster: &ThrowawayCluster,
+    proxy: &ProxyProcess,
+    run: tokio::task::JoinHandle<Run>,
+    kill: usize,
+    promote: usize,
+) -> Run {
+    tokio::time::sleep(EVENT_AT).await;
+    signal_node(cluster, kill, rwproxy_testkit::TestSignal::Kill);
+    tokio::time::sleep(secs(1)).await;
+    if let Err(e) = tokio::task::block_in_place(|| cluster.promote(promote)) {
+        panic!("cluster.sh promote {promote}: {e}");
+    }
+    let run = run.await.unwrap();
+    assert!(
+        run.status.success(),
+        "{}\n--- proxy log ---\n{}",
+        run.describe(),
+        proxy.log_tail(30)
+    );
+    run
+}
+
 fn start_run(proxy: &ProxyProcess, ignore: &str, ps_mode: &str) -> tokio::task::JoinHandle<Run> {
     start_script(proxy, "oltp_read_write", ignore, ps_mode)
 }
@@ -262,19 +287,7 @@ async fn kill_run(
 ) -> (Run, f64, Vec<String>, ProxyProcess) {
     let (cluster, proxy) = setup(name, base_port, "").await;
     let run = start_run(&proxy, "all", ps_mode);
-    tokio::time::sleep(EVENT_AT).await;
-    signal_node(&cluster, 0, rwproxy_testkit::TestSignal::Kill);
-    tokio::time::sleep(secs(1)).await;
-    if let Err(e) = tokio::task::block_in_place(|| cluster.promote(1)) {
-        panic!("cluster.sh promote 1: {e}");
-    }
-    let run = run.await.unwrap();
-    assert!(
-        run.status.success(),
-        "{}\n--- proxy log ---\n{}",
-        run.describe(),
-        proxy.log_tail(30)
-    );
+    let run = kill_during(&cluster, &proxy, run, 0, 1).await;
     let errors = run.stat("ignored errors:").unwrap_or(f64::NAN);
     let reconnects = run.stat("reconnects:").unwrap_or(f64::NAN);
     let max_ms = run.stat("max:").unwrap_or(f64::NAN);
@@ -410,19 +423,7 @@ async fn replay_phase(
 ) -> Phase {
     let before = counters(&proxy.scrape().await.unwrap_or_default());
     let run = start_script(proxy, script, "all", "auto");
-    tokio::time::sleep(EVENT_AT).await;
-    signal_node(cluster, kill, rwproxy_testkit::TestSignal::Kill);
-    tokio::time::sleep(secs(1)).await;
-    if let Err(e) = tokio::task::block_in_place(|| cluster.promote(promote)) {
-        panic!("cluster.sh promote {promote}: {e}");
-    }
-    let run = run.await.unwrap();
-    assert!(
-        run.status.success(),
-        "{}\n--- proxy log ---\n{}",
-        run.describe(),
-        proxy.log_tail(30)
-    );
+    let run = kill_during(cluster, proxy, run, kill, promote).await;
     let after = counters(&proxy.scrape().await.unwrap_or_default());
     let counted: Vec<(String, f64)> = after
         .into_iter()
